@@ -1,0 +1,262 @@
+//! s3-block-public-access: turn on all four S3 Block Public Access settings of the one bucket a
+//! finding names. Low risk (enforce by default); undone from the record by restoring the
+//! bucket's previous configuration, or deleting it where there was none.
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+use reflex_shared::finding::{Finding, ResourceKind};
+use reflex_shared::ledger::Action;
+use reflex_shared::policy::Risk;
+use reflex_shared::remediation::{ActError, Inspection, Remediation, RemediationError, Spec, Tags, Target};
+use reflex_shared::setup::s3_path_style;
+use reflex_shared::trigger::Trigger;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub static SPEC: Spec = Spec {
+    name: "s3-block-public-access",
+    risk: Risk::Low,
+    triggers: &[
+        Trigger::Control("S3.2"),
+        Trigger::Control("S3.3"),
+        Trigger::Control("S3.8"),
+        Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
+        Trigger::ConfigRule("s3-bucket-public-write-prohibited"),
+        Trigger::ConfigRule("s3-bucket-level-public-access-prohibited"),
+        Trigger::GuarddutyType("Policy:S3/BucketBlockPublicAccessDisabled"),
+        Trigger::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted"),
+        Trigger::GuarddutyType("Policy:S3/BucketPublicAccessGranted"),
+    ],
+    iam_actions: &[
+        // GetPublicAccessBlock
+        "s3:GetBucketPublicAccessBlock",
+        // PutPublicAccessBlock and DeletePublicAccessBlock (undo)
+        "s3:PutBucketPublicAccessBlock",
+        // GetBucketTagging (exemption tag)
+        "s3:GetBucketTagging",
+    ],
+    reversible: true,
+};
+
+const PUT: &str = "s3:PutPublicAccessBlock";
+const DELETE: &str = "s3:DeletePublicAccessBlock";
+
+/// The bucket's Block Public Access configuration, as recorded in pre- and post-state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BlockConfig {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl BlockConfig {
+    pub const ALL_ON: BlockConfig = BlockConfig {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+
+    fn from_sdk(c: &PublicAccessBlockConfiguration) -> Self {
+        BlockConfig {
+            block_public_acls: c.block_public_acls().unwrap_or(false),
+            ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+            block_public_policy: c.block_public_policy().unwrap_or(false),
+            restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+        }
+    }
+
+    fn to_sdk(self) -> PublicAccessBlockConfiguration {
+        PublicAccessBlockConfiguration::builder()
+            .block_public_acls(self.block_public_acls)
+            .ignore_public_acls(self.ignore_public_acls)
+            .block_public_policy(self.block_public_policy)
+            .restrict_public_buckets(self.restrict_public_buckets)
+            .build()
+    }
+}
+
+/// The state this remediation reads, changes and restores. `None`: the bucket has no
+/// bucket-level configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketState {
+    pub public_access_block: Option<BlockConfig>,
+}
+
+pub struct S3BlockPublicAccess {
+    s3: aws_sdk_s3::Client,
+}
+
+impl S3BlockPublicAccess {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(s3_path_style(sdk)).build();
+        S3BlockPublicAccess { s3: aws_sdk_s3::Client::from_conf(config) }
+    }
+
+    pub fn from_client(s3: aws_sdk_s3::Client) -> Self {
+        S3BlockPublicAccess { s3 }
+    }
+
+    async fn put(&self, target: &Target, config: BlockConfig) -> Result<(), RemediationError> {
+        self.s3
+            .put_public_access_block()
+            .bucket(&target.id)
+            .expected_bucket_owner(&target.account)
+            .public_access_block_configuration(config.to_sdk())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| RemediationError::aws(PUT, e))
+    }
+}
+
+/// S3's rules for bucket names: 3–63 of lowercase letters, digits, dots and hyphens, starting
+/// and ending with a letter or digit. A name outside them is hostile input, not a bucket.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (3..=63).contains(&name.len())
+        && name.chars().all(ok_char)
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && !name.contains("..")
+}
+
+/// An S3 error code, when the service sent one.
+fn code<E: ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<&str> {
+    e.as_service_error().and_then(|s| s.code())
+}
+
+impl Remediation for S3BlockPublicAccess {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
+    fn target(&self, finding: &Finding) -> Result<Target, String> {
+        let buckets: Vec<_> = finding.resources.iter().filter(|r| r.kind == ResourceKind::S3Bucket).collect();
+        let bucket = match buckets.as_slice() {
+            [one] => *one,
+            [] => return Err("the finding names no S3 bucket".into()),
+            many => return Err(format!("the finding names {} buckets; Reflex changes exactly one", many.len())),
+        };
+        if !valid_bucket_name(&bucket.id) {
+            return Err(format!("{:?} is not a valid S3 bucket name", bucket.id));
+        }
+        let arn = bucket.arn.clone().unwrap_or_else(|| format!("arn:aws:s3:::{}", bucket.id));
+        if !arn.ends_with(&format!(":s3:::{}", bucket.id)) {
+            return Err(format!("bucket ARN {arn} does not name bucket {}", bucket.id));
+        }
+        Ok(Target { kind: ResourceKind::S3Bucket, id: bucket.id.clone(), arn, account: finding.account.clone() })
+    }
+
+    async fn tags(&self, target: &Target) -> Result<Tags, RemediationError> {
+        match self.s3.get_bucket_tagging().bucket(&target.id).expected_bucket_owner(&target.account).send().await {
+            Ok(out) => Ok(out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()),
+            Err(e) if code(&e) == Some("NoSuchTagSet") => Ok(Tags::new()),
+            Err(e) => Err(RemediationError::aws("s3:GetBucketTagging", e)),
+        }
+    }
+
+    async fn inspect(&self, target: &Target) -> Result<Inspection, RemediationError> {
+        let config = match self
+            .s3
+            .get_public_access_block()
+            .bucket(&target.id)
+            .expected_bucket_owner(&target.account)
+            .send()
+            .await
+        {
+            Ok(out) => out.public_access_block_configuration().map(BlockConfig::from_sdk),
+            Err(e) if code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => None,
+            Err(e) => return Err(RemediationError::aws("s3:GetPublicAccessBlock", e)),
+        };
+        Ok(Inspection {
+            compliant: config == Some(BlockConfig::ALL_ON),
+            state: json!(BucketState { public_access_block: config }),
+        })
+    }
+
+    fn plan(&self, target: &Target, _inspection: &Inspection) -> Vec<Action> {
+        vec![Action::planned(
+            PUT,
+            json!({
+                "Bucket": target.id,
+                "ExpectedBucketOwner": target.account,
+                "PublicAccessBlockConfiguration": BlockConfig::ALL_ON,
+            }),
+        )]
+    }
+
+    async fn act(&self, target: &Target, plan: &[Action]) -> Result<Vec<Action>, ActError> {
+        let mut done = Vec::new();
+        for step in plan {
+            let result = self.put(target, BlockConfig::ALL_ON).await;
+            done.push(step.carried_out(result.clone().map_err(|e| e.to_string())));
+            if let Err(source) = result {
+                return Err(ActError { done, source });
+            }
+        }
+        Ok(done)
+    }
+
+    async fn undo(&self, target: &Target, pre_state: &Value) -> Result<Vec<Action>, ActError> {
+        let fail = |source| ActError { done: vec![], source };
+        let before: BucketState = serde_json::from_value(pre_state.clone())
+            .map_err(|e| fail(RemediationError::Invalid(format!("pre-state is not a bucket state: {e}"))))?;
+        let params = json!({ "Bucket": target.id, "ExpectedBucketOwner": target.account });
+        let (step, result) = match before.public_access_block {
+            Some(config) => {
+                let step = Action::planned(PUT, json!({ "Bucket": target.id, "PublicAccessBlockConfiguration": config }));
+                (step, self.put(target, config).await)
+            }
+            None => {
+                let result = self
+                    .s3
+                    .delete_public_access_block()
+                    .bucket(&target.id)
+                    .expected_bucket_owner(&target.account)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| RemediationError::aws(DELETE, e));
+                (Action::planned(DELETE, params), result)
+            }
+        };
+        let done = vec![step.carried_out(result.clone().map_err(|e| e.to_string()))];
+        result.map(|_| done.clone()).map_err(|source| ActError { done, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        let cases = [
+            ("my-bucket", true),
+            ("a.b.c", true),
+            ("ab", false),
+            ("My-Bucket", false),
+            ("-bucket", false),
+            ("bucket-", false),
+            ("a..b", false),
+            ("bucket/../../etc", false),
+            (&"x".repeat(64), false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(valid_bucket_name(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let s = BucketState { public_access_block: Some(BlockConfig { block_public_acls: false, ..BlockConfig::ALL_ON }) };
+        let v = json!(s);
+        assert_eq!(v["public_access_block"]["BlockPublicAcls"], json!(false));
+        assert_eq!(serde_json::from_value::<BucketState>(v).unwrap(), s);
+        assert_eq!(json!(BucketState { public_access_block: None }), json!({ "public_access_block": null }));
+    }
+}

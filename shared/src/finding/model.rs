@@ -1,0 +1,261 @@
+//! The normalised finding and its parts.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a finding came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    Guardduty,
+    Securityhub,
+    Config,
+    CustomAction,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Guardduty => "guardduty",
+            Source::Securityhub => "securityhub",
+            Source::Config => "config",
+            Source::CustomAction => "custom-action",
+        }
+    }
+
+    /// Findings that live in Security Hub and can take a workflow update and a note.
+    pub fn in_security_hub(self) -> bool {
+        matches!(self, Source::Securityhub | Source::CustomAction)
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the finding says is wrong, in the vocabulary a remediation declares its triggers in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A GuardDuty finding type, e.g. `Policy:S3/BucketBlockPublicAccessDisabled`.
+    GuarddutyType(String),
+    /// A Security Hub control id, e.g. `S3.2`.
+    Control(String),
+    /// An AWS Config rule name as deployed (may carry Security Hub's or a conformance pack's
+    /// prefix and suffix; see [`crate::trigger::config_rule_matches`]).
+    ConfigRule(String),
+}
+
+impl FindingKind {
+    pub fn name(&self) -> &str {
+        match self {
+            FindingKind::GuarddutyType(s) | FindingKind::Control(s) | FindingKind::ConfigRule(s) => s,
+        }
+    }
+}
+
+/// Severity label, as Security Hub names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeverityLabel {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl SeverityLabel {
+    /// The label for a normalised 0–100 score (Security Hub's bands).
+    pub fn from_normalized(n: u8) -> Self {
+        match n {
+            0 => SeverityLabel::Informational,
+            1..=39 => SeverityLabel::Low,
+            40..=69 => SeverityLabel::Medium,
+            70..=89 => SeverityLabel::High,
+            _ => SeverityLabel::Critical,
+        }
+    }
+
+    /// A representative score for a label given without a number.
+    pub fn normalized(self) -> u8 {
+        match self {
+            SeverityLabel::Informational => 0,
+            SeverityLabel::Low => 1,
+            SeverityLabel::Medium => 40,
+            SeverityLabel::High => 70,
+            SeverityLabel::Critical => 90,
+        }
+    }
+}
+
+/// Severity normalised to 0–100, with its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Severity {
+    pub normalized: u8,
+    pub label: SeverityLabel,
+}
+
+impl Severity {
+    pub fn from_normalized(n: u8) -> Self {
+        let n = n.min(100);
+        Severity { normalized: n, label: SeverityLabel::from_normalized(n) }
+    }
+
+    /// GuardDuty scores 1.0–10.0 with its own bands (Low < 4, Medium < 7, High < 9, Critical).
+    pub fn from_guardduty(score: f64) -> Self {
+        let normalized = (score * 10.0).round().clamp(0.0, 100.0) as u8;
+        let label = if score < 1.0 {
+            SeverityLabel::Informational
+        } else if score < 4.0 {
+            SeverityLabel::Low
+        } else if score < 7.0 {
+            SeverityLabel::Medium
+        } else if score < 9.0 {
+            SeverityLabel::High
+        } else {
+            SeverityLabel::Critical
+        };
+        Severity { normalized, label }
+    }
+
+    /// AWS Config compliance changes carry no severity. Reflex rates them MEDIUM (40), so that a
+    /// policy threshold above 40 is needed to ignore them; written down in the README.
+    pub fn unrated_config() -> Self {
+        Severity::from_normalized(40)
+    }
+}
+
+/// Resource types Reflex knows by name (ASFF type names); anything else is kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ResourceKind {
+    S3Bucket,
+    Ec2Instance,
+    Ec2SecurityGroup,
+    IamAccessKey,
+    IamUser,
+    IamRole,
+    IamPolicy,
+    CloudTrailTrail,
+    Other(String),
+}
+
+impl ResourceKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ResourceKind::S3Bucket => "AwsS3Bucket",
+            ResourceKind::Ec2Instance => "AwsEc2Instance",
+            ResourceKind::Ec2SecurityGroup => "AwsEc2SecurityGroup",
+            ResourceKind::IamAccessKey => "AwsIamAccessKey",
+            ResourceKind::IamUser => "AwsIamUser",
+            ResourceKind::IamRole => "AwsIamRole",
+            ResourceKind::IamPolicy => "AwsIamPolicy",
+            ResourceKind::CloudTrailTrail => "AwsCloudTrailTrail",
+            ResourceKind::Other(s) => s,
+        }
+    }
+
+    /// From any of the three vocabularies: ASFF (`AwsS3Bucket`), AWS Config / CloudFormation
+    /// (`AWS::S3::Bucket`) and GuardDuty (`S3Bucket`, `Instance`, `AccessKey`).
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "AwsS3Bucket" | "AWS::S3::Bucket" | "S3Bucket" => ResourceKind::S3Bucket,
+            "AwsEc2Instance" | "AWS::EC2::Instance" | "Instance" => ResourceKind::Ec2Instance,
+            "AwsEc2SecurityGroup" | "AWS::EC2::SecurityGroup" => ResourceKind::Ec2SecurityGroup,
+            "AwsIamAccessKey" | "AccessKey" => ResourceKind::IamAccessKey,
+            "AwsIamUser" | "AWS::IAM::User" => ResourceKind::IamUser,
+            "AwsIamRole" | "AWS::IAM::Role" => ResourceKind::IamRole,
+            "AwsIamPolicy" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
+                ResourceKind::IamPolicy
+            }
+            "AwsCloudTrailTrail" | "AWS::CloudTrail::Trail" => ResourceKind::CloudTrailTrail,
+            other => ResourceKind::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for ResourceKind {
+    fn from(s: String) -> Self {
+        ResourceKind::parse(&s)
+    }
+}
+
+impl From<ResourceKind> for String {
+    fn from(k: ResourceKind) -> Self {
+        k.as_str().to_string()
+    }
+}
+
+/// A resource a finding names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    #[serde(rename = "type")]
+    pub kind: ResourceKind,
+    /// The short id: bucket name, instance id, access key id…
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+}
+
+/// Fields some remediations need, lifted out of the source-specific shapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+}
+
+/// What an analyst asked for with a Security Hub custom action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Intent {
+    /// "Reflex: remediate" — run the fix now (policy and exemptions still apply).
+    Remediate,
+    /// "Reflex: approve" — approve a fix the policy holds for approval.
+    Approve,
+}
+
+/// Custom action ids as the SAM template creates them (`action/custom/<id>` in the ARN).
+pub const REMEDIATE_ACTION_ID: &str = "ReflexRemediate";
+pub const APPROVE_ACTION_ID: &str = "ReflexApprove";
+
+/// The normalised finding: every source parses into this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub source: Source,
+    /// The source's own finding id (GuardDuty id, ASFF `Id`, or rule/type/resource for Config).
+    pub id: String,
+    pub kind: FindingKind,
+    pub title: String,
+    pub severity: Severity,
+    pub product_arn: String,
+    pub account: String,
+    pub region: String,
+    /// When the source last observed the problem, as the source wrote it.
+    pub observed_at: Option<String>,
+    /// What distinguishes one occurrence of this finding from the next (the source's update
+    /// time). A redelivered event has the same generation; a recurrence has a new one.
+    pub generation: String,
+    pub resources: Vec<Resource>,
+    pub details: FindingDetails,
+    /// `Some(why)` when the finding no longer asks for action: archived, resolved, suppressed,
+    /// passed or compliant.
+    pub inactive: Option<String>,
+    /// Set for custom-action events.
+    pub intent: Option<Intent>,
+}
+
+impl Finding {
+    /// Threat findings (GuardDuty) act faster by default than hygiene findings (controls, rules).
+    pub fn is_threat(&self) -> bool {
+        matches!(self.kind, FindingKind::GuarddutyType(_))
+    }
+}

@@ -1,0 +1,172 @@
+//! The outcome record: the auditor's contract (design, "The outcome record"). Pure data.
+
+use crate::finding::{Finding, Resource};
+use crate::outcome::{Reason, Status};
+use crate::policy::Mode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One API call that changed something (or, in dry-run and approve records, would).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// `service:Operation`, as IAM names it.
+    pub api: String,
+    pub parameters: Value,
+    /// `ok`, the error, or `planned` for a change not made.
+    pub result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl Action {
+    pub fn planned(api: &str, parameters: Value) -> Action {
+        Action { api: api.to_string(), parameters, result: "planned".into(), at: None }
+    }
+
+    /// A planned action as carried out now, with its result (`ok` or the error).
+    pub fn carried_out(&self, result: Result<(), String>) -> Action {
+        Action {
+            api: self.api.clone(),
+            parameters: self.parameters.clone(),
+            result: result.err().unwrap_or_else(|| "ok".into()),
+            at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        }
+    }
+}
+
+/// The Security Hub feedback result (workflow update and note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// `updated` or `failed`.
+    pub result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_status: Option<String>,
+    pub detail: String,
+}
+
+/// An earlier outcome of the same record, kept when an analyst's request or an expired lease
+/// hands the record to a new invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorOutcome {
+    pub status: Status,
+    pub reason: Reason,
+    pub detail: String,
+    pub request_id: String,
+    pub updated_at: String,
+}
+
+/// One item of the outcome table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeRecord {
+    // identity
+    pub record_id: String,
+    pub remediation: String,
+    pub function_version: String,
+    pub request_id: String,
+    /// sha256 of the raw event, hex.
+    pub event_digest: String,
+    // finding and resource
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<Finding>,
+    /// The resource acted on; top level because the by-resource index is keyed on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+    // decision
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    pub status: Status,
+    pub reason: Reason,
+    /// The particulars of the reason, in words.
+    pub detail: String,
+    // what changed
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_state: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_state: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+    /// Whether the change can be undone from `pre_state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversible: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub securityhub: Option<Feedback>,
+    // bookkeeping
+    /// Invocations that worked on this record (claims taken).
+    pub attempts: u32,
+    /// Deliveries of this finding generation seen, duplicates included.
+    pub deliveries: u32,
+    /// Epoch seconds after which a `claimed` record may be taken over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// DynamoDB TTL (epoch seconds), only when the operator sets REFLEX_RECORD_TTL_DAYS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<PriorOutcome>,
+}
+
+impl OutcomeRecord {
+    /// A fresh record for one finding (or, with `finding` None, for an event that yielded none).
+    pub fn new(record_id: String, remediation: &str, meta: &RecordMeta, now: &str) -> Self {
+        OutcomeRecord {
+            record_id,
+            remediation: remediation.to_string(),
+            function_version: meta.function_version.clone(),
+            request_id: meta.request_id.clone(),
+            event_digest: meta.event_digest.clone(),
+            finding: None,
+            resource_arn: None,
+            resource: None,
+            mode: None,
+            status: Status::Claimed,
+            reason: Reason::InProgress,
+            detail: String::new(),
+            actions: Vec::new(),
+            pre_state: None,
+            post_state: None,
+            verified: None,
+            verified_at: None,
+            reversible: None,
+            securityhub: None,
+            attempts: 1,
+            deliveries: 1,
+            lease_expires_at: None,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+            expires_at: None,
+            history: Vec::new(),
+        }
+    }
+
+    pub fn set_outcome(&mut self, status: Status, reason: Reason, detail: impl Into<String>) {
+        self.status = status;
+        self.reason = reason;
+        self.detail = detail.into();
+    }
+
+    pub fn prior(&self) -> PriorOutcome {
+        PriorOutcome {
+            status: self.status,
+            reason: self.reason,
+            detail: self.detail.clone(),
+            request_id: self.request_id.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
+/// What every record of one invocation shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub function_version: String,
+    pub request_id: String,
+    pub event_digest: String,
+}

@@ -1,0 +1,73 @@
+//! The outcome table's definition. `infra/template.yaml` declares the same table; a test holds
+//! the two to each other.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType,
+};
+
+pub const DEFAULT_TABLE: &str = "reflex-outcomes";
+pub const TABLE_ENV: &str = "REFLEX_TABLE";
+pub const PARTITION_KEY: &str = "record_id";
+/// GSI listing records of one resource by time.
+pub const BY_RESOURCE_INDEX: &str = "by-resource";
+/// GSI listing records of one remediation by time (also the blast-radius budget's count).
+pub const BY_TIME_INDEX: &str = "by-time";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// The definition as plain data: (index name, hash key, range key) and string attributes.
+pub struct TableDefinition {
+    pub attributes: &'static [&'static str],
+    pub key: &'static str,
+    pub indexes: &'static [(&'static str, &'static str, &'static str)],
+    pub billing_mode: &'static str,
+    pub deletion_protection: bool,
+}
+
+pub const DEFINITION: TableDefinition = TableDefinition {
+    attributes: &["record_id", "resource_arn", "remediation", "created_at"],
+    key: PARTITION_KEY,
+    indexes: &[
+        (BY_RESOURCE_INDEX, "resource_arn", "created_at"),
+        (BY_TIME_INDEX, "remediation", "created_at"),
+    ],
+    billing_mode: "PAY_PER_REQUEST",
+    deletion_protection: true,
+};
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, aws_sdk_dynamodb::error::BuildError> {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
+}
+
+/// A CreateTable request for `DEFINITION`.
+pub fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder, aws_sdk_dynamodb::error::BuildError>
+{
+    let mut req = client
+        .create_table()
+        .table_name(table)
+        .key_schema(key(DEFINITION.key, KeyType::Hash)?)
+        .billing_mode(BillingMode::from(DEFINITION.billing_mode))
+        .deletion_protection_enabled(DEFINITION.deletion_protection);
+    for name in DEFINITION.attributes {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(*name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        );
+    }
+    for (index, hash, range) in DEFINITION.indexes {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(*index)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()?,
+        );
+    }
+    Ok(req)
+}

@@ -1,0 +1,17 @@
+//! Reflex's common crate: findings, policy, the outcome ledger, the pipeline and AWS setup.
+//! A remediation crate implements [`remediation::Remediation`] and hands it to
+//! [`pipeline::handle`]; everything else lives here, once.
+
+pub mod catalog;
+pub mod finding;
+pub mod ledger;
+pub mod logging;
+pub mod outcome;
+pub mod pipeline;
+pub mod policy;
+pub mod remediation;
+pub mod securityhub;
+pub mod setup;
+pub mod trigger;
+
+pub use setup::Setup;

@@ -1,0 +1,139 @@
+//! The vocabulary of outcomes: status and reason codes an auditor reads in the record.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a record stands. Terminal unless `Claimed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Claimed,
+    Succeeded,
+    Failed,
+    DryRun,
+    PendingApproval,
+    Skipped,
+    Rejected,
+    RolledBack,
+    VerificationFailed,
+}
+
+impl Status {
+    pub const ALL: [Status; 9] = [
+        Status::Claimed,
+        Status::Succeeded,
+        Status::Failed,
+        Status::DryRun,
+        Status::PendingApproval,
+        Status::Skipped,
+        Status::Rejected,
+        Status::RolledBack,
+        Status::VerificationFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Claimed => "claimed",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::DryRun => "dry-run",
+            Status::PendingApproval => "pending-approval",
+            Status::Skipped => "skipped",
+            Status::Rejected => "rejected",
+            Status::RolledBack => "rolled-back",
+            Status::VerificationFailed => "verification-failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Outcomes an analyst's custom action may run again (nothing was changed, or the change
+    /// did not take). A success is never redone; a live claim is never interrupted.
+    pub fn rerunnable_on_request(self) -> bool {
+        matches!(
+            self,
+            Status::Failed
+                | Status::DryRun
+                | Status::PendingApproval
+                | Status::Skipped
+                | Status::Rejected
+                | Status::VerificationFailed
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a record has its status. The detail text beside it says the particulars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    // claimed
+    InProgress,
+    // succeeded
+    Remediated,
+    // dry-run / pending-approval
+    WouldChange,
+    AwaitingApproval,
+    // skipped
+    Disabled,
+    Exempt,
+    Protected,
+    BelowThreshold,
+    RateLimited,
+    AlreadyCompliant,
+    Untrusted,
+    FindingInactive,
+    // rejected
+    MalformedEvent,
+    UnsupportedEvent,
+    NotHandled,
+    NoTarget,
+    // failed / verification-failed
+    PolicyInvalid,
+    InspectError,
+    ActionError,
+    StillNonCompliant,
+    // rolled-back
+    Undone,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InProgress => "in-progress",
+            Reason::Remediated => "remediated",
+            Reason::WouldChange => "would-change",
+            Reason::AwaitingApproval => "awaiting-approval",
+            Reason::Disabled => "disabled",
+            Reason::Exempt => "exempt",
+            Reason::Protected => "protected",
+            Reason::BelowThreshold => "below-threshold",
+            Reason::RateLimited => "rate-limited",
+            Reason::AlreadyCompliant => "already-compliant",
+            Reason::Untrusted => "untrusted",
+            Reason::FindingInactive => "finding-inactive",
+            Reason::MalformedEvent => "malformed-event",
+            Reason::UnsupportedEvent => "unsupported-event",
+            Reason::NotHandled => "not-handled",
+            Reason::NoTarget => "no-target",
+            Reason::PolicyInvalid => "policy-invalid",
+            Reason::InspectError => "inspect-error",
+            Reason::ActionError => "action-error",
+            Reason::StillNonCompliant => "still-non-compliant",
+            Reason::Undone => "undone",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,241 @@
+//! The policy document as written by operators, and its validation.
+
+use super::{Mode, PolicyError};
+use crate::catalog::REMEDIATIONS;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The exemption tag when the policy names none.
+pub const DEFAULT_EXEMPTION_TAG: &str = "reflex:exempt";
+/// Security Hub product ARNs trusted when the policy names none: AWS's own integrations
+/// (GuardDuty, Security Hub controls, Config, Inspector…), in every partition and region.
+pub const DEFAULT_TRUSTED_PRODUCTS: &[&str] = &["arn:aws*:securityhub:*::product/aws/*"];
+/// The blast-radius budget when the policy names none: changes per remediation per hour.
+pub const DEFAULT_MAX_CHANGES_PER_HOUR: u32 = 20;
+/// Findings below this normalised severity are skipped when the policy names no threshold.
+pub const DEFAULT_SEVERITY_THRESHOLD: u8 = 1;
+
+/// The whole policy document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Format version; only 1 exists.
+    pub version: u32,
+    /// Settings for every remediation.
+    #[serde(default)]
+    pub defaults: Settings,
+    /// Product ARN patterns (`*`, `?`) whose findings may be acted on.
+    #[serde(default = "default_trusted_products")]
+    pub trusted_products: Vec<String>,
+    #[serde(default)]
+    pub exemptions: Exemptions,
+    /// Settings per AWS account id, over `defaults`.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, Settings>,
+    /// Settings per remediation, over `accounts`.
+    #[serde(default)]
+    pub remediations: BTreeMap<String, RemediationPolicy>,
+}
+
+/// Settings that can be layered; an absent field leaves the layer below in force.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Normalised severity (0–100) a finding must reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_threshold: Option<u8>,
+}
+
+impl Settings {
+    /// This layer over `below`.
+    pub fn over(&self, below: &Settings) -> Settings {
+        Settings {
+            enabled: self.enabled.or(below.enabled),
+            mode: self.mode.or(below.mode),
+            severity_threshold: self.severity_threshold.or(below.severity_threshold),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemptions {
+    /// A resource carrying this tag key (with any value but `false`) is exempt.
+    #[serde(default = "default_exemption_tag")]
+    pub tag: String,
+    /// Resource ARN patterns that are exempt.
+    #[serde(default)]
+    pub arns: Vec<String>,
+    /// Principal ARN patterns never to be changed (break-glass roles, automation users).
+    #[serde(default)]
+    pub protected_principals: Vec<String>,
+}
+
+impl Default for Exemptions {
+    fn default() -> Self {
+        Exemptions { tag: default_exemption_tag(), arns: Vec::new(), protected_principals: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemediationPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_threshold: Option<u8>,
+    /// Blast-radius budget: at most this many changes in any hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_changes_per_hour: Option<u32>,
+    /// Applied in order over the remediation's settings when their `match` holds.
+    #[serde(default)]
+    pub overrides: Vec<Override>,
+}
+
+impl RemediationPolicy {
+    pub fn settings(&self) -> Settings {
+        Settings { enabled: self.enabled, mode: self.mode, severity_threshold: self.severity_threshold }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    #[serde(rename = "match")]
+    pub when: Match,
+    pub set: Settings,
+}
+
+/// Every listed field must hold; within a field, any listed value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    /// Finding types, control ids or Config rule base names (`*` and `?` allowed).
+    #[serde(default)]
+    pub types: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+fn default_exemption_tag() -> String {
+    DEFAULT_EXEMPTION_TAG.to_string()
+}
+
+fn default_trusted_products() -> Vec<String> {
+    DEFAULT_TRUSTED_PRODUCTS.iter().map(|s| s.to_string()).collect()
+}
+
+impl Default for Policy {
+    /// The built-in policy: risk-based modes, default trust, exemption tag and budget.
+    fn default() -> Self {
+        Policy {
+            version: 1,
+            defaults: Settings::default(),
+            trusted_products: default_trusted_products(),
+            exemptions: Exemptions::default(),
+            accounts: BTreeMap::new(),
+            remediations: BTreeMap::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// Parse and validate a YAML document.
+    pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
+        let policy: Policy =
+            serde_norway::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// The checks serde cannot make. Each error names the offending key.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let invalid = |key: String, message: &str| {
+            Err(PolicyError::Invalid { key, message: message.to_string() })
+        };
+        if self.version != 1 {
+            return invalid("version".into(), "only version 1 exists");
+        }
+        check_settings("defaults", &self.defaults)?;
+        if self.trusted_products.is_empty() {
+            return invalid("trusted_products".into(), "empty: no finding could ever be trusted");
+        }
+        check_patterns("trusted_products", &self.trusted_products)?;
+        if self.exemptions.tag.trim().is_empty() {
+            return invalid("exemptions.tag".into(), "must not be empty");
+        }
+        check_patterns("exemptions.arns", &self.exemptions.arns)?;
+        check_patterns("exemptions.protected_principals", &self.exemptions.protected_principals)?;
+        for (account, settings) in &self.accounts {
+            check_account(&format!("accounts.{account}"), account)?;
+            check_settings(&format!("accounts.{account}"), settings)?;
+        }
+        for (name, rp) in &self.remediations {
+            let key = format!("remediations.{name}");
+            if !REMEDIATIONS.contains(&name.as_str()) {
+                return invalid(key, &format!("unknown remediation; known: {}", REMEDIATIONS.join(", ")));
+            }
+            check_settings(&key, &rp.settings())?;
+            if rp.max_changes_per_hour == Some(0) {
+                return invalid(format!("{key}.max_changes_per_hour"), "0 would block every change; use enabled: false");
+            }
+            for (i, o) in rp.overrides.iter().enumerate() {
+                let key = format!("{key}.overrides[{i}]");
+                if o.when.types.is_empty() && o.when.accounts.is_empty() {
+                    return invalid(format!("{key}.match"), "names neither types nor accounts");
+                }
+                check_patterns(&format!("{key}.match.types"), &o.when.types)?;
+                for (j, a) in o.when.accounts.iter().enumerate() {
+                    check_account(&format!("{key}.match.accounts[{j}]"), a)?;
+                }
+                check_settings(&format!("{key}.set"), &o.set)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The budget for one remediation.
+    pub fn max_changes_per_hour(&self, remediation: &str) -> u32 {
+        self.remediations
+            .get(remediation)
+            .and_then(|r| r.max_changes_per_hour)
+            .unwrap_or(DEFAULT_MAX_CHANGES_PER_HOUR)
+    }
+}
+
+fn check_settings(key: &str, s: &Settings) -> Result<(), PolicyError> {
+    match s.severity_threshold {
+        Some(t) if t > 100 => Err(PolicyError::Invalid {
+            key: format!("{key}.severity_threshold"),
+            message: format!("{t} is over 100 (thresholds are normalised severities 0-100)"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_account(key: &str, account: &str) -> Result<(), PolicyError> {
+    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(PolicyError::Invalid {
+            key: key.to_string(),
+            message: format!("{account:?} is not a 12-digit AWS account id"),
+        })
+    }
+}
+
+fn check_patterns(key: &str, patterns: &[String]) -> Result<(), PolicyError> {
+    match patterns.iter().position(|p| p.trim().is_empty()) {
+        Some(i) => Err(PolicyError::Invalid {
+            key: format!("{key}[{i}]"),
+            message: "empty pattern".into(),
+        }),
+        None => Ok(()),
+    }
+}

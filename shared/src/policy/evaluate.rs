@@ -1,0 +1,132 @@
+//! The decision for one finding: act (in which mode) or skip (and why). Pure.
+
+use super::{Mode, Policy, Risk, Settings, DEFAULT_SEVERITY_THRESHOLD};
+use crate::finding::{Finding, FindingKind, Intent};
+use crate::outcome::Reason;
+use crate::trigger::config_rule_matches;
+use wildmatch::WildMatch;
+
+/// The policy's word on one finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Act(Decision),
+    Skip { reason: Reason, detail: String },
+}
+
+/// What the remediation may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub mode: Mode,
+    /// Why this mode: which layer of the policy set it.
+    pub because: String,
+    pub exemption_tag: String,
+    pub max_changes_per_hour: u32,
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    WildMatch::new(pattern).matches(text)
+}
+
+impl Policy {
+    /// Decide for `finding`, which names `target_arn`, in this function's `own_account`.
+    /// Checks run from the most fundamental (is the finding real and ours?) to the most
+    /// specific; the first that fails decides.
+    pub fn evaluate(
+        &self,
+        remediation: &str,
+        risk: Risk,
+        finding: &Finding,
+        target_arn: &str,
+        own_account: &str,
+    ) -> Verdict {
+        let skip = |reason, detail: String| Verdict::Skip { reason, detail };
+        if let Some(why) = &finding.inactive {
+            return skip(Reason::FindingInactive, why.clone());
+        }
+        if !self.trusted_products.iter().any(|p| glob(p, &finding.product_arn)) {
+            return skip(
+                Reason::Untrusted,
+                format!("product {} is not in trusted_products", finding.product_arn),
+            );
+        }
+        if finding.account != own_account {
+            return skip(
+                Reason::Untrusted,
+                format!("finding is for account {}, this function runs in {own_account}", finding.account),
+            );
+        }
+        let (settings, because) = self.settings_for(remediation, finding);
+        if settings.enabled == Some(false) {
+            return skip(Reason::Disabled, format!("disabled by {because}"));
+        }
+        let threshold = settings.severity_threshold.unwrap_or(DEFAULT_SEVERITY_THRESHOLD);
+        if finding.severity.normalized < threshold {
+            return skip(
+                Reason::BelowThreshold,
+                format!("severity {} is below threshold {threshold}", finding.severity.normalized),
+            );
+        }
+        if let Some(p) = self.exemptions.arns.iter().find(|p| glob(p, target_arn)) {
+            return skip(Reason::Exempt, format!("{target_arn} matches exemptions.arns {p:?}"));
+        }
+        if let Some(p) = self.exemptions.protected_principals.iter().find(|p| glob(p, target_arn)) {
+            return skip(
+                Reason::Protected,
+                format!("{target_arn} matches exemptions.protected_principals {p:?}"),
+            );
+        }
+        let (mut mode, mut because) = match settings.mode {
+            Some(mode) => (mode, because),
+            None => (risk.default_mode(finding.is_threat()), format!("the default for {risk:?} risk")),
+        };
+        // An analyst's custom action is the approval an `approve` mode waits for. A dry-run
+        // policy stays dry-run: the button does not override the operator's choice.
+        if mode == Mode::Approve && finding.intent.is_some() {
+            mode = Mode::Enforce;
+            because = match finding.intent {
+                Some(Intent::Approve) => "approved with the Reflex: approve custom action".into(),
+                _ => "requested with the Reflex: remediate custom action".into(),
+            };
+        }
+        Verdict::Act(Decision {
+            mode,
+            because,
+            exemption_tag: self.exemptions.tag.clone(),
+            max_changes_per_hour: self.max_changes_per_hour(remediation),
+        })
+    }
+
+    /// The layered settings for one remediation and finding, and the most specific layer that
+    /// set anything (for the record's reason).
+    fn settings_for(&self, remediation: &str, finding: &Finding) -> (Settings, String) {
+        let mut settings = self.defaults.clone();
+        let mut because = "defaults".to_string();
+        let mut layer = |over: &Settings, name: String| {
+            if *over != Settings::default() {
+                settings = over.over(&settings);
+                because = name;
+            }
+        };
+        if let Some(acct) = self.accounts.get(&finding.account) {
+            layer(acct, format!("accounts.{}", finding.account));
+        }
+        if let Some(rp) = self.remediations.get(remediation) {
+            layer(&rp.settings(), format!("remediations.{remediation}"));
+            for (i, o) in rp.overrides.iter().enumerate() {
+                let types_ok = o.when.types.is_empty()
+                    || o.when.types.iter().any(|t| kind_matches(t, &finding.kind));
+                let accounts_ok =
+                    o.when.accounts.is_empty() || o.when.accounts.contains(&finding.account);
+                if types_ok && accounts_ok {
+                    layer(&o.set, format!("remediations.{remediation}.overrides[{i}]"));
+                }
+            }
+        }
+        (settings, because)
+    }
+}
+
+fn kind_matches(pattern: &str, kind: &FindingKind) -> bool {
+    glob(pattern, kind.name())
+        || matches!(kind, FindingKind::ConfigRule(name) if config_rule_matches(name, pattern))
+}

@@ -1,0 +1,82 @@
+//! Evaluate: the policy document, its validation, and the decision it makes for one finding.
+//!
+//! The document is YAML (see the README's "Policy" section). It is parsed strictly: an unknown
+//! key, a wrong type or an out-of-range value is an error that names the key, and an invalid
+//! policy makes every remediation fail closed.
+
+mod document;
+mod evaluate;
+mod load;
+
+pub use document::*;
+pub use evaluate::{Decision, Verdict};
+pub use load::{load_policy, PolicySource};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a remediation does when the policy lets it act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Act, verify, record.
+    Enforce,
+    /// Record exactly what would change; change nothing.
+    DryRun,
+    /// Record `pending-approval`; act when an analyst runs "Reflex: approve".
+    Approve,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::DryRun => "dry-run",
+            Mode::Approve => "approve",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How much harm a wrong action of a remediation could do; sets its default mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+impl Risk {
+    /// The design's defaults: low → enforce; medium → enforce for threat findings and approve
+    /// for hygiene findings; high → approve.
+    pub fn default_mode(self, threat: bool) -> Mode {
+        match (self, threat) {
+            (Risk::Low, _) | (Risk::Medium, true) => Mode::Enforce,
+            (Risk::Medium, false) | (Risk::High, _) => Mode::Approve,
+        }
+    }
+}
+
+/// Why a policy could not be loaded or is not valid. Any of these fails closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy file {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("cannot read policy parameter {name} from SSM: {message}")]
+    Parameter { name: String, message: String },
+    #[error("both REFLEX_POLICY_FILE and REFLEX_POLICY_PARAMETER are set; set one")]
+    Ambiguous,
+    #[error("policy is not valid YAML for Reflex: {0}")]
+    Syntax(String),
+    #[error("policy key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+#[cfg(test)]
+mod tests;
