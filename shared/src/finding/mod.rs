@@ -119,9 +119,14 @@ fn resource_arn(kind: &ResourceKind, id: &str, region: &str, account: &str) -> O
 }
 
 /// The short id of a resource from its ARN: the bucket name, the instance id, the user name…
+/// S3 ARNs carry the bucket name verbatim (`arn:aws:s3:::name`): never split those.
 fn id_from_arn(arn: &str) -> String {
-    let tail = arn.splitn(6, ':').nth(5).unwrap_or(arn);
-    tail.rsplit('/').next().unwrap_or(tail).to_string()
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        [_, _, "s3", _, _, name] => name.to_string(),
+        [_, _, _, _, _, tail] => tail.rsplit('/').next().unwrap_or(tail).to_string(),
+        _ => arn.to_string(),
+    }
 }
 
 #[cfg(test)]

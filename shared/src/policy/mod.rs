@@ -6,7 +6,7 @@
 
 mod document;
 mod evaluate;
-mod load;
+pub(crate) mod load;
 
 pub use document::*;
 pub use evaluate::{Decision, Verdict};

@@ -1,0 +1,206 @@
+use super::*;
+use crate::finding::{Finding, FindingDetails, FindingKind, Intent, Severity, Source};
+use crate::outcome::Reason;
+
+const OWN: &str = "123456789012";
+const BUCKET: &str = "arn:aws:s3:::data-bucket";
+
+fn finding(kind: FindingKind, severity: u8) -> Finding {
+    Finding {
+        source: Source::Securityhub,
+        id: "f-1".into(),
+        kind,
+        title: "t".into(),
+        severity: Severity::from_normalized(severity),
+        product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
+        account: OWN.into(),
+        region: "us-east-1".into(),
+        observed_at: None,
+        generation: "g".into(),
+        resources: vec![],
+        details: FindingDetails::default(),
+        inactive: None,
+        intent: None,
+    }
+}
+
+fn control(id: &str) -> Finding {
+    finding(FindingKind::Control(id.into()), 70)
+}
+
+fn eval(policy: &Policy, risk: Risk, f: &Finding) -> Verdict {
+    policy.evaluate("s3-block-public-access", risk, f, BUCKET, OWN)
+}
+
+fn mode_of(v: Verdict) -> Mode {
+    match v {
+        Verdict::Act(d) => d.mode,
+        Verdict::Skip { reason, detail } => panic!("skipped: {reason} {detail}"),
+    }
+}
+
+fn reason_of(v: Verdict) -> Reason {
+    match v {
+        Verdict::Skip { reason, .. } => reason,
+        Verdict::Act(d) => panic!("acts in {}", d.mode),
+    }
+}
+
+#[test]
+fn invalid_documents_name_the_bad_key() {
+    let cases: &[(&str, &str)] = &[
+        ("version: 2", "`version`"),
+        ("version: 1\ndefaults:\n  modee: enforce", "unknown field `modee`"),
+        ("version: 1\ndefaults:\n  mode: yolo", "unknown variant `yolo`"),
+        ("version: 1\ndefaults:\n  severity_threshold: 101", "`defaults.severity_threshold`"),
+        ("version: 1\ntrusted_products: []", "`trusted_products`"),
+        ("version: 1\naccounts:\n  '12345':\n    mode: dry-run", "`accounts.12345`"),
+        ("version: 1\nremediations:\n  s3-block-pubic-access:\n    mode: enforce", "`remediations.s3-block-pubic-access`"),
+        ("version: 1\nremediations:\n  s3-block-public-access:\n    max_changes_per_hour: 0", "`remediations.s3-block-public-access.max_changes_per_hour`"),
+        ("version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {}\n        set: {mode: approve}", "`remediations.s3-block-public-access.overrides[0].match`"),
+        ("version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {accounts: ['1']}\n        set: {mode: approve}", "`remediations.s3-block-public-access.overrides[0].match.accounts[0]`"),
+        ("version: 1\nexemptions:\n  tag: ''", "`exemptions.tag`"),
+        ("version: 1\nexemptions:\n  arns: ['']", "`exemptions.arns[0]`"),
+        ("version: [1", "not valid YAML"),
+        ("", "not valid YAML"),
+    ];
+    for (doc, want) in cases {
+        let err = Policy::from_yaml(doc).expect_err(doc).to_string();
+        assert!(err.contains(want), "{doc:?}: {err:?} should contain {want:?}");
+    }
+}
+
+#[test]
+fn a_full_document_parses() {
+    let doc = r#"
+version: 1
+defaults: {severity_threshold: 40}
+trusted_products: ["arn:aws:securityhub:*::product/aws/*"]
+exemptions:
+  tag: team:keep-public
+  arns: ["arn:aws:s3:::public-website-*"]
+  protected_principals: ["arn:aws:iam::*:role/BreakGlass"]
+accounts:
+  "111122223333": {mode: dry-run}
+remediations:
+  s3-block-public-access:
+    mode: enforce
+    max_changes_per_hour: 5
+    overrides:
+      - match: {types: ["S3.8"], accounts: ["123456789012"]}
+        set: {mode: approve}
+"#;
+    let p = Policy::from_yaml(doc).unwrap();
+    assert_eq!(p.exemptions.tag, "team:keep-public");
+    assert_eq!(p.max_changes_per_hour("s3-block-public-access"), 5);
+    assert_eq!(p.max_changes_per_hour("s3-enforce-encryption"), DEFAULT_MAX_CHANGES_PER_HOUR);
+}
+
+#[test]
+fn default_modes_follow_risk_and_finding_kind() {
+    let p = Policy::default();
+    let threat = finding(FindingKind::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted".into()), 50);
+    let hygiene = control("S3.8");
+    let cases = [
+        (Risk::Low, &threat, Mode::Enforce),
+        (Risk::Low, &hygiene, Mode::Enforce),
+        (Risk::Medium, &threat, Mode::Enforce),
+        (Risk::Medium, &hygiene, Mode::Approve),
+        (Risk::High, &threat, Mode::Approve),
+        (Risk::High, &hygiene, Mode::Approve),
+    ];
+    for (risk, f, want) in cases {
+        assert_eq!(mode_of(eval(&p, risk, f)), want, "{risk:?} {:?}", f.kind);
+    }
+}
+
+#[test]
+fn layers_apply_from_defaults_to_overrides() {
+    let p = Policy::from_yaml(
+        r#"
+version: 1
+defaults: {mode: dry-run}
+accounts:
+  "123456789012": {mode: approve}
+remediations:
+  s3-block-public-access:
+    overrides:
+      - match: {types: ["S3.8"]}
+        set: {mode: enforce}
+      - match: {types: ["s3-bucket-public-read-prohibited"]}
+        set: {enabled: false}
+"#,
+    )
+    .unwrap();
+    assert_eq!(mode_of(eval(&p, Risk::Low, &control("S3.8"))), Mode::Enforce);
+    assert_eq!(mode_of(eval(&p, Risk::Low, &control("S3.2"))), Mode::Approve);
+    let mut other = control("S3.2");
+    other.account = "111122223333".into();
+    // Another account is untrusted before any layer applies.
+    assert_eq!(reason_of(p.evaluate("s3-block-public-access", Risk::Low, &other, BUCKET, OWN)), Reason::Untrusted);
+    // Config rule base names match deployed, decorated names.
+    let rule = finding(FindingKind::ConfigRule("securityhub-s3-bucket-public-read-prohibited-8fa6bd2a".into()), 40);
+    assert_eq!(reason_of(eval(&p, Risk::Low, &rule)), Reason::Disabled);
+    match eval(&p, Risk::Low, &control("S3.2")) {
+        Verdict::Act(d) => assert_eq!(d.because, "accounts.123456789012"),
+        v => panic!("{v:?}"),
+    }
+}
+
+#[test]
+fn skips_fail_closed_in_order() {
+    let p = Policy::from_yaml(
+        r#"
+version: 1
+defaults: {severity_threshold: 50}
+exemptions:
+  arns: ["arn:aws:s3:::data-*"]
+  protected_principals: ["arn:aws:iam::*:role/BreakGlass"]
+"#,
+    )
+    .unwrap();
+    let mut inactive = control("S3.8");
+    inactive.inactive = Some("record state ARCHIVED".into());
+    let mut untrusted = control("S3.8");
+    untrusted.product_arn = "arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default".into();
+    let mut foreign = control("S3.8");
+    foreign.account = "999999999999".into();
+    let low = finding(FindingKind::Control("S3.8".into()), 30);
+    let cases = [
+        (&inactive, Reason::FindingInactive),
+        (&untrusted, Reason::Untrusted),
+        (&foreign, Reason::Untrusted),
+        (&low, Reason::BelowThreshold),
+        (&control("S3.8"), Reason::Exempt),
+    ];
+    for (f, want) in cases {
+        assert_eq!(reason_of(eval(&p, Risk::Low, f)), want, "{f:?}");
+    }
+    let protected = p.evaluate("iam-disable-access-key", Risk::Medium, &control("IAM.3"), "arn:aws:iam::123456789012:role/BreakGlass", OWN);
+    assert_eq!(reason_of(protected), Reason::Protected);
+}
+
+#[test]
+fn custom_actions_approve_but_never_override_dry_run() {
+    let p = Policy::from_yaml("version: 1\nremediations:\n  s3-block-public-access: {mode: approve}").unwrap();
+    let mut f = control("S3.8");
+    assert_eq!(mode_of(eval(&p, Risk::Low, &f)), Mode::Approve);
+    f.intent = Some(Intent::Approve);
+    assert_eq!(mode_of(eval(&p, Risk::Low, &f)), Mode::Enforce);
+    f.intent = Some(Intent::Remediate);
+    assert_eq!(mode_of(eval(&p, Risk::Low, &f)), Mode::Enforce);
+    let dry = Policy::from_yaml("version: 1\ndefaults: {mode: dry-run}").unwrap();
+    assert_eq!(mode_of(eval(&dry, Risk::Low, &f)), Mode::DryRun);
+}
+
+#[test]
+fn policy_source_refuses_ambiguity() {
+    // One test touches these variables, so no other test races on them.
+    std::env::set_var(load::POLICY_FILE_ENV, "/tmp/p.yaml");
+    std::env::set_var(load::POLICY_PARAMETER_ENV, "/reflex/policy");
+    assert_eq!(PolicySource::from_env(), Err(PolicyError::Ambiguous));
+    std::env::remove_var(load::POLICY_PARAMETER_ENV);
+    assert_eq!(PolicySource::from_env(), Ok(PolicySource::File("/tmp/p.yaml".into())));
+    std::env::remove_var(load::POLICY_FILE_ENV);
+    assert_eq!(PolicySource::from_env(), Ok(PolicySource::BuiltIn));
+}
