@@ -1,1 +1,158 @@
-fn main() {}
+//! `reflex`: init, replay, audit, demo. The CLI edge: errors become a message and an exit code.
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use reflex_cli::audit::{self, Filter};
+use reflex_cli::emulator::Emulator;
+use reflex_cli::render::{self, Format};
+use reflex_cli::{demo, functions};
+use reflex_shared::ledger::{table, Ledger};
+use reflex_shared::outcome::Status;
+use reflex_shared::{logging, setup, Setup};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Reflex: auto-remediation for AWS security findings — the operator's and auditor's tool.
+///
+/// AWS settings come from the standard environment (AWS_REGION, AWS_PROFILE or keys,
+/// AWS_ENDPOINT_URL for a local emulator). The policy comes from REFLEX_POLICY_FILE or
+/// REFLEX_POLICY_PARAMETER (built-in defaults otherwise).
+#[derive(Parser)]
+#[command(name = "reflex", version, propagate_version = true)]
+struct Cli {
+    /// The outcome table.
+    #[arg(long, global = true, env = table::TABLE_ENV, default_value = table::DEFAULT_TABLE)]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the outcome table if it is absent (safe to run again).
+    Init,
+    /// Run a function's handler in-process on event files, exactly as Lambda would.
+    ///
+    /// Prints one result per finding. Exits 0 when every event was handled, whatever its
+    /// outcome; non-zero for usage or infrastructure errors.
+    Replay {
+        /// Event files (EventBridge JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The function to run, e.g. s3-block-public-access.
+        #[arg(long = "function", short = 'f')]
+        function: String,
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List outcome records as a table (or JSON lines, or CSV).
+    Audit {
+        /// Only this status (succeeded, failed, dry-run, pending-approval, skipped, rejected…).
+        #[arg(long, value_parser = parse_status)]
+        status: Option<Status>,
+        /// Only records of this resource ARN.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only records created since: 90m, 24h, 7d, 2026-11-20 or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Show Reflex end to end against the local AWS emulator (started and stopped for you
+    /// unless AWS_ENDPOINT_URL is set).
+    Demo {
+        /// The sample events.
+        #[arg(long, default_value_os_t = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../events")))]
+        events: PathBuf,
+    },
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    Status::parse(s).ok_or_else(|| {
+        let all: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown status {s:?}; one of: {}", all.join(", "))
+    })
+}
+
+async fn ledger(table: &str) -> Ledger {
+    let sdk = setup::sdk_config().await;
+    Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), table)
+}
+
+async fn setup_for(table: &str) -> Result<Setup> {
+    std::env::set_var(table::TABLE_ENV, table);
+    Setup::from_env().await.context("cannot set up the function environment")
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init => {
+            let created = ledger(&cli.table).await.create_table_if_absent().await?;
+            println!("table {}: {}", cli.table, if created { "created" } else { "already exists" });
+        }
+        Command::Replay { files, function, json } => {
+            if !functions::names().contains(&function.as_str()) {
+                return Err(anyhow!("unknown function {function:?}; known: {}", functions::names().join(", ")));
+            }
+            let setup = setup_for(&cli.table).await?;
+            if let Err(e) = setup.policy.as_ref() {
+                eprintln!("warning: {e}; every event will be recorded as failed (policy-invalid)");
+            }
+            let format = if json { Format::Json } else { Format::Human };
+            for (i, file) in files.iter().enumerate() {
+                let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+                let request_id = format!("replay-{}-{i}", std::process::id());
+                for o in functions::replay(&setup, &function, &raw, &request_id).await? {
+                    println!("{}", render::outcome_line(&file.display().to_string(), &o, format));
+                }
+            }
+        }
+        Command::Audit { status, resource, since, json, csv } => {
+            let since = since.map(|s| audit::parse_since(&s, chrono::Utc::now())).transpose().map_err(anyhow::Error::msg)?;
+            let records = audit::records(&ledger(&cli.table).await, &Filter { status, resource, since }).await?;
+            let format = if json { Format::Json } else if csv { Format::Csv } else { Format::Human };
+            println!("{}", render::records(&records, format).map_err(anyhow::Error::msg)?);
+        }
+        Command::Demo { events } => {
+            let started = match std::env::var("AWS_ENDPOINT_URL") {
+                Ok(endpoint) if !endpoint.is_empty() => {
+                    println!("Reflex demo against the AWS endpoint {endpoint}");
+                    None
+                }
+                _ => {
+                    eprintln!("Starting the local AWS emulator (moto)…");
+                    let emulator = Emulator::start().map_err(anyhow::Error::msg)?;
+                    println!("Reflex demo against the local AWS emulator at {}", emulator.endpoint);
+                    // Set before any SDK client exists; the emulator takes any credentials.
+                    std::env::set_var("AWS_ENDPOINT_URL", &emulator.endpoint);
+                    for (k, v) in [("AWS_ACCESS_KEY_ID", "demo"), ("AWS_SECRET_ACCESS_KEY", "demo"), ("AWS_REGION", "us-east-1")] {
+                        std::env::set_var(k, v);
+                    }
+                    std::env::remove_var("AWS_PROFILE");
+                    Some(emulator)
+                }
+            };
+            let setup = setup_for(&cli.table).await?;
+            let result = demo::run(&setup, &events).await;
+            drop(started);
+            result?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    logging::init_cli();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

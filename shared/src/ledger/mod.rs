@@ -103,7 +103,11 @@ impl Ledger {
         };
         let expired = existing.status == Status::Claimed
             && existing.lease_expires_at.is_some_and(|t| t < now_epoch);
-        let requested = takeover == Takeover::OnRequest && existing.status.rerunnable_on_request();
+        // A new analyst request (a new custom-action event, so a new digest) may run a finished
+        // outcome again; a redelivery of the same request may not.
+        let requested = takeover == Takeover::OnRequest
+            && existing.status.rerunnable_on_request()
+            && existing.event_digest != record.event_digest;
         if !(expired || requested) {
             self.count_delivery(&existing.record_id).await?;
             return Ok(Claim::Held(Box::new(existing)));

@@ -77,7 +77,7 @@ impl Policy {
         }
         let (mut mode, mut because) = match settings.mode {
             Some(mode) => (mode, because),
-            None => (risk.default_mode(finding.is_threat()), format!("the default for {risk:?} risk")),
+            None => (risk.default_mode(finding.is_threat()), format!("the default for {risk} risk")),
         };
         // An analyst's custom action is the approval an `approve` mode waits for. A dry-run
         // policy stays dry-run: the button does not override the operator's choice.

@@ -1,0 +1,90 @@
+//! Reading the outcome table for `reflex audit`: by resource, or by remediation and time,
+//! through the table's indexes (never a scan).
+
+use crate::functions::SPECS;
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
+use reflex_shared::ledger::{Ledger, LedgerError, Lookup, OutcomeRecord};
+use reflex_shared::outcome::Status;
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub resource: Option<String>,
+    /// RFC 3339, inclusive.
+    pub since: Option<String>,
+}
+
+/// Records matching `filter`, oldest first.
+pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeRecord>, LedgerError> {
+    let since = filter.since.as_deref();
+    let mut records = match &filter.resource {
+        Some(arn) => ledger.query(Lookup::Resource(arn), since).await?,
+        None => {
+            let queries = SPECS.iter().map(|s| ledger.query(Lookup::Remediation(s.name), since));
+            let mut all = Vec::new();
+            for part in futures::future::try_join_all(queries).await? {
+                all.extend(part);
+            }
+            all
+        }
+    };
+    if let Some(status) = filter.status {
+        records.retain(|r| r.status == status);
+    }
+    records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.record_id.cmp(&b.record_id)));
+    Ok(records)
+}
+
+/// `--since` accepts a duration back from now (`90m`, `24h`, `7d`), a date (`2026-11-20`) or an
+/// RFC 3339 time. The answer is the RFC 3339 form the table stores.
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<String, String> {
+    let t = text.trim();
+    let fmt = |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Millis, true);
+    if let Some((n, unit)) = t.char_indices().last().map(|(i, c)| (&t[..i], c)) {
+        if let Ok(n) = n.parse::<i64>() {
+            let d = match unit {
+                'm' => Some(Duration::minutes(n)),
+                'h' => Some(Duration::hours(n)),
+                'd' => Some(Duration::days(n)),
+                _ => None,
+            };
+            if let Some(d) = d {
+                return Ok(fmt(now - d));
+            }
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        if let Some(start) = date.and_hms_opt(0, 0, 0) {
+            return Ok(fmt(start.and_utc()));
+        }
+    }
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| fmt(d.with_timezone(&Utc)))
+        .map_err(|_| format!("--since {text:?}: use a duration (90m, 24h, 7d), a date (2026-11-20) or an RFC 3339 time"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_forms() {
+        let now = DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z").unwrap().with_timezone(&Utc);
+        let cases = [
+            ("90m", Ok("2026-11-26T10:30:00.000Z")),
+            ("24h", Ok("2026-11-25T12:00:00.000Z")),
+            ("7d", Ok("2026-11-19T12:00:00.000Z")),
+            ("2026-11-20", Ok("2026-11-20T00:00:00.000Z")),
+            ("2026-11-20T08:00:00+02:00", Ok("2026-11-20T06:00:00.000Z")),
+            ("yesterday", Err(())),
+            ("5y", Err(())),
+        ];
+        for (input, want) in cases {
+            let got = parse_since(input, now);
+            match want {
+                Ok(w) => assert_eq!(got.as_deref(), Ok(w), "{input}"),
+                Err(()) => assert!(got.is_err(), "{input}: {got:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `reflex demo`: a public bucket fixed and verified, an exempt one left alone, hostile and
+//! non-actionable events recorded without a change, and a second delivery of everything
+//! changing nothing.
+
+use crate::audit::{self, Filter};
+use crate::functions;
+use crate::render::{self, Format};
+use anyhow::{bail, Context, Result};
+use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
+use reflex_shared::finding::ResourceKind;
+use reflex_shared::remediation::{Remediation, Target};
+use reflex_shared::setup::s3_path_style;
+use reflex_shared::Setup;
+use s3_block_public_access::{BucketState, S3BlockPublicAccess};
+use std::path::{Path, PathBuf};
+
+pub const PUBLIC_BUCKET: &str = "reflex-demo-public";
+pub const EXEMPT_BUCKET: &str = "reflex-demo-exempt";
+const FUNCTION: &str = "s3-block-public-access";
+
+/// The sample events the demo replays, in order: the function's own, then the ones that must
+/// not lead to any change.
+pub fn demo_events(events: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for dir in [FUNCTION, "non-actionable", "hostile"] {
+        let dir = events.join(dir);
+        let mut part: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        part.sort();
+        files.extend(part);
+    }
+    Ok(files)
+}
+
+async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: bool) -> Result<()> {
+    match s3.create_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => bail!("cannot create bucket {name}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+    }
+    let off = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(false)
+        .ignore_public_acls(false)
+        .block_public_policy(false)
+        .restrict_public_buckets(false)
+        .build();
+    s3.put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(off)
+        .send()
+        .await
+        .with_context(|| format!("cannot turn Block Public Access off on {name}"))?;
+    if exempt {
+        let tag = Tag::builder().key("reflex:exempt").value("true").build()?;
+        s3.put_bucket_tagging()
+            .bucket(name)
+            .tagging(Tagging::builder().tag_set(tag).build()?)
+            .send()
+            .await
+            .with_context(|| format!("cannot tag {name}"))?;
+    }
+    Ok(())
+}
+
+async fn describe(r: &S3BlockPublicAccess, bucket: &str, account: &str) -> Result<String> {
+    let target = Target {
+        kind: ResourceKind::S3Bucket,
+        id: bucket.into(),
+        arn: format!("arn:aws:s3:::{bucket}"),
+        account: account.into(),
+    };
+    let state: BucketState = serde_json::from_value(r.inspect(&target).await?.state)?;
+    Ok(match state.public_access_block {
+        None => "no Block Public Access configuration".into(),
+        Some(c) => {
+            let on = [c.block_public_acls, c.ignore_public_acls, c.block_public_policy, c.restrict_public_buckets]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            format!("Block Public Access: {on} of 4 settings on")
+        }
+    })
+}
+
+/// Replay every file; `Ok(outcomes)` as (file, outcome) pairs.
+async fn replay_all(setup: &Setup, files: &[PathBuf], pass: &str) -> Result<Vec<(String, reflex_shared::pipeline::Outcome)>> {
+    let mut results = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let name = file
+            .strip_prefix(file.parent().and_then(Path::parent).unwrap_or(Path::new("")))
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        let request_id = format!("demo-{pass}-{i}");
+        for o in functions::replay(setup, FUNCTION, &raw, &request_id).await? {
+            println!("{}", render::outcome_line(&name, &o, Format::Human));
+            results.push((name.clone(), o));
+        }
+    }
+    Ok(results)
+}
+
+pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
+    let files = demo_events(events)?;
+    let s3_conf = aws_sdk_s3::config::Builder::from(&setup.sdk).force_path_style(s3_path_style(&setup.sdk)).build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
+    let remediation = S3BlockPublicAccess::from_client(s3.clone());
+
+    let created = setup.ledger.create_table_if_absent().await?;
+    println!("\n1. Outcome table {}: {}", setup.ledger.table(), if created { "created" } else { "already there" });
+
+    make_public_bucket(&s3, PUBLIC_BUCKET, false).await?;
+    make_public_bucket(&s3, EXEMPT_BUCKET, true).await?;
+    println!("\n2. Buckets with Block Public Access turned off:");
+    println!("   {PUBLIC_BUCKET:<22} {}", describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?);
+    println!("   {EXEMPT_BUCKET:<22} {} (tagged reflex:exempt=true)", describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?);
+
+    println!("\n3. Replaying {} sample events through {FUNCTION}, as Lambda would:\n", files.len());
+    let first = replay_all(setup, &files, "1").await?;
+
+    println!("\n4. The buckets now (a fresh read):");
+    println!("   {PUBLIC_BUCKET:<22} {}", describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?);
+    println!("   {EXEMPT_BUCKET:<22} {} (unchanged)", describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?);
+
+    let before = audit::records(&setup.ledger, &Filter::default()).await?;
+    println!("\n5. The outcome records (`reflex audit`):\n");
+    println!("{}", render::records(&before, Format::Human).map_err(anyhow::Error::msg)?);
+
+    println!("\n6. Delivering the same {} events again (EventBridge delivers at least once):\n", files.len());
+    let second = replay_all(setup, &files, "2").await?;
+    let after = audit::records(&setup.ledger, &Filter::default()).await?;
+    let essence = |rs: &[reflex_shared::ledger::OutcomeRecord]| {
+        rs.iter()
+            .map(|r| (r.record_id.clone(), r.status, r.reason, r.actions.clone(), r.attempts, r.post_state.clone()))
+            .collect::<Vec<_>>()
+    };
+    let duplicates = second.iter().filter(|(_, o)| o.duplicate).count();
+    let unchanged = essence(&before) == essence(&after);
+    println!(
+        "\n   second delivery: {} outcomes, {duplicates} duplicates, {} new records, outcomes and changes {}",
+        second.len(),
+        after.len().saturating_sub(before.len()),
+        if unchanged { "unchanged" } else { "CHANGED" }
+    );
+    println!("   {PUBLIC_BUCKET:<22} {}", describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?);
+    println!("   {EXEMPT_BUCKET:<22} {}", describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?);
+
+    let fixed = first.iter().any(|(_, o)| {
+        o.status == reflex_shared::outcome::Status::Succeeded && o.resource.as_deref() == Some("arn:aws:s3:::reflex-demo-public")
+    });
+    if !fixed || duplicates != second.len() || !unchanged {
+        bail!("the demo did not behave as expected (fixed: {fixed}, duplicates: {duplicates}/{}, unchanged: {unchanged})", second.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! `reflex`, the operator's and auditor's tool. The library half holds what tests reuse: the
+//! registry of functions, the audit query and the renderers.
+
+pub mod audit;
+pub mod demo;
+pub mod emulator;
+pub mod functions;
+pub mod render;

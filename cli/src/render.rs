@@ -1,0 +1,95 @@
+//! How results look: one line per replayed event, and the audit table, CSV or JSON lines.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
+use reflex_shared::ledger::OutcomeRecord;
+use reflex_shared::outcome::Status;
+use reflex_shared::pipeline::Outcome;
+use serde_json::json;
+
+/// Output format for `replay` and `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Csv,
+}
+
+fn status_color(s: Status) -> Color {
+    match s {
+        Status::Succeeded => Color::Green,
+        Status::Failed | Status::VerificationFailed => Color::Red,
+        Status::Rejected => Color::Magenta,
+        Status::PendingApproval | Status::DryRun => Color::Yellow,
+        Status::Skipped | Status::Claimed | Status::RolledBack => Color::Reset,
+    }
+}
+
+/// One replay result, as a line a person can scan or a JSON line a program can read.
+pub fn outcome_line(file: &str, o: &Outcome, format: Format) -> String {
+    match format {
+        Format::Json | Format::Csv => json!({ "file": file, "outcome": o }).to_string(),
+        Format::Human => {
+            let status = if o.duplicate { format!("{} (duplicate)", o.status) } else { o.status.to_string() };
+            format!("{status:<30} {:<18} {file}\n{:49}{}\n{:49}{}", o.reason, "", o.detail, "", o.record_id)
+        }
+    }
+}
+
+const COLUMNS: [&str; 9] = ["created", "remediation", "status", "reason", "mode", "resource", "verified", "changes", "record"];
+
+fn row(r: &OutcomeRecord) -> [String; 9] {
+    let changed = r.actions.iter().filter(|a| a.result == "ok").count();
+    [
+        r.created_at.clone(),
+        r.remediation.clone(),
+        r.status.to_string(),
+        r.reason.to_string(),
+        r.mode.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+        r.resource_arn.clone().unwrap_or_else(|| "-".into()),
+        match r.verified {
+            Some(true) => "yes".into(),
+            Some(false) => "NO".into(),
+            None => "-".into(),
+        },
+        changed.to_string(),
+        r.record_id.clone(),
+    ]
+}
+
+/// The audit listing in the chosen format.
+pub fn records(records: &[OutcomeRecord], format: Format) -> Result<String, String> {
+    match format {
+        Format::Json => records
+            .iter()
+            .map(|r| serde_json::to_string(r).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|lines| lines.join("\n")),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let err = |e: csv::Error| e.to_string();
+            w.write_record(COLUMNS.iter().chain(["detail"].iter())).map_err(err)?;
+            for r in records {
+                let mut fields = row(r).to_vec();
+                fields.push(r.detail.clone());
+                w.write_record(&fields).map_err(err)?;
+            }
+            String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+        }
+        Format::Human => {
+            if records.is_empty() {
+                return Ok("no outcome records match".into());
+            }
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_header(COLUMNS.iter().map(|c| Cell::new(c).add_attribute(comfy_table::Attribute::Bold)));
+            for r in records {
+                let cells = row(r);
+                t.add_row(cells.iter().enumerate().map(|(i, c)| {
+                    let cell = Cell::new(c);
+                    if i == 2 { cell.fg(status_color(r.status)) } else { cell }
+                }));
+            }
+            Ok(format!("{t}\n{} record(s)", records.len()))
+        }
+    }
+}
