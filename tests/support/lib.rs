@@ -1,0 +1,275 @@
+//! The integration-test harness. Every test talks to the real AWS emulator (moto server, started
+//! by `scripts/test` and found through the standard `AWS_ENDPOINT_URL`) through the real AWS SDK.
+//!
+//! Isolation: each test has its own outcome table and its own buckets (unique names), so tests
+//! run in parallel on one emulator.
+//!
+//! The one exception is Security Hub's `BatchUpdateFindings`, which moto 5.2 does not implement
+//! (it answers 404): that call goes to an `aws-smithy-mocks` client that records each request,
+//! so tests assert exactly what Reflex would have sent.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
+use aws_sdk_securityhub::operation::batch_update_findings::{BatchUpdateFindingsInput, BatchUpdateFindingsOutput};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_types::sdk_config::SharedCredentialsProvider;
+use reflex_shared::ledger::{Ledger, OutcomeRecord};
+use reflex_shared::pipeline::{self, Outcome};
+use reflex_shared::policy::{Policy, PolicyError};
+use reflex_shared::securityhub::SecurityHubFeedback;
+use reflex_shared::Setup;
+use s3_block_public_access::{BlockConfig, BucketState, S3BlockPublicAccess};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The account moto answers as.
+pub const ACCOUNT: &str = "123456789012";
+/// The bucket name the committed sample events use; tests swap in their own.
+pub const SAMPLE_BUCKET: &str = "reflex-demo-public";
+
+/// The emulator's endpoint. Without it the tests fail (never skip): run them with `scripts/test`.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| {
+        panic!("AWS_ENDPOINT_URL is not set: run the tests with scripts/test, which starts the local AWS emulator")
+    })
+}
+
+/// The SDK config every test client uses: the standard chain (so `AWS_ENDPOINT_URL` is honoured
+/// exactly as in production), with a fixed region and test credentials.
+pub async fn sdk_config() -> SdkConfig {
+    endpoint();
+    let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "reflex-tests");
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .load()
+        .await
+}
+
+/// A unique, valid bucket or table name.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// A committed sample event, as text.
+pub fn sample(path: &str) -> String {
+    std::fs::read_to_string(events_dir().join(path)).unwrap_or_else(|e| panic!("sample {path}: {e}"))
+}
+
+/// A committed sample event naming `bucket` instead of the sample bucket, with finding ids made
+/// unique to that bucket (so two tests' findings never share a record).
+pub fn sample_for(path: &str, bucket: &str) -> Value {
+    let mut v: Value = serde_json::from_str(&sample(path).replace(SAMPLE_BUCKET, bucket)).expect("sample is JSON");
+    if let Some(findings) = v.pointer_mut("/detail/findings").and_then(Value::as_array_mut) {
+        for f in findings {
+            let id = format!("{}-{bucket}", f["Id"].as_str().unwrap_or_default());
+            f["Id"] = Value::from(id);
+        }
+    } else if let Some(id) = v.pointer_mut("/detail/id") {
+        *id = Value::from(format!("{}-{bucket}", id.as_str().unwrap_or_default()));
+    }
+    v
+}
+
+/// Records the operation name of every request a client sends.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, operation: &str) -> usize {
+        self.calls().iter().filter(|c| *c == operation).count()
+    }
+
+    /// Calls that change something (everything but reads).
+    pub fn writes(&self) -> Vec<String> {
+        self.calls().into_iter().filter(|c| !c.starts_with("Get") && !c.starts_with("List") && !c.starts_with("Head")).collect()
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_else(|| "?".into());
+        self.0.lock().unwrap().push(name);
+        Ok(())
+    }
+
+}
+
+/// What Security Hub would have been sent.
+pub type SentFeedback = Arc<Mutex<Vec<BatchUpdateFindingsInput>>>;
+
+/// A Security Hub client whose `BatchUpdateFindings` is answered by aws-smithy-mocks (moto
+/// lacks it): `ok` accepts every update, otherwise every call fails with an HTTP 500.
+pub fn mocked_security_hub(ok: bool) -> (aws_sdk_securityhub::Client, SentFeedback) {
+    let sent: SentFeedback = Arc::default();
+    let log = sent.clone();
+    let rule = mock!(aws_sdk_securityhub::Client::batch_update_findings).match_requests(move |input| {
+        log.lock().unwrap().push(input.clone());
+        true
+    });
+    let rule = if ok {
+        rule.then_output(|| BatchUpdateFindingsOutput::builder().set_processed_findings(Some(vec![])).set_unprocessed_findings(Some(vec![])).build())
+    } else {
+        rule.then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+                aws_smithy_types::body::SdkBody::from("{\"message\":\"internal failure\"}"),
+            )
+        })
+    };
+    let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&rule], |c| c
+        .retry_config(aws_sdk_securityhub::config::retry::RetryConfig::disabled()));
+    (client, sent)
+}
+
+/// One test's world: its own table, an S3 client that logs its calls, and the function's setup.
+pub struct Harness {
+    pub sdk: SdkConfig,
+    /// The test's own view of S3 (not logged): setting up buckets and reading their state.
+    observer: S3BlockPublicAccess,
+    observer_s3: aws_sdk_s3::Client,
+    /// Every S3 call Reflex made.
+    pub calls: CallLog,
+    pub feedback: SentFeedback,
+    pub setup: Setup,
+    pub remediation: S3BlockPublicAccess,
+}
+
+pub struct HarnessOptions {
+    pub policy: Result<Policy, PolicyError>,
+    pub security_hub_ok: bool,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        HarnessOptions { policy: Ok(Policy::default()), security_hub_ok: true }
+    }
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        Harness::with(HarnessOptions::default()).await
+    }
+
+    pub async fn with_policy(yaml: &str) -> Harness {
+        Harness::with(HarnessOptions { policy: Policy::from_yaml(yaml), ..Default::default() }).await
+    }
+
+    pub async fn with(options: HarnessOptions) -> Harness {
+        let sdk = sdk_config().await;
+        let calls = CallLog::default();
+        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).interceptor(calls.clone()).build();
+        let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
+        let observer_s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+        let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), unique("reflex-test"));
+        assert!(ledger.create_table_if_absent().await.expect("create the outcome table"));
+        let (sh, feedback) = mocked_security_hub(options.security_hub_ok);
+        let setup = Setup {
+            sdk: sdk.clone(),
+            account_id: ACCOUNT.into(),
+            policy: Arc::new(options.policy),
+            ledger,
+            securityhub: SecurityHubFeedback::new(sh),
+            function_version: "test".into(),
+            lease_seconds: 120,
+            record_ttl_days: None,
+        };
+        let remediation = S3BlockPublicAccess::from_client(s3);
+        let observer = S3BlockPublicAccess::from_client(observer_s3.clone());
+        Harness { sdk, observer, observer_s3, calls, feedback, setup, remediation }
+    }
+
+    /// A bucket with Block Public Access as given (`None`: no configuration at all), optionally
+    /// tagged. Created with the observer client, so `calls` holds only Reflex's calls.
+    pub async fn bucket(&self, pab: Option<BlockConfig>, tags: &[(&str, &str)]) -> String {
+        let name = unique("reflex-it");
+        let s3 = &self.observer_s3;
+        s3.create_bucket().bucket(&name).send().await.expect("create bucket");
+        if let Some(c) = pab {
+            let conf = PublicAccessBlockConfiguration::builder()
+                .block_public_acls(c.block_public_acls)
+                .ignore_public_acls(c.ignore_public_acls)
+                .block_public_policy(c.block_public_policy)
+                .restrict_public_buckets(c.restrict_public_buckets)
+                .build();
+            s3.put_public_access_block().bucket(&name).public_access_block_configuration(conf).send().await.expect("put PAB");
+        }
+        if !tags.is_empty() {
+            let mut tagging = Tagging::builder();
+            for (k, v) in tags {
+                tagging = tagging.tag_set(Tag::builder().key(*k).value(*v).build().unwrap());
+            }
+            s3.put_bucket_tagging().bucket(&name).tagging(tagging.build().unwrap()).send().await.expect("tag bucket");
+        }
+        name
+    }
+
+    /// The bucket's Block Public Access configuration, read through the emulator.
+    pub async fn pab(&self, bucket: &str) -> Option<BlockConfig> {
+        use reflex_shared::remediation::Remediation;
+        let target = target(bucket);
+        let state: BucketState = serde_json::from_value(self.observer.inspect(&target).await.unwrap().state).unwrap();
+        state.public_access_block
+    }
+
+    /// Deliver one event to the handler, exactly as the Lambda runtime would.
+    pub async fn deliver(&self, event: Value) -> Vec<Outcome> {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = uuid::Uuid::new_v4().to_string();
+        pipeline::handle(&self.setup, &self.remediation, lambda_runtime::LambdaEvent::new(event, context))
+            .await
+            .expect("the pipeline reaches the ledger")
+    }
+
+    /// Deliver one event that must yield exactly one outcome.
+    pub async fn deliver_one(&self, event: Value) -> Outcome {
+        let mut outcomes = self.deliver(event).await;
+        assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+        outcomes.remove(0)
+    }
+
+    pub async fn record(&self, record_id: &str) -> OutcomeRecord {
+        self.setup.ledger.get(record_id).await.unwrap().unwrap_or_else(|| panic!("no record {record_id}"))
+    }
+}
+
+pub fn target(bucket: &str) -> reflex_shared::remediation::Target {
+    reflex_shared::remediation::Target {
+        kind: reflex_shared::finding::ResourceKind::S3Bucket,
+        id: bucket.into(),
+        arn: format!("arn:aws:s3:::{bucket}"),
+        account: ACCOUNT.into(),
+    }
+}
+
+/// Block Public Access with every setting off: what the findings complain about.
+pub const ALL_OFF: BlockConfig = BlockConfig {
+    block_public_acls: false,
+    ignore_public_acls: false,
+    block_public_policy: false,
+    restrict_public_buckets: false,
+};

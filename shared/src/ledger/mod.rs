@@ -133,14 +133,45 @@ impl Ledger {
 
     /// Store the final state of a record this invocation claimed. Fails with `LeaseLost` if
     /// another invocation took the claim over meanwhile (then its outcome stands, not ours).
+    ///
+    /// An update, not a put: duplicates may have counted themselves in `deliveries` while this
+    /// invocation worked, and a put would erase their marks.
     pub async fn complete(&self, record: &OutcomeRecord) -> Result<(), LedgerError> {
-        let values = HashMap::from([
+        let mut item = Self::to_item(record)?;
+        item.remove("record_id");
+        item.remove("deliveries");
+        let mut names = HashMap::from([("#st".to_string(), "status".to_string())]);
+        let mut values = HashMap::from([
             (":claimed".to_string(), AttributeValue::S(Status::Claimed.as_str().into())),
-            (":a".to_string(), AttributeValue::N(record.attempts.to_string())),
+            (":attempt".to_string(), AttributeValue::N(record.attempts.to_string())),
         ]);
-        match self.put_if(record, "#status = :claimed AND attempts = :a", values).await? {
-            None => Ok(()),
-            Some(_) => Err(LedgerError::LeaseLost(record.record_id.clone())),
+        let mut sets = Vec::with_capacity(item.len());
+        for (i, (name, value)) in item.into_iter().enumerate() {
+            sets.push(format!("#a{i} = :v{i}"));
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":v{i}"), value);
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if record.lease_expires_at.is_none() {
+            expression.push_str(" REMOVE lease_expires_at");
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", AttributeValue::S(record.record_id.clone()))
+            .update_expression(expression)
+            .condition_expression("#st = :claimed AND attempts = :attempt")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(LedgerError::LeaseLost(record.record_id.clone()))
+            }
+            Err(e) => Err(self.aws("UpdateItem", e)),
         }
     }
 
