@@ -1,0 +1,274 @@
+//! The SAM template held to the code: the outcome table to the ledger's definition, each role to
+//! the actions its function declares, each function's EventBridge rules to its triggers, checked
+//! against the sample events with quamina, a faithful EventBridge-pattern engine (moto's
+//! TestEventPattern always answers "no match" and its PutEvents cannot see into arrays of objects,
+//! so it cannot judge these patterns). Pure: no emulator needed.
+
+use quamina::Quamina;
+use reflex_cli::functions::SPECS;
+use reflex_shared::finding::{APPROVE_ACTION_ID, REMEDIATE_ACTION_ID};
+use reflex_shared::ledger::table::{DEFINITION, TTL_ATTRIBUTE};
+use reflex_shared::pipeline::PIPELINE_IAM_ACTIONS;
+use reflex_shared::remediation::Spec;
+use reflex_shared::trigger::Trigger;
+use reflex_tests::{events_dir, ACCOUNT};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+const REGION: &str = "us-east-1";
+
+/// The template as JSON, with the intrinsics the patterns and tests need resolved for the
+/// emulator's account and region (`!Ref AWS::AccountId`, `!Sub …`); other intrinsics become
+/// `{"!Tag": value}`.
+fn template() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+    let yaml: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    resolve(&yaml)
+}
+
+fn substitute(s: &str) -> String {
+    s.replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Region}", REGION).replace("${AWS::Partition}", "aws")
+}
+
+fn resolve(v: &serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => json!(b),
+        Y::Number(n) => serde_json::to_value(n).unwrap(),
+        Y::String(s) => json!(s),
+        Y::Sequence(items) => Value::Array(items.iter().map(resolve).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), resolve(v))).collect(),
+        ),
+        Y::Tagged(t) => {
+            let inner = resolve(&t.value);
+            match (t.tag.to_string().as_str(), inner.as_str()) {
+                ("!Ref", Some("AWS::AccountId")) => json!(ACCOUNT),
+                ("!Ref", Some("AWS::Region")) => json!(REGION),
+                ("!Sub", Some(s)) => json!(substitute(s)),
+                (tag, _) => json!({ tag: inner }),
+            }
+        }
+    }
+}
+
+/// Each Reflex function in the template, with its spec (found by the binary it builds).
+fn functions(t: &Value) -> Vec<(String, &Value, &'static Spec)> {
+    let mut out = Vec::new();
+    for (name, r) in t["Resources"].as_object().unwrap() {
+        if r["Type"] == "AWS::Serverless::Function" {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().expect("BuildProperties.Binary");
+            let spec = SPECS.iter().find(|s| s.name == binary).unwrap_or_else(|| panic!("{name}: no spec for {binary}"));
+            assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+            out.push((name.clone(), r, *spec));
+        }
+    }
+    out
+}
+
+fn patterns(function: &Value) -> Vec<(String, Value)> {
+    function["Properties"]["Events"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, e)| {
+            assert_eq!(e["Type"], "EventBridgeRule", "{name}");
+            (name.clone(), e["Properties"]["Pattern"].clone())
+        })
+        .collect()
+}
+
+fn samples(dir: &str) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(events_dir().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no samples in events/{dir}");
+    files
+}
+
+fn matcher(function: &Value) -> Quamina {
+    let mut q = Quamina::new();
+    for (name, pattern) in patterns(function) {
+        q.add_pattern(name.clone(), &pattern.to_string()).unwrap_or_else(|e| panic!("pattern {name}: {e:?}"));
+    }
+    q
+}
+
+#[test]
+fn every_catalog_function_is_in_the_template() {
+    let t = template();
+    let deployed: BTreeSet<_> = functions(&t).iter().map(|(_, _, s)| s.name).collect();
+    let built: BTreeSet<_> = SPECS.iter().map(|s| s.name).collect();
+    assert_eq!(deployed, built);
+    for (name, f, _) in functions(&t) {
+        let p = &f["Properties"];
+        let g = &t["Globals"]["Function"];
+        assert_eq!(p.get("Runtime").unwrap_or(&g["Runtime"]), "provided.al2023", "{name}");
+        assert_eq!(p.get("Architectures").unwrap_or(&g["Architectures"]), &json!(["arm64"]), "{name}");
+    }
+}
+
+#[test]
+fn actionable_samples_select_their_function_and_the_rest_do_not() {
+    let t = template();
+    for (name, function, spec) in functions(&t) {
+        let q = matcher(function);
+        for (path, raw) in samples(spec.name) {
+            let hits = q.matches_for_event(raw.as_bytes()).unwrap();
+            assert!(!hits.is_empty(), "{name}: {path:?} should select it");
+        }
+        for (path, raw) in samples("non-actionable") {
+            let hits = q.matches_for_event(raw.as_bytes()).unwrap();
+            assert!(hits.is_empty(), "{name}: {path:?} must not select it, but {hits:?} do");
+        }
+    }
+}
+
+#[test]
+fn a_pattern_change_is_noticed() {
+    // Guard against a matcher that matches everything: a resolved finding must fall out of the
+    // Security Hub rule, and the same finding NEW must fall in.
+    let t = template();
+    let (_, function, spec) = functions(&t).into_iter().next().unwrap();
+    let q = matcher(function);
+    let (_, raw) = samples(spec.name).into_iter().find(|(p, _)| p.ends_with("securityhub-s3.8-imported.json")).unwrap();
+    let mut event: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(q.matches_for_event(event.to_string().as_bytes()).unwrap(), vec!["SecurityHubControls".to_string()]);
+    event["detail"]["findings"][0]["Compliance"]["SecurityControlId"] = json!("S3.9");
+    assert!(q.matches_for_event(event.to_string().as_bytes()).unwrap().is_empty());
+}
+
+/// Every value listed under `key` anywhere in the patterns (plain strings and prefixes).
+fn listed(patterns: &[(String, Value)], key: &str) -> BTreeSet<String> {
+    fn walk(v: &Value, key: &str, out: &mut BTreeSet<String>) {
+        if let Value::Object(m) = v {
+            for (k, child) in m {
+                if k == key {
+                    for item in child.as_array().into_iter().flatten() {
+                        match item {
+                            Value::String(s) => out.insert(s.clone()),
+                            other => out.insert(format!("prefix:{}", other["prefix"].as_str().unwrap_or("?"))),
+                        };
+                    }
+                } else {
+                    walk(child, key, out);
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    patterns.iter().for_each(|(_, p)| walk(p, key, &mut out));
+    out
+}
+
+#[test]
+fn rule_patterns_list_exactly_the_declared_triggers() {
+    let t = template();
+    for (name, function, spec) in functions(&t) {
+        let ps = patterns(function);
+        let (mut controls, mut types, mut rules) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for trigger in spec.triggers {
+            match trigger {
+                Trigger::Control(c) => {
+                    controls.insert(c.to_string());
+                }
+                Trigger::GuarddutyType(g) => {
+                    types.insert(g.to_string());
+                }
+                Trigger::ConfigRule(r) => {
+                    rules.insert(r.to_string());
+                    rules.insert(format!("prefix:securityhub-{r}-"));
+                    rules.insert(format!("prefix:{r}-conformance-pack-"));
+                }
+            }
+        }
+        assert_eq!(listed(&ps, "SecurityControlId"), controls, "{name}");
+        assert_eq!(listed(&ps, "ControlId"), controls, "{name}");
+        assert_eq!(listed(&ps, "type"), types, "{name}");
+        assert_eq!(listed(&ps, "configRuleName"), rules, "{name}");
+        // Every rule is pinned to this account's findings.
+        for (rule, p) in &ps {
+            let d = &p["detail"];
+            let pinned = [&d["accountId"], &d["awsAccountId"], &d["findings"]["AwsAccountId"]].iter().any(|v| **v == json!([ACCOUNT]));
+            assert!(pinned, "{name}.{rule} is not pinned to the deploying account");
+        }
+    }
+}
+
+#[test]
+fn each_role_holds_exactly_the_declared_actions() {
+    let t = template();
+    for (name, function, spec) in functions(&t) {
+        let mut granted = BTreeSet::new();
+        for policy in function["Properties"]["Policies"].as_array().expect("inline Policies") {
+            for st in policy["Statement"].as_array().unwrap() {
+                assert_eq!(st["Effect"], "Allow");
+                for a in st["Action"].as_array().unwrap() {
+                    let a = a.as_str().unwrap();
+                    assert!(!a.contains('*'), "{name}: wildcard action {a}");
+                    granted.insert(a.to_string());
+                }
+            }
+        }
+        let declared: BTreeSet<String> =
+            spec.iam_actions.iter().chain(PIPELINE_IAM_ACTIONS).map(|s| s.to_string()).collect();
+        assert_eq!(granted, declared, "{name}");
+        assert!(!granted.iter().any(|a| a.starts_with("dynamodb:Delete")), "{name} may not delete outcomes");
+    }
+}
+
+#[test]
+fn the_outcome_table_matches_the_ledgers_definition() {
+    let t = template();
+    let p = &t["Resources"]["OutcomeTable"]["Properties"];
+    let attrs: BTreeSet<_> = p["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(a["AttributeType"], "S");
+            a["AttributeName"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(attrs, DEFINITION.attributes.iter().map(|s| s.to_string()).collect());
+    assert_eq!(p["KeySchema"], json!([{ "AttributeName": DEFINITION.key, "KeyType": "HASH" }]));
+    let indexes: Vec<_> = p["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert_eq!(i["Projection"]["ProjectionType"], "ALL");
+            let keys = i["KeySchema"].as_array().unwrap();
+            assert_eq!((keys[0]["KeyType"].as_str(), keys[1]["KeyType"].as_str()), (Some("HASH"), Some("RANGE")));
+            (
+                i["IndexName"].as_str().unwrap(),
+                keys[0]["AttributeName"].as_str().unwrap(),
+                keys[1]["AttributeName"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(indexes, DEFINITION.indexes.to_vec());
+    assert_eq!(p["BillingMode"], DEFINITION.billing_mode);
+    assert_eq!(p["DeletionProtectionEnabled"], json!(DEFINITION.deletion_protection));
+    assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], json!(true));
+    assert_eq!(p["TimeToLiveSpecification"]["AttributeName"], TTL_ATTRIBUTE);
+    assert_eq!(t["Resources"]["OutcomeTable"]["DeletionPolicy"], "Retain");
+}
+
+#[test]
+fn the_custom_actions_are_the_ones_the_parser_knows() {
+    let t = template();
+    let ids: BTreeSet<_> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::SecurityHub::ActionTarget")
+        .map(|r| r["Properties"]["Id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, BTreeSet::from([REMEDIATE_ACTION_ID.to_string(), APPROVE_ACTION_ID.to_string()]));
+}
