@@ -18,7 +18,11 @@ async fn public_bucket_is_blocked_verified_and_recorded() {
     let h = Harness::new().await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
-    assert_eq!((o.status, o.reason, o.duplicate), (Status::Succeeded, Reason::Remediated, false), "{o:?}");
+    assert_eq!(
+        (o.status, o.reason, o.duplicate),
+        (Status::Succeeded, Reason::Remediated, false),
+        "{o:?}"
+    );
 
     // AWS: all four settings on.
     assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
@@ -28,9 +32,15 @@ async fn public_bucket_is_blocked_verified_and_recorded() {
     let r = h.record(&o.record_id).await;
     assert_eq!(r.status, Status::Succeeded);
     assert_eq!(r.mode, Some(Mode::Enforce));
-    assert_eq!(r.resource_arn.as_deref(), Some(format!("arn:aws:s3:::{bucket}").as_str()));
+    assert_eq!(
+        r.resource_arn.as_deref(),
+        Some(format!("arn:aws:s3:::{bucket}").as_str())
+    );
     assert_eq!(r.pre_state, Some(json!({ "public_access_block": ALL_OFF })));
-    assert_eq!(r.post_state, Some(json!({ "public_access_block": BlockConfig::ALL_ON })));
+    assert_eq!(
+        r.post_state,
+        Some(json!({ "public_access_block": BlockConfig::ALL_ON }))
+    );
     assert_eq!(r.verified, Some(true));
     assert!(r.verified_at.is_some());
     assert_eq!(r.reversible, Some(true));
@@ -38,7 +48,10 @@ async fn public_bucket_is_blocked_verified_and_recorded() {
     assert_eq!(r.actions[0].api, "s3:PutPublicAccessBlock");
     assert_eq!(r.actions[0].result, "ok");
     assert_eq!(r.actions[0].parameters["Bucket"], json!(bucket));
-    assert_eq!(r.actions[0].parameters["ExpectedBucketOwner"], json!(ACCOUNT));
+    assert_eq!(
+        r.actions[0].parameters["ExpectedBucketOwner"],
+        json!(ACCOUNT)
+    );
     let f = r.finding.as_ref().expect("finding");
     assert_eq!(f.kind.name(), "S3.8");
     assert_eq!(f.account, ACCOUNT);
@@ -49,10 +62,24 @@ async fn public_bucket_is_blocked_verified_and_recorded() {
     // Security Hub: resolved, with a note naming the record (sent to the mock, see support).
     let sent = h.feedback.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].workflow().and_then(|w| w.status()).map(|s| s.as_str()), Some("RESOLVED"));
-    assert!(sent[0].note().unwrap().text().unwrap().contains(&o.record_id));
+    assert_eq!(
+        sent[0]
+            .workflow()
+            .and_then(|w| w.status())
+            .map(|s| s.as_str()),
+        Some("RESOLVED")
+    );
+    assert!(sent[0]
+        .note()
+        .unwrap()
+        .text()
+        .unwrap()
+        .contains(&o.record_id));
     assert_eq!(sent[0].finding_identifiers()[0].id(), Some(f.id.as_str()));
-    assert_eq!(r.securityhub.as_ref().map(|s| s.result.as_str()), Some("updated"));
+    assert_eq!(
+        r.securityhub.as_ref().map(|s| s.result.as_str()),
+        Some("updated")
+    );
 }
 
 #[tokio::test]
@@ -72,7 +99,11 @@ async fn every_trigger_kind_fixes_its_bucket() {
         assert_eq!(o.status, Status::Succeeded, "{sample}: {o:?}");
         assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON), "{sample}");
         let r = h.record(&o.record_id).await;
-        assert_eq!(r.pre_state, Some(json!({ "public_access_block": null })), "{sample}");
+        assert_eq!(
+            r.pre_state,
+            Some(json!({ "public_access_block": null })),
+            "{sample}"
+        );
         assert_eq!(r.verified, Some(true), "{sample}");
     }
     // Only the Security Hub findings get feedback: legacy S3.2 and the custom action.
@@ -84,11 +115,17 @@ async fn already_compliant_is_skipped_without_a_write() {
     let h = Harness::new().await;
     let bucket = h.bucket(Some(BlockConfig::ALL_ON), &[]).await;
     let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
-    assert_eq!((o.status, o.reason), (Status::Skipped, Reason::AlreadyCompliant));
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::AlreadyCompliant)
+    );
     assert!(h.calls.writes().is_empty(), "{:?}", h.calls.calls());
     assert_eq!(h.calls.count("GetPublicAccessBlock"), 1);
     let r = h.record(&o.record_id).await;
-    assert_eq!(r.pre_state, Some(json!({ "public_access_block": BlockConfig::ALL_ON })));
+    assert_eq!(
+        r.pre_state,
+        Some(json!({ "public_access_block": BlockConfig::ALL_ON }))
+    );
     assert!(r.actions.is_empty());
     assert!(h.feedback.lock().unwrap().is_empty());
 }
@@ -96,41 +133,66 @@ async fn already_compliant_is_skipped_without_a_write() {
 #[tokio::test]
 async fn exempt_tag_skips_and_changes_nothing() {
     let h = Harness::new().await;
-    let bucket = h.bucket(Some(ALL_OFF), &[("reflex:exempt", "public website")]).await;
+    let bucket = h
+        .bucket(Some(ALL_OFF), &[("reflex:exempt", "public website")])
+        .await;
     let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
-    assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Exempt), "{o:?}");
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::Exempt),
+        "{o:?}"
+    );
     assert!(o.detail.contains("reflex:exempt"));
     assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
     assert!(h.calls.writes().is_empty());
 
     // `false` is no exemption.
     let h2 = Harness::new().await;
-    let bucket = h2.bucket(Some(ALL_OFF), &[("reflex:exempt", "false")]).await;
-    assert_eq!(h2.deliver_one(sample_for(S3_8, &bucket)).await.status, Status::Succeeded);
+    let bucket = h2
+        .bucket(Some(ALL_OFF), &[("reflex:exempt", "false")])
+        .await;
+    assert_eq!(
+        h2.deliver_one(sample_for(S3_8, &bucket)).await.status,
+        Status::Succeeded
+    );
 }
 
 #[tokio::test]
 async fn exempt_arn_pattern_skips_before_any_read() {
-    let h = Harness::with_policy("version: 1\nexemptions:\n  arns: ['arn:aws:s3:::reflex-it-*']").await;
+    let h =
+        Harness::with_policy("version: 1\nexemptions:\n  arns: ['arn:aws:s3:::reflex-it-*']").await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
     assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Exempt));
-    assert!(h.calls.calls().is_empty(), "no AWS call at all: {:?}", h.calls.calls());
+    assert!(
+        h.calls.calls().is_empty(),
+        "no AWS call at all: {:?}",
+        h.calls.calls()
+    );
     assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
 }
 
 #[tokio::test]
 async fn dry_run_records_the_plan_and_changes_nothing() {
-    let h = Harness::with_policy("version: 1\nremediations:\n  s3-block-public-access: {mode: dry-run}").await;
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {mode: dry-run}",
+    )
+    .await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
-    assert_eq!((o.status, o.reason, o.mode), (Status::DryRun, Reason::WouldChange, Some(Mode::DryRun)));
+    assert_eq!(
+        (o.status, o.reason, o.mode),
+        (Status::DryRun, Reason::WouldChange, Some(Mode::DryRun))
+    );
     assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
     assert!(h.calls.writes().is_empty());
     let r = h.record(&o.record_id).await;
     assert_eq!(r.actions.len(), 1);
     assert_eq!(r.actions[0].result, "planned");
-    assert_eq!(r.actions[0].parameters["PublicAccessBlockConfiguration"], json!(BlockConfig::ALL_ON));
+    assert_eq!(
+        r.actions[0].parameters["PublicAccessBlockConfiguration"],
+        json!(BlockConfig::ALL_ON)
+    );
     assert_eq!(r.pre_state, Some(json!({ "public_access_block": ALL_OFF })));
     assert_eq!(r.verified, None);
     // A note on the finding, but its workflow stays as it is.
@@ -141,15 +203,24 @@ async fn dry_run_records_the_plan_and_changes_nothing() {
 
 #[tokio::test]
 async fn approve_waits_for_the_analyst_then_acts_once() {
-    let h = Harness::with_policy("version: 1\nremediations:\n  s3-block-public-access: {mode: approve}").await;
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
+    )
+    .await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let imported = sample_for(S3_8, &bucket);
     let o = h.deliver_one(imported.clone()).await;
-    assert_eq!((o.status, o.reason), (Status::PendingApproval, Reason::AwaitingApproval));
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::PendingApproval, Reason::AwaitingApproval)
+    );
     assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
     assert!(h.calls.writes().is_empty());
     assert_eq!(
-        h.feedback.lock().unwrap()[0].workflow().and_then(|w| w.status()).map(|s| s.as_str()),
+        h.feedback.lock().unwrap()[0]
+            .workflow()
+            .and_then(|w| w.status())
+            .map(|s| s.as_str()),
         Some("NOTIFIED")
     );
 
@@ -157,12 +228,21 @@ async fn approve_waits_for_the_analyst_then_acts_once() {
     let mut approval = imported.clone();
     approval["id"] = json!("4f7d1c2e-approval-0001");
     approval["detail-type"] = json!("Security Hub Findings - Custom Action");
-    approval["resources"] = json!([format!("arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/ReflexApprove")]);
+    approval["resources"] = json!([format!(
+        "arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/ReflexApprove"
+    )]);
     approval["detail"]["actionName"] = json!("ReflexApprove");
     approval["detail"]["findings"][0]["Workflow"]["Status"] = json!("NOTIFIED");
     let approved = h.deliver_one(approval.clone()).await;
-    assert_eq!(approved.record_id, o.record_id, "the approval completes the same record");
-    assert_eq!((approved.status, approved.duplicate), (Status::Succeeded, false), "{approved:?}");
+    assert_eq!(
+        approved.record_id, o.record_id,
+        "the approval completes the same record"
+    );
+    assert_eq!(
+        (approved.status, approved.duplicate),
+        (Status::Succeeded, false),
+        "{approved:?}"
+    );
     assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
     let r = h.record(&o.record_id).await;
     assert_eq!(r.attempts, 2);
@@ -187,7 +267,15 @@ async fn five_concurrent_deliveries_change_once_and_record_once() {
     assert!(outcomes.iter().all(|o| o.record_id == owners[0].record_id));
     assert_eq!(h.calls.count(PUT), 1, "{:?}", h.calls.calls());
     assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
-    let records = h.setup.ledger.query(reflex_shared::ledger::Lookup::Resource(&format!("arn:aws:s3:::{bucket}")), None).await.unwrap();
+    let records = h
+        .setup
+        .ledger
+        .query(
+            reflex_shared::ledger::Lookup::Resource(&format!("arn:aws:s3:::{bucket}")),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].status, Status::Succeeded);
     assert_eq!((records[0].attempts, records[0].deliveries), (1, 5));
@@ -195,13 +283,29 @@ async fn five_concurrent_deliveries_change_once_and_record_once() {
 
 /// Leave a claim as a crashed invocation would: status `claimed`, lease as given.
 async fn leave_claim(h: &Harness, event: &serde_json::Value, lease_expires_at: i64) -> String {
-    let finding = reflex_shared::finding::parse_event(event).unwrap().remove(0);
+    let finding = reflex_shared::finding::parse_event(event)
+        .unwrap()
+        .remove(0);
     let id = ledger::record_id("s3-block-public-access", &finding);
-    let meta = ledger::RecordMeta { function_version: "crashed".into(), request_id: "crashed-request".into(), event_digest: "0".repeat(64) };
-    let mut r = OutcomeRecord::new(id.clone(), "s3-block-public-access", &meta, "2026-11-26T00:00:00.000Z");
+    let meta = ledger::RecordMeta {
+        function_version: "crashed".into(),
+        request_id: "crashed-request".into(),
+        event_digest: "0".repeat(64),
+    };
+    let mut r = OutcomeRecord::new(
+        id.clone(),
+        "s3-block-public-access",
+        &meta,
+        "2026-11-26T00:00:00.000Z",
+    );
     r.lease_expires_at = Some(lease_expires_at);
     r.resource_arn = Some("arn:aws:s3:::crashed".into());
-    let claim = h.setup.ledger.claim(r, chrono::Utc::now().timestamp(), Takeover::ExpiredLease).await.unwrap();
+    let claim = h
+        .setup
+        .ledger
+        .claim(r, chrono::Utc::now().timestamp(), Takeover::ExpiredLease)
+        .await
+        .unwrap();
     assert!(matches!(claim, ledger::Claim::Acquired(_)));
     id
 }
@@ -216,7 +320,10 @@ async fn a_crashed_claim_is_taken_over_after_its_lease() {
     // A live claim: this delivery must not interfere.
     let id = leave_claim(&h, &event, now + 600).await;
     let o = h.deliver_one(event.clone()).await;
-    assert_eq!((o.record_id.as_str(), o.status, o.duplicate), (id.as_str(), Status::Claimed, true));
+    assert_eq!(
+        (o.record_id.as_str(), o.status, o.duplicate),
+        (id.as_str(), Status::Claimed, true)
+    );
     assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
     assert!(h.calls.writes().is_empty());
 
@@ -226,13 +333,22 @@ async fn a_crashed_claim_is_taken_over_after_its_lease() {
     let event = sample_for(S3_8, &bucket);
     let id = leave_claim(&h2, &event, now - 1).await;
     let o = h2.deliver_one(event).await;
-    assert_eq!((o.record_id.as_str(), o.status, o.duplicate), (id.as_str(), Status::Succeeded, false));
+    assert_eq!(
+        (o.record_id.as_str(), o.status, o.duplicate),
+        (id.as_str(), Status::Succeeded, false)
+    );
     assert_eq!(h2.pab(&bucket).await, Some(BlockConfig::ALL_ON));
     let r = h2.record(&id).await;
     assert_eq!(r.attempts, 2);
-    assert_eq!(r.created_at, "2026-11-26T00:00:00.000Z", "the record keeps its creation time");
+    assert_eq!(
+        r.created_at, "2026-11-26T00:00:00.000Z",
+        "the record keeps its creation time"
+    );
     assert_eq!(r.history.len(), 1);
-    assert_eq!((r.history[0].status, r.history[0].request_id.as_str()), (Status::Claimed, "crashed-request"));
+    assert_eq!(
+        (r.history[0].status, r.history[0].request_id.as_str()),
+        (Status::Claimed, "crashed-request")
+    );
 }
 
 #[tokio::test]
@@ -242,36 +358,66 @@ async fn hostile_and_non_actionable_events_are_recorded_and_change_nothing() {
     // wrongly accepted event would have something to change.
     let mut files: Vec<_> = ["hostile", "non-actionable"]
         .iter()
-        .flat_map(|d| std::fs::read_dir(events_dir().join(d)).unwrap().map(|e| e.unwrap().path()))
+        .flat_map(|d| {
+            std::fs::read_dir(events_dir().join(d))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+        })
         .collect();
     files.sort();
     assert!(files.len() >= 15, "{files:?}");
     for file in &files {
         let raw = std::fs::read(file).unwrap();
-        let outcomes = reflex_shared::pipeline::handle_bytes(&h.setup, &h.remediation, &raw, "hostile").await.unwrap();
+        let outcomes =
+            reflex_shared::pipeline::handle_bytes(&h.setup, &h.remediation, &raw, "hostile")
+                .await
+                .unwrap();
         assert_eq!(outcomes.len(), 1, "{file:?}");
         let o = &outcomes[0];
-        assert!(matches!(o.status, Status::Rejected | Status::Skipped), "{file:?}: {o:?}");
+        assert!(
+            matches!(o.status, Status::Rejected | Status::Skipped),
+            "{file:?}: {o:?}"
+        );
         assert!(!o.detail.is_empty(), "{file:?} needs a reason");
         assert!(!o.duplicate, "{file:?}");
         let r = h.record(&o.record_id).await;
         assert_eq!((r.status, r.reason), (o.status, o.reason), "{file:?}");
         // The same bad event again: the same record, counted, nothing else.
-        let again = reflex_shared::pipeline::handle_bytes(&h.setup, &h.remediation, &raw, "hostile-2").await.unwrap();
-        assert!(again[0].duplicate && again[0].record_id == o.record_id, "{file:?}");
+        let again =
+            reflex_shared::pipeline::handle_bytes(&h.setup, &h.remediation, &raw, "hostile-2")
+                .await
+                .unwrap();
+        assert!(
+            again[0].duplicate && again[0].record_id == o.record_id,
+            "{file:?}"
+        );
         assert_eq!(h.record(&o.record_id).await.deliveries, 2, "{file:?}");
     }
-    assert!(h.calls.calls().is_empty(), "no S3 call for any of them: {:?}", h.calls.calls());
+    assert!(
+        h.calls.calls().is_empty(),
+        "no S3 call for any of them: {:?}",
+        h.calls.calls()
+    );
     assert!(h.feedback.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn an_invalid_policy_fails_closed_with_a_record() {
-    let bad = PolicyError::Invalid { key: "defaults.mode".into(), message: "unknown variant".into() };
-    let h = Harness::with(HarnessOptions { policy: Err(bad), ..Default::default() }).await;
+    let bad = PolicyError::Invalid {
+        key: "defaults.mode".into(),
+        message: "unknown variant".into(),
+    };
+    let h = Harness::with(HarnessOptions {
+        policy: Err(bad),
+        ..Default::default()
+    })
+    .await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
-    assert_eq!((o.status, o.reason), (Status::Failed, Reason::PolicyInvalid));
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Failed, Reason::PolicyInvalid)
+    );
     assert!(o.detail.contains("defaults.mode"));
     assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
     assert!(h.calls.calls().is_empty());
@@ -279,7 +425,11 @@ async fn an_invalid_policy_fails_closed_with_a_record() {
 
 #[tokio::test]
 async fn a_security_hub_failure_never_undoes_the_fix() {
-    let h = Harness::with(HarnessOptions { security_hub_ok: false, ..Default::default() }).await;
+    let h = Harness::with(HarnessOptions {
+        security_hub_ok: false,
+        ..Default::default()
+    })
+    .await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
     assert_eq!(o.status, Status::Succeeded);
@@ -294,14 +444,25 @@ async fn a_security_hub_failure_never_undoes_the_fix() {
 
 #[tokio::test]
 async fn the_blast_radius_budget_stops_further_changes() {
-    let h = Harness::with_policy("version: 1\nremediations:\n  s3-block-public-access: {max_changes_per_hour: 1}").await;
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {max_changes_per_hour: 1}",
+    )
+    .await;
     let first = h.bucket(Some(ALL_OFF), &[]).await;
-    assert_eq!(h.deliver_one(sample_for(S3_8, &first)).await.status, Status::Succeeded);
+    assert_eq!(
+        h.deliver_one(sample_for(S3_8, &first)).await.status,
+        Status::Succeeded
+    );
     let second = h.bucket(Some(ALL_OFF), &[]).await;
     let mut event = sample_for(S3_8, &second);
-    event["detail"]["findings"][0]["Id"] = json!("arn:aws:securityhub:us-east-1:123456789012:security-control/S3.8/finding/second");
+    event["detail"]["findings"][0]["Id"] =
+        json!("arn:aws:securityhub:us-east-1:123456789012:security-control/S3.8/finding/second");
     let o = h.deliver_one(event).await;
-    assert_eq!((o.status, o.reason), (Status::Skipped, Reason::RateLimited), "{o:?}");
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::RateLimited),
+        "{o:?}"
+    );
     assert_eq!(h.pab(&second).await, Some(ALL_OFF));
     assert_eq!(h.calls.count(PUT), 1);
 }
@@ -309,12 +470,23 @@ async fn the_blast_radius_budget_stops_further_changes() {
 #[tokio::test]
 async fn undo_restores_the_recorded_pre_state() {
     let h = Harness::new().await;
-    for before in [Some(ALL_OFF), Some(BlockConfig { block_public_policy: true, ..ALL_OFF }), None] {
+    for before in [
+        Some(ALL_OFF),
+        Some(BlockConfig {
+            block_public_policy: true,
+            ..ALL_OFF
+        }),
+        None,
+    ] {
         let bucket = h.bucket(before, &[]).await;
         let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
         assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
         let r = h.record(&o.record_id).await;
-        let done = h.remediation.undo(&target(&bucket), r.pre_state.as_ref().unwrap()).await.unwrap();
+        let done = h
+            .remediation
+            .undo(&target(&bucket), r.pre_state.as_ref().unwrap())
+            .await
+            .unwrap();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].result, "ok");
         assert_eq!(h.pab(&bucket).await, before, "{before:?}");
@@ -333,12 +505,24 @@ async fn setup_from_env_learns_its_account_from_sts() {
 #[tokio::test]
 async fn the_ledger_table_helper_is_idempotent() {
     let sdk = sdk_config().await;
-    let ledger = reflex_shared::ledger::Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), unique("reflex-init"));
+    let ledger = reflex_shared::ledger::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        unique("reflex-init"),
+    );
     assert!(ledger.create_table_if_absent().await.unwrap());
     assert!(!ledger.create_table_if_absent().await.unwrap());
-    let described = aws_sdk_dynamodb::Client::new(&sdk).describe_table().table_name(ledger.table()).send().await.unwrap();
+    let described = aws_sdk_dynamodb::Client::new(&sdk)
+        .describe_table()
+        .table_name(ledger.table())
+        .send()
+        .await
+        .unwrap();
     let table = described.table().unwrap();
-    let mut indexes: Vec<_> = table.global_secondary_indexes().iter().filter_map(|i| i.index_name()).collect();
+    let mut indexes: Vec<_> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
     indexes.sort();
     assert_eq!(indexes, ["by-resource", "by-time"]);
 }

@@ -23,12 +23,15 @@ const REGION: &str = "us-east-1";
 /// `{"!Tag": value}`.
 fn template() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
-    let yaml: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     resolve(&yaml)
 }
 
 fn substitute(s: &str) -> String {
-    s.replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Region}", REGION).replace("${AWS::Partition}", "aws")
+    s.replace("${AWS::AccountId}", ACCOUNT)
+        .replace("${AWS::Region}", REGION)
+        .replace("${AWS::Partition}", "aws")
 }
 
 fn resolve(v: &serde_norway::Value) -> Value {
@@ -40,7 +43,9 @@ fn resolve(v: &serde_norway::Value) -> Value {
         Y::String(s) => json!(s),
         Y::Sequence(items) => Value::Array(items.iter().map(resolve).collect()),
         Y::Mapping(m) => Value::Object(
-            m.iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), resolve(v))).collect(),
+            m.iter()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), resolve(v)))
+                .collect(),
         ),
         Y::Tagged(t) => {
             let inner = resolve(&t.value);
@@ -59,8 +64,13 @@ fn functions(t: &Value) -> Vec<(String, &Value, &'static Spec)> {
     let mut out = Vec::new();
     for (name, r) in t["Resources"].as_object().unwrap() {
         if r["Type"] == "AWS::Serverless::Function" {
-            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().expect("BuildProperties.Binary");
-            let spec = SPECS.iter().find(|s| s.name == binary).unwrap_or_else(|| panic!("{name}: no spec for {binary}"));
+            let binary = r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .expect("BuildProperties.Binary");
+            let spec = SPECS
+                .iter()
+                .find(|s| s.name == binary)
+                .unwrap_or_else(|| panic!("{name}: no spec for {binary}"));
             assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
             out.push((name.clone(), r, *spec));
         }
@@ -94,7 +104,8 @@ fn samples(dir: &str) -> Vec<(PathBuf, String)> {
 fn matcher(function: &Value) -> Quamina {
     let mut q = Quamina::new();
     for (name, pattern) in patterns(function) {
-        q.add_pattern(name.clone(), &pattern.to_string()).unwrap_or_else(|e| panic!("pattern {name}: {e:?}"));
+        q.add_pattern(name.clone(), &pattern.to_string())
+            .unwrap_or_else(|e| panic!("pattern {name}: {e:?}"));
     }
     q
 }
@@ -108,8 +119,16 @@ fn every_catalog_function_is_in_the_template() {
     for (name, f, _) in functions(&t) {
         let p = &f["Properties"];
         let g = &t["Globals"]["Function"];
-        assert_eq!(p.get("Runtime").unwrap_or(&g["Runtime"]), "provided.al2023", "{name}");
-        assert_eq!(p.get("Architectures").unwrap_or(&g["Architectures"]), &json!(["arm64"]), "{name}");
+        assert_eq!(
+            p.get("Runtime").unwrap_or(&g["Runtime"]),
+            "provided.al2023",
+            "{name}"
+        );
+        assert_eq!(
+            p.get("Architectures").unwrap_or(&g["Architectures"]),
+            &json!(["arm64"]),
+            "{name}"
+        );
     }
 }
 
@@ -124,7 +143,10 @@ fn actionable_samples_select_their_function_and_the_rest_do_not() {
         }
         for (path, raw) in samples("non-actionable") {
             let hits = q.matches_for_event(raw.as_bytes()).unwrap();
-            assert!(hits.is_empty(), "{name}: {path:?} must not select it, but {hits:?} do");
+            assert!(
+                hits.is_empty(),
+                "{name}: {path:?} must not select it, but {hits:?} do"
+            );
         }
     }
 }
@@ -136,11 +158,20 @@ fn a_pattern_change_is_noticed() {
     let t = template();
     let (_, function, spec) = functions(&t).into_iter().next().unwrap();
     let q = matcher(function);
-    let (_, raw) = samples(spec.name).into_iter().find(|(p, _)| p.ends_with("securityhub-s3.8-imported.json")).unwrap();
+    let (_, raw) = samples(spec.name)
+        .into_iter()
+        .find(|(p, _)| p.ends_with("securityhub-s3.8-imported.json"))
+        .unwrap();
     let mut event: Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(q.matches_for_event(event.to_string().as_bytes()).unwrap(), vec!["SecurityHubControls".to_string()]);
+    assert_eq!(
+        q.matches_for_event(event.to_string().as_bytes()).unwrap(),
+        vec!["SecurityHubControls".to_string()]
+    );
     event["detail"]["findings"][0]["Compliance"]["SecurityControlId"] = json!("S3.9");
-    assert!(q.matches_for_event(event.to_string().as_bytes()).unwrap().is_empty());
+    assert!(q
+        .matches_for_event(event.to_string().as_bytes())
+        .unwrap()
+        .is_empty());
 }
 
 /// Every value listed under `key` anywhere in the patterns (plain strings and prefixes).
@@ -152,7 +183,10 @@ fn listed(patterns: &[(String, Value)], key: &str) -> BTreeSet<String> {
                     for item in child.as_array().into_iter().flatten() {
                         match item {
                             Value::String(s) => out.insert(s.clone()),
-                            other => out.insert(format!("prefix:{}", other["prefix"].as_str().unwrap_or("?"))),
+                            other => out.insert(format!(
+                                "prefix:{}",
+                                other["prefix"].as_str().unwrap_or("?")
+                            )),
                         };
                     }
                 } else {
@@ -171,7 +205,8 @@ fn rule_patterns_list_exactly_the_declared_triggers() {
     let t = template();
     for (name, function, spec) in functions(&t) {
         let ps = patterns(function);
-        let (mut controls, mut types, mut rules) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let (mut controls, mut types, mut rules) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         for trigger in spec.triggers {
             match trigger {
                 Trigger::Control(c) => {
@@ -194,8 +229,17 @@ fn rule_patterns_list_exactly_the_declared_triggers() {
         // Every rule is pinned to this account's findings.
         for (rule, p) in &ps {
             let d = &p["detail"];
-            let pinned = [&d["accountId"], &d["awsAccountId"], &d["findings"]["AwsAccountId"]].iter().any(|v| **v == json!([ACCOUNT]));
-            assert!(pinned, "{name}.{rule} is not pinned to the deploying account");
+            let pinned = [
+                &d["accountId"],
+                &d["awsAccountId"],
+                &d["findings"]["AwsAccountId"],
+            ]
+            .iter()
+            .any(|v| **v == json!([ACCOUNT]));
+            assert!(
+                pinned,
+                "{name}.{rule} is not pinned to the deploying account"
+            );
         }
     }
 }
@@ -205,7 +249,10 @@ fn each_role_holds_exactly_the_declared_actions() {
     let t = template();
     for (name, function, spec) in functions(&t) {
         let mut granted = BTreeSet::new();
-        for policy in function["Properties"]["Policies"].as_array().expect("inline Policies") {
+        for policy in function["Properties"]["Policies"]
+            .as_array()
+            .expect("inline Policies")
+        {
             for st in policy["Statement"].as_array().unwrap() {
                 assert_eq!(st["Effect"], "Allow");
                 for a in st["Action"].as_array().unwrap() {
@@ -215,10 +262,17 @@ fn each_role_holds_exactly_the_declared_actions() {
                 }
             }
         }
-        let declared: BTreeSet<String> =
-            spec.iam_actions.iter().chain(PIPELINE_IAM_ACTIONS).map(|s| s.to_string()).collect();
+        let declared: BTreeSet<String> = spec
+            .iam_actions
+            .iter()
+            .chain(PIPELINE_IAM_ACTIONS)
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(granted, declared, "{name}");
-        assert!(!granted.iter().any(|a| a.starts_with("dynamodb:Delete")), "{name} may not delete outcomes");
+        assert!(
+            !granted.iter().any(|a| a.starts_with("dynamodb:Delete")),
+            "{name} may not delete outcomes"
+        );
     }
 }
 
@@ -235,8 +289,18 @@ fn the_outcome_table_matches_the_ledgers_definition() {
             a["AttributeName"].as_str().unwrap().to_string()
         })
         .collect();
-    assert_eq!(attrs, DEFINITION.attributes.iter().map(|s| s.to_string()).collect());
-    assert_eq!(p["KeySchema"], json!([{ "AttributeName": DEFINITION.key, "KeyType": "HASH" }]));
+    assert_eq!(
+        attrs,
+        DEFINITION
+            .attributes
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+    assert_eq!(
+        p["KeySchema"],
+        json!([{ "AttributeName": DEFINITION.key, "KeyType": "HASH" }])
+    );
     let indexes: Vec<_> = p["GlobalSecondaryIndexes"]
         .as_array()
         .unwrap()
@@ -244,7 +308,10 @@ fn the_outcome_table_matches_the_ledgers_definition() {
         .map(|i| {
             assert_eq!(i["Projection"]["ProjectionType"], "ALL");
             let keys = i["KeySchema"].as_array().unwrap();
-            assert_eq!((keys[0]["KeyType"].as_str(), keys[1]["KeyType"].as_str()), (Some("HASH"), Some("RANGE")));
+            assert_eq!(
+                (keys[0]["KeyType"].as_str(), keys[1]["KeyType"].as_str()),
+                (Some("HASH"), Some("RANGE"))
+            );
             (
                 i["IndexName"].as_str().unwrap(),
                 keys[0]["AttributeName"].as_str().unwrap(),
@@ -254,8 +321,14 @@ fn the_outcome_table_matches_the_ledgers_definition() {
         .collect();
     assert_eq!(indexes, DEFINITION.indexes.to_vec());
     assert_eq!(p["BillingMode"], DEFINITION.billing_mode);
-    assert_eq!(p["DeletionProtectionEnabled"], json!(DEFINITION.deletion_protection));
-    assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], json!(true));
+    assert_eq!(
+        p["DeletionProtectionEnabled"],
+        json!(DEFINITION.deletion_protection)
+    );
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        json!(true)
+    );
     assert_eq!(p["TimeToLiveSpecification"]["AttributeName"], TTL_ATTRIBUTE);
     assert_eq!(t["Resources"]["OutcomeTable"]["DeletionPolicy"], "Retain");
 }
@@ -270,5 +343,11 @@ fn the_custom_actions_are_the_ones_the_parser_knows() {
         .filter(|r| r["Type"] == "AWS::SecurityHub::ActionTarget")
         .map(|r| r["Properties"]["Id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ids, BTreeSet::from([REMEDIATE_ACTION_ID.to_string(), APPROVE_ACTION_ID.to_string()]));
+    assert_eq!(
+        ids,
+        BTreeSet::from([
+            REMEDIATE_ACTION_ID.to_string(),
+            APPROVE_ACTION_ID.to_string()
+        ])
+    );
 }

@@ -20,7 +20,9 @@ pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeReco
     let mut records = match &filter.resource {
         Some(arn) => ledger.query(Lookup::Resource(arn), since).await?,
         None => {
-            let queries = SPECS.iter().map(|s| ledger.query(Lookup::Remediation(s.name), since));
+            let queries = SPECS
+                .iter()
+                .map(|s| ledger.query(Lookup::Remediation(s.name), since));
             let mut all = Vec::new();
             for part in futures::future::try_join_all(queries).await? {
                 all.extend(part);
@@ -31,7 +33,11 @@ pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeReco
     if let Some(status) = filter.status {
         records.retain(|r| r.status == status);
     }
-    records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.record_id.cmp(&b.record_id)));
+    records.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then(a.record_id.cmp(&b.record_id))
+    });
     Ok(records)
 }
 
@@ -69,7 +75,9 @@ mod tests {
 
     #[test]
     fn since_forms() {
-        let now = DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let cases = [
             ("90m", Ok("2026-11-26T10:30:00.000Z")),
             ("24h", Ok("2026-11-25T12:00:00.000Z")),

@@ -38,8 +38,13 @@ pub fn demo_events(events: &Path) -> Result<Vec<PathBuf>> {
 async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: bool) -> Result<()> {
     match s3.create_bucket().bucket(name).send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-        Err(e) => bail!("cannot create bucket {name}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => bail!(
+            "cannot create bucket {name}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&e)
+        ),
     }
     let off = PublicAccessBlockConfiguration::builder()
         .block_public_acls(false)
@@ -76,22 +81,35 @@ async fn describe(r: &S3BlockPublicAccess, bucket: &str, account: &str) -> Resul
     Ok(match state.public_access_block {
         None => "no Block Public Access configuration".into(),
         Some(c) => {
-            let on = [c.block_public_acls, c.ignore_public_acls, c.block_public_policy, c.restrict_public_buckets]
-                .iter()
-                .filter(|b| **b)
-                .count();
+            let on = [
+                c.block_public_acls,
+                c.ignore_public_acls,
+                c.block_public_policy,
+                c.restrict_public_buckets,
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
             format!("Block Public Access: {on} of 4 settings on")
         }
     })
 }
 
 /// Replay every file; `Ok(outcomes)` as (file, outcome) pairs.
-async fn replay_all(setup: &Setup, files: &[PathBuf], pass: &str) -> Result<Vec<(String, reflex_shared::pipeline::Outcome)>> {
+async fn replay_all(
+    setup: &Setup,
+    files: &[PathBuf],
+    pass: &str,
+) -> Result<Vec<(String, reflex_shared::pipeline::Outcome)>> {
     let mut results = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         let name = file
-            .strip_prefix(file.parent().and_then(Path::parent).unwrap_or(Path::new("")))
+            .strip_prefix(
+                file.parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new("")),
+            )
             .unwrap_or(file)
             .display()
             .to_string();
@@ -106,36 +124,72 @@ async fn replay_all(setup: &Setup, files: &[PathBuf], pass: &str) -> Result<Vec<
 
 pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
     let files = demo_events(events)?;
-    let s3_conf = aws_sdk_s3::config::Builder::from(&setup.sdk).force_path_style(s3_path_style(&setup.sdk)).build();
+    let s3_conf = aws_sdk_s3::config::Builder::from(&setup.sdk)
+        .force_path_style(s3_path_style(&setup.sdk))
+        .build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
     let remediation = S3BlockPublicAccess::from_client(s3.clone());
 
     let created = setup.ledger.create_table_if_absent().await?;
-    println!("\n1. Outcome table {}: {}", setup.ledger.table(), if created { "created" } else { "already there" });
+    println!(
+        "\n1. Outcome table {}: {}",
+        setup.ledger.table(),
+        if created { "created" } else { "already there" }
+    );
 
     make_public_bucket(&s3, PUBLIC_BUCKET, false).await?;
     make_public_bucket(&s3, EXEMPT_BUCKET, true).await?;
     println!("\n2. Buckets with Block Public Access turned off:");
-    println!("   {PUBLIC_BUCKET:<22} {}", describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?);
-    println!("   {EXEMPT_BUCKET:<22} {} (tagged reflex:exempt=true)", describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?);
+    println!(
+        "   {PUBLIC_BUCKET:<22} {}",
+        describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?
+    );
+    println!(
+        "   {EXEMPT_BUCKET:<22} {} (tagged reflex:exempt=true)",
+        describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?
+    );
 
-    println!("\n3. Replaying {} sample events through {FUNCTION}, as Lambda would:\n", files.len());
+    println!(
+        "\n3. Replaying {} sample events through {FUNCTION}, as Lambda would:\n",
+        files.len()
+    );
     let first = replay_all(setup, &files, "1").await?;
 
     println!("\n4. The buckets now (a fresh read):");
-    println!("   {PUBLIC_BUCKET:<22} {}", describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?);
-    println!("   {EXEMPT_BUCKET:<22} {} (unchanged)", describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?);
+    println!(
+        "   {PUBLIC_BUCKET:<22} {}",
+        describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?
+    );
+    println!(
+        "   {EXEMPT_BUCKET:<22} {} (unchanged)",
+        describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?
+    );
 
     let before = audit::records(&setup.ledger, &Filter::default()).await?;
     println!("\n5. The outcome records (`reflex audit`):\n");
-    println!("{}", render::records(&before, Format::Human).map_err(anyhow::Error::msg)?);
+    println!(
+        "{}",
+        render::records(&before, Format::Human).map_err(anyhow::Error::msg)?
+    );
 
-    println!("\n6. Delivering the same {} events again (EventBridge delivers at least once):\n", files.len());
+    println!(
+        "\n6. Delivering the same {} events again (EventBridge delivers at least once):\n",
+        files.len()
+    );
     let second = replay_all(setup, &files, "2").await?;
     let after = audit::records(&setup.ledger, &Filter::default()).await?;
     let essence = |rs: &[reflex_shared::ledger::OutcomeRecord]| {
         rs.iter()
-            .map(|r| (r.record_id.clone(), r.status, r.reason, r.actions.clone(), r.attempts, r.post_state.clone()))
+            .map(|r| {
+                (
+                    r.record_id.clone(),
+                    r.status,
+                    r.reason,
+                    r.actions.clone(),
+                    r.attempts,
+                    r.post_state.clone(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     let duplicates = second.iter().filter(|(_, o)| o.duplicate).count();
@@ -146,11 +200,18 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         after.len().saturating_sub(before.len()),
         if unchanged { "unchanged" } else { "CHANGED" }
     );
-    println!("   {PUBLIC_BUCKET:<22} {}", describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?);
-    println!("   {EXEMPT_BUCKET:<22} {}", describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?);
+    println!(
+        "   {PUBLIC_BUCKET:<22} {}",
+        describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?
+    );
+    println!(
+        "   {EXEMPT_BUCKET:<22} {}",
+        describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?
+    );
 
     let fixed = first.iter().any(|(_, o)| {
-        o.status == reflex_shared::outcome::Status::Succeeded && o.resource.as_deref() == Some("arn:aws:s3:::reflex-demo-public")
+        o.status == reflex_shared::outcome::Status::Succeeded
+            && o.resource.as_deref() == Some("arn:aws:s3:::reflex-demo-public")
     });
     if !fixed || duplicates != second.len() || !unchanged {
         bail!("the demo did not behave as expected (fixed: {fixed}, duplicates: {duplicates}/{}, unchanged: {unchanged})", second.len());

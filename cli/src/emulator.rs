@@ -38,16 +38,32 @@ impl Emulator {
             .find_map(|l| l.strip_prefix("AWS_ENDPOINT_URL="))
             .map(str::to_string)
             .filter(|_| out.status.success())
-            .ok_or_else(|| format!("the emulator did not start (see {}/moto.log)", state.display()))?;
-        Ok(Emulator { script, state, endpoint })
+            .ok_or_else(|| {
+                format!(
+                    "the emulator did not start (see {}/moto.log)",
+                    state.display()
+                )
+            })?;
+        Ok(Emulator {
+            script,
+            state,
+            endpoint,
+        })
     }
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let stopped = Command::new(&self.script).arg("stop").arg(&self.state).stdout(Stdio::null()).status();
+        let stopped = Command::new(&self.script)
+            .arg("stop")
+            .arg(&self.state)
+            .stdout(Stdio::null())
+            .status();
         if !matches!(stopped, Ok(s) if s.success()) {
-            eprintln!("warning: could not stop the emulator started for the demo ({})", self.state.display());
+            eprintln!(
+                "warning: could not stop the emulator started for the demo ({})",
+                self.state.display()
+            );
         }
         let _ = std::fs::remove_dir_all(&self.state);
     }

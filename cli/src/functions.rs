@@ -20,12 +20,20 @@ pub enum ReplayError {
 }
 
 /// Run function `name`'s handler on one raw event, exactly as Lambda would.
-pub async fn replay(setup: &Setup, name: &str, raw: &[u8], request_id: &str) -> Result<Vec<Outcome>, ReplayError> {
+pub async fn replay(
+    setup: &Setup,
+    name: &str,
+    raw: &[u8],
+    request_id: &str,
+) -> Result<Vec<Outcome>, ReplayError> {
     match name {
         "s3-block-public-access" => {
             let r = s3_block_public_access::S3BlockPublicAccess::new(&setup.sdk);
             Ok(pipeline::handle_bytes(setup, &r, raw, request_id).await?)
         }
-        other => Err(ReplayError::UnknownFunction(other.into(), names().join(", "))),
+        other => Err(ReplayError::UnknownFunction(
+            other.into(),
+            names().join(", "),
+        )),
     }
 }

@@ -85,18 +85,31 @@ async fn ledger(table: &str) -> Ledger {
 
 async fn setup_for(table: &str) -> Result<Setup> {
     std::env::set_var(table::TABLE_ENV, table);
-    Setup::from_env().await.context("cannot set up the function environment")
+    Setup::from_env()
+        .await
+        .context("cannot set up the function environment")
 }
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init => {
             let created = ledger(&cli.table).await.create_table_if_absent().await?;
-            println!("table {}: {}", cli.table, if created { "created" } else { "already exists" });
+            println!(
+                "table {}: {}",
+                cli.table,
+                if created { "created" } else { "already exists" }
+            );
         }
-        Command::Replay { files, function, json } => {
+        Command::Replay {
+            files,
+            function,
+            json,
+        } => {
             if !functions::names().contains(&function.as_str()) {
-                return Err(anyhow!("unknown function {function:?}; known: {}", functions::names().join(", ")));
+                return Err(anyhow!(
+                    "unknown function {function:?}; known: {}",
+                    functions::names().join(", ")
+                ));
             }
             let setup = setup_for(&cli.table).await?;
             if let Err(e) = setup.policy.as_ref() {
@@ -104,18 +117,48 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let format = if json { Format::Json } else { Format::Human };
             for (i, file) in files.iter().enumerate() {
-                let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+                let raw = std::fs::read(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
                 let request_id = format!("replay-{}-{i}", std::process::id());
                 for o in functions::replay(&setup, &function, &raw, &request_id).await? {
-                    println!("{}", render::outcome_line(&file.display().to_string(), &o, format));
+                    println!(
+                        "{}",
+                        render::outcome_line(&file.display().to_string(), &o, format)
+                    );
                 }
             }
         }
-        Command::Audit { status, resource, since, json, csv } => {
-            let since = since.map(|s| audit::parse_since(&s, chrono::Utc::now())).transpose().map_err(anyhow::Error::msg)?;
-            let records = audit::records(&ledger(&cli.table).await, &Filter { status, resource, since }).await?;
-            let format = if json { Format::Json } else if csv { Format::Csv } else { Format::Human };
-            println!("{}", render::records(&records, format).map_err(anyhow::Error::msg)?);
+        Command::Audit {
+            status,
+            resource,
+            since,
+            json,
+            csv,
+        } => {
+            let since = since
+                .map(|s| audit::parse_since(&s, chrono::Utc::now()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let records = audit::records(
+                &ledger(&cli.table).await,
+                &Filter {
+                    status,
+                    resource,
+                    since,
+                },
+            )
+            .await?;
+            let format = if json {
+                Format::Json
+            } else if csv {
+                Format::Csv
+            } else {
+                Format::Human
+            };
+            println!(
+                "{}",
+                render::records(&records, format).map_err(anyhow::Error::msg)?
+            );
         }
         Command::Demo { events } => {
             let started = match std::env::var("AWS_ENDPOINT_URL") {
@@ -126,10 +169,17 @@ async fn run(cli: Cli) -> Result<()> {
                 _ => {
                     eprintln!("Starting the local AWS emulator (moto)…");
                     let emulator = Emulator::start().map_err(anyhow::Error::msg)?;
-                    println!("Reflex demo against the local AWS emulator at {}", emulator.endpoint);
+                    println!(
+                        "Reflex demo against the local AWS emulator at {}",
+                        emulator.endpoint
+                    );
                     // Set before any SDK client exists; the emulator takes any credentials.
                     std::env::set_var("AWS_ENDPOINT_URL", &emulator.endpoint);
-                    for (k, v) in [("AWS_ACCESS_KEY_ID", "demo"), ("AWS_SECRET_ACCESS_KEY", "demo"), ("AWS_REGION", "us-east-1")] {
+                    for (k, v) in [
+                        ("AWS_ACCESS_KEY_ID", "demo"),
+                        ("AWS_SECRET_ACCESS_KEY", "demo"),
+                        ("AWS_REGION", "us-east-1"),
+                    ] {
                         std::env::set_var(k, v);
                     }
                     std::env::remove_var("AWS_PROFILE");

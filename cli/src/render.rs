@@ -29,13 +29,30 @@ pub fn outcome_line(file: &str, o: &Outcome, format: Format) -> String {
     match format {
         Format::Json | Format::Csv => json!({ "file": file, "outcome": o }).to_string(),
         Format::Human => {
-            let status = if o.duplicate { format!("{} (duplicate)", o.status) } else { o.status.to_string() };
-            format!("{status:<30} {:<18} {file}\n{:49}{}\n{:49}{}", o.reason, "", o.detail, "", o.record_id)
+            let status = if o.duplicate {
+                format!("{} (duplicate)", o.status)
+            } else {
+                o.status.to_string()
+            };
+            format!(
+                "{status:<30} {:<18} {file}\n{:49}{}\n{:49}{}",
+                o.reason, "", o.detail, "", o.record_id
+            )
         }
     }
 }
 
-const COLUMNS: [&str; 9] = ["created", "remediation", "status", "reason", "mode", "resource", "verified", "changes", "record"];
+const COLUMNS: [&str; 9] = [
+    "created",
+    "remediation",
+    "status",
+    "reason",
+    "mode",
+    "resource",
+    "verified",
+    "changes",
+    "record",
+];
 
 fn row(r: &OutcomeRecord) -> [String; 9] {
     let changed = r.actions.iter().filter(|a| a.result == "ok").count();
@@ -67,7 +84,8 @@ pub fn records(records: &[OutcomeRecord], format: Format) -> Result<String, Stri
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
             let err = |e: csv::Error| e.to_string();
-            w.write_record(COLUMNS.iter().chain(["detail"].iter())).map_err(err)?;
+            w.write_record(COLUMNS.iter().chain(["detail"].iter()))
+                .map_err(err)?;
             for r in records {
                 let mut fields = row(r).to_vec();
                 fields.push(r.detail.clone());
@@ -80,13 +98,22 @@ pub fn records(records: &[OutcomeRecord], format: Format) -> Result<String, Stri
                 return Ok("no outcome records match".into());
             }
             let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-            t.set_header(COLUMNS.iter().map(|c| Cell::new(c).add_attribute(comfy_table::Attribute::Bold)));
+            t.load_preset(UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_header(
+                COLUMNS
+                    .iter()
+                    .map(|c| Cell::new(c).add_attribute(comfy_table::Attribute::Bold)),
+            );
             for r in records {
                 let cells = row(r);
                 t.add_row(cells.iter().enumerate().map(|(i, c)| {
                     let cell = Cell::new(c);
-                    if i == 2 { cell.fg(status_color(r.status)) } else { cell }
+                    if i == 2 {
+                        cell.fg(status_color(r.status))
+                    } else {
+                        cell
+                    }
                 }));
             }
             Ok(format!("{t}\n{} record(s)", records.len()))

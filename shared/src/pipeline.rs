@@ -5,7 +5,7 @@ use crate::finding::{self, Finding, ParseError};
 use crate::ledger::{self, Action, Claim, LedgerError, OutcomeRecord, RecordMeta, Takeover};
 use crate::outcome::{Reason, Status};
 use crate::policy::{Decision, Mode, Verdict};
-use crate::remediation::{Inspection, Remediation, Target, Tags};
+use crate::remediation::{Inspection, Remediation, Tags, Target};
 use crate::setup::Setup;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::LambdaEvent;
@@ -74,7 +74,14 @@ pub async fn handle<R: Remediation>(
 ) -> Result<Vec<Outcome>, PipelineError> {
     // The event as it arrived, re-serialised: the digest of its content, stable across deliveries.
     let raw = serde_json::to_vec(&event.payload).unwrap_or_default();
-    run(setup, remediation, &raw, finding::parse_event(&event.payload), &event.context.request_id).await
+    run(
+        setup,
+        remediation,
+        &raw,
+        finding::parse_event(&event.payload),
+        &event.context.request_id,
+    )
+    .await
 }
 
 /// The same pipeline on raw bytes (`reflex replay`), where the input may not even be JSON.
@@ -84,7 +91,14 @@ pub async fn handle_bytes<R: Remediation>(
     raw: &[u8],
     request_id: &str,
 ) -> Result<Vec<Outcome>, PipelineError> {
-    run(setup, remediation, raw, finding::parse_bytes(raw), request_id).await
+    run(
+        setup,
+        remediation,
+        raw,
+        finding::parse_bytes(raw),
+        request_id,
+    )
+    .await
 }
 
 async fn run<R: Remediation>(
@@ -99,7 +113,11 @@ async fn run<R: Remediation>(
         request_id: request_id.to_string(),
         event_digest: ledger::digest_hex(raw),
     };
-    let run = Run { setup, remediation, meta };
+    let run = Run {
+        setup,
+        remediation,
+        meta,
+    };
     match parsed {
         Err(e) => Ok(vec![run.reject(&e).await?]),
         Ok(findings) => {
@@ -140,14 +158,26 @@ impl<R: Remediation> Run<'_, R> {
             ParseError::Unsupported { .. } => Reason::UnsupportedEvent,
             _ => Reason::MalformedEvent,
         };
-        let mut record = self.new_record(ledger::rejected_record_id(self.name(), &self.meta.event_digest));
+        let mut record = self.new_record(ledger::rejected_record_id(
+            self.name(),
+            &self.meta.event_digest,
+        ));
         record.set_outcome(Status::Rejected, reason, e.to_string());
         self.finish_unclaimed(record, Takeover::ExpiredLease).await
     }
 
     /// A record decided before any AWS read: written once, duplicates only count themselves.
-    async fn finish_unclaimed(&self, record: OutcomeRecord, takeover: Takeover) -> Result<Outcome, PipelineError> {
-        let outcome = match self.setup.ledger.claim(record, Utc::now().timestamp(), takeover).await? {
+    async fn finish_unclaimed(
+        &self,
+        record: OutcomeRecord,
+        takeover: Takeover,
+    ) -> Result<Outcome, PipelineError> {
+        let outcome = match self
+            .setup
+            .ledger
+            .claim(record, Utc::now().timestamp(), takeover)
+            .await?
+        {
             Claim::Acquired(r) => Outcome::of(&r, false),
             Claim::Held(existing) => Outcome::of(&existing, true),
         };
@@ -158,12 +188,21 @@ impl<R: Remediation> Run<'_, R> {
     async fn finding(&self, finding: Finding) -> Result<Outcome, PipelineError> {
         let spec = self.remediation.spec();
         let mut record = self.new_record(ledger::record_id(spec.name, &finding));
-        let takeover = if finding.intent.is_some() { Takeover::OnRequest } else { Takeover::ExpiredLease };
+        let takeover = if finding.intent.is_some() {
+            Takeover::OnRequest
+        } else {
+            Takeover::ExpiredLease
+        };
         record.finding = Some(finding.clone());
 
         // Detect: is this ours, and which resource does it name?
         if !spec.triggers.iter().any(|t| t.matches(&finding.kind)) {
-            let detail = format!("{} {:?} is not handled by {}", finding.source, finding.kind.name(), spec.name);
+            let detail = format!(
+                "{} {:?} is not handled by {}",
+                finding.source,
+                finding.kind.name(),
+                spec.name
+            );
             record.set_outcome(Status::Rejected, Reason::NotHandled, detail);
             return self.finish_unclaimed(record, takeover).await;
         }
@@ -175,7 +214,11 @@ impl<R: Remediation> Run<'_, R> {
             }
         };
         record.resource_arn = Some(target.arn.clone());
-        record.resource = finding.resources.iter().find(|r| r.id == target.id).cloned();
+        record.resource = finding
+            .resources
+            .iter()
+            .find(|r| r.id == target.id)
+            .cloned();
 
         // Evaluate.
         let policy = match self.setup.policy.as_ref() {
@@ -185,7 +228,13 @@ impl<R: Remediation> Run<'_, R> {
                 return self.finish_unclaimed(record, takeover).await;
             }
         };
-        let decision = match policy.evaluate(spec.name, spec.risk, &finding, &target.arn, &self.setup.account_id) {
+        let decision = match policy.evaluate(
+            spec.name,
+            spec.risk,
+            &finding,
+            &target.arn,
+            &self.setup.account_id,
+        ) {
             Verdict::Skip { reason, detail } => {
                 record.set_outcome(Status::Skipped, reason, detail);
                 return self.finish_unclaimed(record, takeover).await;
@@ -215,9 +264,18 @@ impl<R: Remediation> Run<'_, R> {
         if finding.source.in_security_hub() {
             let note = format!(
                 "Reflex {}: {} ({}: {}). Outcome record {} in table {}.",
-                spec.name, record.status, record.reason, record.detail, record.record_id, self.setup.ledger.table()
+                spec.name,
+                record.status,
+                record.reason,
+                record.detail,
+                record.record_id,
+                self.setup.ledger.table()
             );
-            record.securityhub = self.setup.securityhub.report(&finding, record.status, &note).await;
+            record.securityhub = self
+                .setup
+                .securityhub
+                .report(&finding, record.status, &note)
+                .await;
         }
         record.updated_at = timestamp(Utc::now());
         if let Err(e) = self.setup.ledger.complete(&record).await {
@@ -237,7 +295,12 @@ impl<R: Remediation> Run<'_, R> {
         let since = timestamp(Utc::now() - chrono::Duration::hours(1));
         let budget = async {
             match decision.mode {
-                Mode::Enforce => self.setup.ledger.changes_since(r.spec().name, &since).await.map(Some),
+                Mode::Enforce => self
+                    .setup
+                    .ledger
+                    .changes_since(r.spec().name, &since)
+                    .await
+                    .map(Some),
                 _ => Ok(None),
             }
         };
@@ -248,32 +311,55 @@ impl<R: Remediation> Run<'_, R> {
                 return record.set_outcome(Status::Failed, Reason::InspectError, e.to_string());
             }
         };
-        if let Some(value) = tags.get(&decision.exemption_tag).filter(|v| !v.eq_ignore_ascii_case("false")) {
-            let detail = format!("resource carries the exemption tag {}={value:?}", decision.exemption_tag);
+        if let Some(value) = tags
+            .get(&decision.exemption_tag)
+            .filter(|v| !v.eq_ignore_ascii_case("false"))
+        {
+            let detail = format!(
+                "resource carries the exemption tag {}={value:?}",
+                decision.exemption_tag
+            );
             return record.set_outcome(Status::Skipped, Reason::Exempt, detail);
         }
         record.pre_state = Some(inspection.state.clone());
         if inspection.compliant {
-            return record.set_outcome(Status::Skipped, Reason::AlreadyCompliant, "the live resource is already compliant");
+            return record.set_outcome(
+                Status::Skipped,
+                Reason::AlreadyCompliant,
+                "the live resource is already compliant",
+            );
         }
         let plan: Vec<Action> = r.plan(target, &inspection);
         match decision.mode {
             Mode::DryRun => {
                 record.actions = plan;
-                let detail = format!("dry-run by {}: the planned change was not made", decision.because);
+                let detail = format!(
+                    "dry-run by {}: the planned change was not made",
+                    decision.because
+                );
                 return record.set_outcome(Status::DryRun, Reason::WouldChange, detail);
             }
             Mode::Approve => {
                 record.actions = plan;
-                let detail = format!("approve mode by {}: run the Reflex: approve custom action to apply", decision.because);
-                return record.set_outcome(Status::PendingApproval, Reason::AwaitingApproval, detail);
+                let detail = format!(
+                    "approve mode by {}: run the Reflex: approve custom action to apply",
+                    decision.because
+                );
+                return record.set_outcome(
+                    Status::PendingApproval,
+                    Reason::AwaitingApproval,
+                    detail,
+                );
             }
             Mode::Enforce => {}
         }
         match recent {
             Ok(Some(n)) if n >= decision.max_changes_per_hour => {
                 record.actions = plan;
-                let detail = format!("{n} changes in the last hour reach the budget of {}", decision.max_changes_per_hour);
+                let detail = format!(
+                    "{n} changes in the last hour reach the budget of {}",
+                    decision.max_changes_per_hour
+                );
                 return record.set_outcome(Status::Skipped, Reason::RateLimited, detail);
             }
             Ok(_) => {}
@@ -287,7 +373,11 @@ impl<R: Remediation> Run<'_, R> {
             Ok(done) => record.actions = done,
             Err(e) => {
                 record.actions = e.done.clone();
-                return record.set_outcome(Status::Failed, Reason::ActionError, e.source.to_string());
+                return record.set_outcome(
+                    Status::Failed,
+                    Reason::ActionError,
+                    e.source.to_string(),
+                );
             }
         }
         let verified_at = timestamp(Utc::now());
@@ -297,14 +387,22 @@ impl<R: Remediation> Run<'_, R> {
                 record.verified = Some(after.compliant);
                 record.verified_at = Some(verified_at);
                 if after.compliant {
-                    record.set_outcome(Status::Succeeded, Reason::Remediated, format!("enforced by {}; verified by a fresh read", decision.because));
+                    record.set_outcome(
+                        Status::Succeeded,
+                        Reason::Remediated,
+                        format!("enforced by {}; verified by a fresh read", decision.because),
+                    );
                 } else {
                     record.set_outcome(Status::VerificationFailed, Reason::StillNonCompliant, "the change was made but a fresh read shows the resource still non-compliant");
                 }
             }
             Err(e) => {
                 record.verified = Some(false);
-                record.set_outcome(Status::VerificationFailed, Reason::InspectError, format!("the change was made but could not be verified: {e}"));
+                record.set_outcome(
+                    Status::VerificationFailed,
+                    Reason::InspectError,
+                    format!("the change was made but could not be verified: {e}"),
+                );
             }
         }
     }
@@ -329,6 +427,9 @@ impl From<PipelineError> for lambda_runtime::Diagnostic {
         let error_type = match e {
             PipelineError::Ledger(_) => "Reflex.LedgerUnavailable",
         };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
     }
 }

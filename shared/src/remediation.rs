@@ -56,7 +56,10 @@ pub enum RemediationError {
 impl RemediationError {
     /// An SDK error, with its full context chain.
     pub fn aws<E: std::error::Error>(api: &'static str, err: E) -> Self {
-        RemediationError::Aws { api, message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string() }
+        RemediationError::Aws {
+            api,
+            message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+        }
     }
 }
 

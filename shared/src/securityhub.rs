@@ -45,7 +45,12 @@ impl SecurityHubFeedback {
             .client
             .batch_update_findings()
             .finding_identifiers(identifier)
-            .note(NoteUpdate::builder().text(note).updated_by("reflex").build());
+            .note(
+                NoteUpdate::builder()
+                    .text(note)
+                    .updated_by("reflex")
+                    .build(),
+            );
         if let Some(w) = &workflow {
             req = req.workflow(WorkflowUpdate::builder().status(w.clone()).build());
         }
@@ -59,7 +64,13 @@ impl SecurityHubFeedback {
                 &workflow,
                 out.unprocessed_findings()
                     .iter()
-                    .map(|u| format!("{}: {}", u.error_code().unwrap_or("?"), u.error_message().unwrap_or("?")))
+                    .map(|u| {
+                        format!(
+                            "{}: {}",
+                            u.error_code().unwrap_or("?"),
+                            u.error_message().unwrap_or("?")
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
             ),

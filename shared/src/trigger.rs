@@ -44,7 +44,10 @@ pub fn config_rule_matches(deployed: &str, base: &str) -> bool {
     if deployed == base {
         return true;
     }
-    if let Some(rest) = deployed.strip_prefix("securityhub-").and_then(|r| r.strip_prefix(base)) {
+    if let Some(rest) = deployed
+        .strip_prefix("securityhub-")
+        .and_then(|r| r.strip_prefix(base))
+    {
         return rest.strip_prefix('-').is_some_and(is_token);
     }
     deployed
@@ -63,17 +66,49 @@ mod tests {
         let control = |s: &str| FindingKind::Control(s.into());
         let rule = |s: &str| FindingKind::ConfigRule(s.into());
         let cases: &[(Trigger, FindingKind, bool)] = &[
-            (Trigger::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted"), gd("Policy:S3/BucketAnonymousAccessGranted"), true),
-            (Trigger::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted"), gd("Policy:S3/BucketAnonymousAccessGranted2"), false),
-            (Trigger::GuarddutyType("Backdoor:EC2/*"), gd("Backdoor:EC2/C&CActivity.B"), true),
-            (Trigger::GuarddutyType("Backdoor:EC2/*"), gd("Backdoor:Lambda/C&CActivity.B"), false),
+            (
+                Trigger::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted"),
+                gd("Policy:S3/BucketAnonymousAccessGranted"),
+                true,
+            ),
+            (
+                Trigger::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted"),
+                gd("Policy:S3/BucketAnonymousAccessGranted2"),
+                false,
+            ),
+            (
+                Trigger::GuarddutyType("Backdoor:EC2/*"),
+                gd("Backdoor:EC2/C&CActivity.B"),
+                true,
+            ),
+            (
+                Trigger::GuarddutyType("Backdoor:EC2/*"),
+                gd("Backdoor:Lambda/C&CActivity.B"),
+                false,
+            ),
             (Trigger::Control("S3.2"), control("S3.2"), true),
             (Trigger::Control("S3.2"), control("S3.20"), false),
             (Trigger::Control("S3.2"), gd("S3.2"), false),
-            (Trigger::ConfigRule("s3-bucket-public-read-prohibited"), rule("s3-bucket-public-read-prohibited"), true),
-            (Trigger::ConfigRule("s3-bucket-public-read-prohibited"), rule("securityhub-s3-bucket-public-read-prohibited-a1b2c3d4"), true),
-            (Trigger::ConfigRule("s3-bucket-public-read-prohibited"), rule("s3-bucket-public-read-prohibited-conformance-pack-xyz123abc"), true),
-            (Trigger::ConfigRule("s3-bucket-public-read-prohibited"), control("s3-bucket-public-read-prohibited"), false),
+            (
+                Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
+                rule("s3-bucket-public-read-prohibited"),
+                true,
+            ),
+            (
+                Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
+                rule("securityhub-s3-bucket-public-read-prohibited-a1b2c3d4"),
+                true,
+            ),
+            (
+                Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
+                rule("s3-bucket-public-read-prohibited-conformance-pack-xyz123abc"),
+                true,
+            ),
+            (
+                Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
+                control("s3-bucket-public-read-prohibited"),
+                false,
+            ),
         ];
         for (trigger, kind, want) in cases {
             assert_eq!(trigger.matches(kind), *want, "{trigger:?} vs {kind:?}");
@@ -85,12 +120,21 @@ mod tests {
         let base = "s3-bucket-public-read-prohibited";
         let cases: &[(&str, bool)] = &[
             ("s3-bucket-public-read-prohibited", true),
-            ("securityhub-s3-bucket-public-read-prohibited-8fa6bd2a", true),
-            ("s3-bucket-public-read-prohibited-conformance-pack-kuyoa3x8n", true),
+            (
+                "securityhub-s3-bucket-public-read-prohibited-8fa6bd2a",
+                true,
+            ),
+            (
+                "s3-bucket-public-read-prohibited-conformance-pack-kuyoa3x8n",
+                true,
+            ),
             // decorations that are not the known forms
             ("securityhub-s3-bucket-public-read-prohibited", false),
             ("securityhub-s3-bucket-public-read-prohibited-", false),
-            ("securityhub-s3-bucket-public-read-prohibited-extra-words", false),
+            (
+                "securityhub-s3-bucket-public-read-prohibited-extra-words",
+                false,
+            ),
             ("s3-bucket-public-read-prohibited-conformance-pack-", false),
             ("s3-bucket-public-read-prohibited-custom", false),
             ("my-s3-bucket-public-read-prohibited", false),

@@ -10,7 +10,9 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
-use aws_sdk_securityhub::operation::batch_update_findings::{BatchUpdateFindingsInput, BatchUpdateFindingsOutput};
+use aws_sdk_securityhub::operation::batch_update_findings::{
+    BatchUpdateFindingsInput, BatchUpdateFindingsOutput,
+};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -45,7 +47,8 @@ pub fn endpoint() -> String {
 /// exactly as in production), with a fixed region and test credentials.
 pub async fn sdk_config() -> SdkConfig {
     endpoint();
-    let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "reflex-tests");
+    let creds =
+        aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "reflex-tests");
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(SharedCredentialsProvider::new(creds))
@@ -55,7 +58,10 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// A unique, valid bucket or table name.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 pub fn events_dir() -> PathBuf {
@@ -64,14 +70,19 @@ pub fn events_dir() -> PathBuf {
 
 /// A committed sample event, as text.
 pub fn sample(path: &str) -> String {
-    std::fs::read_to_string(events_dir().join(path)).unwrap_or_else(|e| panic!("sample {path}: {e}"))
+    std::fs::read_to_string(events_dir().join(path))
+        .unwrap_or_else(|e| panic!("sample {path}: {e}"))
 }
 
 /// A committed sample event naming `bucket` instead of the sample bucket, with finding ids made
 /// unique to that bucket (so two tests' findings never share a record).
 pub fn sample_for(path: &str, bucket: &str) -> Value {
-    let mut v: Value = serde_json::from_str(&sample(path).replace(SAMPLE_BUCKET, bucket)).expect("sample is JSON");
-    if let Some(findings) = v.pointer_mut("/detail/findings").and_then(Value::as_array_mut) {
+    let mut v: Value =
+        serde_json::from_str(&sample(path).replace(SAMPLE_BUCKET, bucket)).expect("sample is JSON");
+    if let Some(findings) = v
+        .pointer_mut("/detail/findings")
+        .and_then(Value::as_array_mut)
+    {
         for f in findings {
             let id = format!("{}-{bucket}", f["Id"].as_str().unwrap_or_default());
             f["Id"] = Value::from(id);
@@ -97,7 +108,10 @@ impl CallLog {
 
     /// Calls that change something (everything but reads).
     pub fn writes(&self) -> Vec<String> {
-        self.calls().into_iter().filter(|c| !c.starts_with("Get") && !c.starts_with("List") && !c.starts_with("Head")).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| !c.starts_with("Get") && !c.starts_with("List") && !c.starts_with("Head"))
+            .collect()
     }
 }
 
@@ -112,11 +126,13 @@ impl Intercept for CallLog {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_else(|| "?".into());
+        let name = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_else(|| "?".into());
         self.0.lock().unwrap().push(name);
         Ok(())
     }
-
 }
 
 /// What Security Hub would have been sent.
@@ -127,12 +143,18 @@ pub type SentFeedback = Arc<Mutex<Vec<BatchUpdateFindingsInput>>>;
 pub fn mocked_security_hub(ok: bool) -> (aws_sdk_securityhub::Client, SentFeedback) {
     let sent: SentFeedback = Arc::default();
     let log = sent.clone();
-    let rule = mock!(aws_sdk_securityhub::Client::batch_update_findings).match_requests(move |input| {
-        log.lock().unwrap().push(input.clone());
-        true
-    });
+    let rule =
+        mock!(aws_sdk_securityhub::Client::batch_update_findings).match_requests(move |input| {
+            log.lock().unwrap().push(input.clone());
+            true
+        });
     let rule = if ok {
-        rule.then_output(|| BatchUpdateFindingsOutput::builder().set_processed_findings(Some(vec![])).set_unprocessed_findings(Some(vec![])).build())
+        rule.then_output(|| {
+            BatchUpdateFindingsOutput::builder()
+                .set_processed_findings(Some(vec![]))
+                .set_unprocessed_findings(Some(vec![]))
+                .build()
+        })
     } else {
         rule.then_http_response(|| {
             aws_smithy_runtime_api::http::Response::new(
@@ -166,7 +188,10 @@ pub struct HarnessOptions {
 
 impl Default for HarnessOptions {
     fn default() -> Self {
-        HarnessOptions { policy: Ok(Policy::default()), security_hub_ok: true }
+        HarnessOptions {
+            policy: Ok(Policy::default()),
+            security_hub_ok: true,
+        }
     }
 }
 
@@ -176,17 +201,31 @@ impl Harness {
     }
 
     pub async fn with_policy(yaml: &str) -> Harness {
-        Harness::with(HarnessOptions { policy: Policy::from_yaml(yaml), ..Default::default() }).await
+        Harness::with(HarnessOptions {
+            policy: Policy::from_yaml(yaml),
+            ..Default::default()
+        })
+        .await
     }
 
     pub async fn with(options: HarnessOptions) -> Harness {
         let sdk = sdk_config().await;
         let calls = CallLog::default();
-        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).interceptor(calls.clone()).build();
+        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .interceptor(calls.clone())
+            .build();
         let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
-        let observer_s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+        let observer_s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
         let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), unique("reflex-test"));
-        assert!(ledger.create_table_if_absent().await.expect("create the outcome table"));
+        assert!(ledger
+            .create_table_if_absent()
+            .await
+            .expect("create the outcome table"));
         let (sh, feedback) = mocked_security_hub(options.security_hub_ok);
         let setup = Setup {
             sdk: sdk.clone(),
@@ -200,7 +239,15 @@ impl Harness {
         };
         let remediation = S3BlockPublicAccess::from_client(s3);
         let observer = S3BlockPublicAccess::from_client(observer_s3.clone());
-        Harness { sdk, observer, observer_s3, calls, feedback, setup, remediation }
+        Harness {
+            sdk,
+            observer,
+            observer_s3,
+            calls,
+            feedback,
+            setup,
+            remediation,
+        }
     }
 
     /// A bucket with Block Public Access as given (`None`: no configuration at all), optionally
@@ -208,7 +255,11 @@ impl Harness {
     pub async fn bucket(&self, pab: Option<BlockConfig>, tags: &[(&str, &str)]) -> String {
         let name = unique("reflex-it");
         let s3 = &self.observer_s3;
-        s3.create_bucket().bucket(&name).send().await.expect("create bucket");
+        s3.create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create bucket");
         if let Some(c) = pab {
             let conf = PublicAccessBlockConfiguration::builder()
                 .block_public_acls(c.block_public_acls)
@@ -216,14 +267,24 @@ impl Harness {
                 .block_public_policy(c.block_public_policy)
                 .restrict_public_buckets(c.restrict_public_buckets)
                 .build();
-            s3.put_public_access_block().bucket(&name).public_access_block_configuration(conf).send().await.expect("put PAB");
+            s3.put_public_access_block()
+                .bucket(&name)
+                .public_access_block_configuration(conf)
+                .send()
+                .await
+                .expect("put PAB");
         }
         if !tags.is_empty() {
             let mut tagging = Tagging::builder();
             for (k, v) in tags {
                 tagging = tagging.tag_set(Tag::builder().key(*k).value(*v).build().unwrap());
             }
-            s3.put_bucket_tagging().bucket(&name).tagging(tagging.build().unwrap()).send().await.expect("tag bucket");
+            s3.put_bucket_tagging()
+                .bucket(&name)
+                .tagging(tagging.build().unwrap())
+                .send()
+                .await
+                .expect("tag bucket");
         }
         name
     }
@@ -232,7 +293,8 @@ impl Harness {
     pub async fn pab(&self, bucket: &str) -> Option<BlockConfig> {
         use reflex_shared::remediation::Remediation;
         let target = target(bucket);
-        let state: BucketState = serde_json::from_value(self.observer.inspect(&target).await.unwrap().state).unwrap();
+        let state: BucketState =
+            serde_json::from_value(self.observer.inspect(&target).await.unwrap().state).unwrap();
         state.public_access_block
     }
 
@@ -240,9 +302,13 @@ impl Harness {
     pub async fn deliver(&self, event: Value) -> Vec<Outcome> {
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
-        pipeline::handle(&self.setup, &self.remediation, lambda_runtime::LambdaEvent::new(event, context))
-            .await
-            .expect("the pipeline reaches the ledger")
+        pipeline::handle(
+            &self.setup,
+            &self.remediation,
+            lambda_runtime::LambdaEvent::new(event, context),
+        )
+        .await
+        .expect("the pipeline reaches the ledger")
     }
 
     /// Deliver one event that must yield exactly one outcome.
@@ -253,7 +319,12 @@ impl Harness {
     }
 
     pub async fn record(&self, record_id: &str) -> OutcomeRecord {
-        self.setup.ledger.get(record_id).await.unwrap().unwrap_or_else(|| panic!("no record {record_id}"))
+        self.setup
+            .ledger
+            .get(record_id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no record {record_id}"))
     }
 }
 

@@ -7,7 +7,9 @@ use aws_sdk_s3::types::PublicAccessBlockConfiguration;
 use reflex_shared::finding::{Finding, ResourceKind};
 use reflex_shared::ledger::Action;
 use reflex_shared::policy::Risk;
-use reflex_shared::remediation::{ActError, Inspection, Remediation, RemediationError, Spec, Tags, Target};
+use reflex_shared::remediation::{
+    ActError, Inspection, Remediation, RemediationError, Spec, Tags, Target,
+};
 use reflex_shared::setup::s3_path_style;
 use reflex_shared::trigger::Trigger;
 use serde::{Deserialize, Serialize};
@@ -91,8 +93,12 @@ pub struct S3BlockPublicAccess {
 
 impl S3BlockPublicAccess {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(s3_path_style(sdk)).build();
-        S3BlockPublicAccess { s3: aws_sdk_s3::Client::from_conf(config) }
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(s3_path_style(sdk))
+            .build();
+        S3BlockPublicAccess {
+            s3: aws_sdk_s3::Client::from_conf(config),
+        }
     }
 
     pub fn from_client(s3: aws_sdk_s3::Client) -> Self {
@@ -135,25 +141,56 @@ impl Remediation for S3BlockPublicAccess {
     }
 
     fn target(&self, finding: &Finding) -> Result<Target, String> {
-        let buckets: Vec<_> = finding.resources.iter().filter(|r| r.kind == ResourceKind::S3Bucket).collect();
+        let buckets: Vec<_> = finding
+            .resources
+            .iter()
+            .filter(|r| r.kind == ResourceKind::S3Bucket)
+            .collect();
         let bucket = match buckets.as_slice() {
             [one] => *one,
             [] => return Err("the finding names no S3 bucket".into()),
-            many => return Err(format!("the finding names {} buckets; Reflex changes exactly one", many.len())),
+            many => {
+                return Err(format!(
+                    "the finding names {} buckets; Reflex changes exactly one",
+                    many.len()
+                ))
+            }
         };
         if !valid_bucket_name(&bucket.id) {
             return Err(format!("{:?} is not a valid S3 bucket name", bucket.id));
         }
-        let arn = bucket.arn.clone().unwrap_or_else(|| format!("arn:aws:s3:::{}", bucket.id));
+        let arn = bucket
+            .arn
+            .clone()
+            .unwrap_or_else(|| format!("arn:aws:s3:::{}", bucket.id));
         if !arn.ends_with(&format!(":s3:::{}", bucket.id)) {
-            return Err(format!("bucket ARN {arn} does not name bucket {}", bucket.id));
+            return Err(format!(
+                "bucket ARN {arn} does not name bucket {}",
+                bucket.id
+            ));
         }
-        Ok(Target { kind: ResourceKind::S3Bucket, id: bucket.id.clone(), arn, account: finding.account.clone() })
+        Ok(Target {
+            kind: ResourceKind::S3Bucket,
+            id: bucket.id.clone(),
+            arn,
+            account: finding.account.clone(),
+        })
     }
 
     async fn tags(&self, target: &Target) -> Result<Tags, RemediationError> {
-        match self.s3.get_bucket_tagging().bucket(&target.id).expected_bucket_owner(&target.account).send().await {
-            Ok(out) => Ok(out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()),
+        match self
+            .s3
+            .get_bucket_tagging()
+            .bucket(&target.id)
+            .expected_bucket_owner(&target.account)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect()),
             Err(e) if code(&e) == Some("NoSuchTagSet") => Ok(Tags::new()),
             Err(e) => Err(RemediationError::aws("s3:GetBucketTagging", e)),
         }
@@ -168,13 +205,17 @@ impl Remediation for S3BlockPublicAccess {
             .send()
             .await
         {
-            Ok(out) => out.public_access_block_configuration().map(BlockConfig::from_sdk),
+            Ok(out) => out
+                .public_access_block_configuration()
+                .map(BlockConfig::from_sdk),
             Err(e) if code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => None,
             Err(e) => return Err(RemediationError::aws("s3:GetPublicAccessBlock", e)),
         };
         Ok(Inspection {
             compliant: config == Some(BlockConfig::ALL_ON),
-            state: json!(BucketState { public_access_block: config }),
+            state: json!(BucketState {
+                public_access_block: config
+            }),
         })
     }
 
@@ -202,13 +243,22 @@ impl Remediation for S3BlockPublicAccess {
     }
 
     async fn undo(&self, target: &Target, pre_state: &Value) -> Result<Vec<Action>, ActError> {
-        let fail = |source| ActError { done: vec![], source };
-        let before: BucketState = serde_json::from_value(pre_state.clone())
-            .map_err(|e| fail(RemediationError::Invalid(format!("pre-state is not a bucket state: {e}"))))?;
+        let fail = |source| ActError {
+            done: vec![],
+            source,
+        };
+        let before: BucketState = serde_json::from_value(pre_state.clone()).map_err(|e| {
+            fail(RemediationError::Invalid(format!(
+                "pre-state is not a bucket state: {e}"
+            )))
+        })?;
         let params = json!({ "Bucket": target.id, "ExpectedBucketOwner": target.account });
         let (step, result) = match before.public_access_block {
             Some(config) => {
-                let step = Action::planned(PUT, json!({ "Bucket": target.id, "PublicAccessBlockConfiguration": config }));
+                let step = Action::planned(
+                    PUT,
+                    json!({ "Bucket": target.id, "PublicAccessBlockConfiguration": config }),
+                );
                 (step, self.put(target, config).await)
             }
             None => {
@@ -225,7 +275,9 @@ impl Remediation for S3BlockPublicAccess {
             }
         };
         let done = vec![step.carried_out(result.clone().map_err(|e| e.to_string()))];
-        result.map(|_| done.clone()).map_err(|source| ActError { done, source })
+        result
+            .map(|_| done.clone())
+            .map_err(|source| ActError { done, source })
     }
 }
 
@@ -253,10 +305,20 @@ mod tests {
 
     #[test]
     fn state_round_trips_through_json() {
-        let s = BucketState { public_access_block: Some(BlockConfig { block_public_acls: false, ..BlockConfig::ALL_ON }) };
+        let s = BucketState {
+            public_access_block: Some(BlockConfig {
+                block_public_acls: false,
+                ..BlockConfig::ALL_ON
+            }),
+        };
         let v = json!(s);
         assert_eq!(v["public_access_block"]["BlockPublicAcls"], json!(false));
         assert_eq!(serde_json::from_value::<BucketState>(v).unwrap(), s);
-        assert_eq!(json!(BucketState { public_access_block: None }), json!({ "public_access_block": null }));
+        assert_eq!(
+            json!(BucketState {
+                public_access_block: None
+            }),
+            json!({ "public_access_block": null })
+        );
     }
 }

@@ -11,5 +11,8 @@ async fn main() -> Result<(), Error> {
     let setup = Setup::from_env().await?;
     let remediation = S3BlockPublicAccess::new(&setup.sdk);
     let (setup, remediation) = (&setup, &remediation);
-    run(service_fn(move |event: LambdaEvent<Value>| pipeline::handle(setup, remediation, event))).await
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        pipeline::handle(setup, remediation, event)
+    }))
+    .await
 }

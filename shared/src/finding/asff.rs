@@ -77,7 +77,11 @@ struct Workflow {
 
 pub(super) fn parse_imported(raw: &Value) -> Result<Vec<Finding>, ParseError> {
     let detail: Detail = detail(KIND, raw)?;
-    detail.findings.iter().map(|f| parse_one(f, Source::Securityhub)).collect()
+    detail
+        .findings
+        .iter()
+        .map(|f| parse_one(f, Source::Securityhub))
+        .collect()
 }
 
 pub(super) fn parse_custom_action(
@@ -154,13 +158,20 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
             let is_arn = r.id.starts_with("arn:");
             Resource {
                 kind: ResourceKind::parse(&r.kind),
-                id: if is_arn { id_from_arn(&r.id) } else { r.id.clone() },
+                id: if is_arn {
+                    id_from_arn(&r.id)
+                } else {
+                    r.id.clone()
+                },
                 arn: is_arn.then(|| r.id.clone()),
             }
         })
         .collect();
     let severity = match &f.severity {
-        Some(AsffSeverity { normalized: Some(n), .. }) => Severity::from_normalized(*n),
+        Some(AsffSeverity {
+            normalized: Some(n),
+            ..
+        }) => Severity::from_normalized(*n),
         Some(AsffSeverity { label: Some(l), .. }) => Severity::from_normalized(l.normalized()),
         _ => {
             return Err(ParseError::Malformed {
@@ -175,7 +186,10 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
         kind: FindingKind::Control(control),
         severity,
         inactive: inactive(&f),
-        observed_at: f.last_observed_at.clone().or_else(|| Some(f.updated_at.clone())),
+        observed_at: f
+            .last_observed_at
+            .clone()
+            .or_else(|| Some(f.updated_at.clone())),
         generation: f.updated_at,
         id: f.id,
         product_arn: f.product_arn,

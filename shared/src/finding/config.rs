@@ -39,13 +39,17 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         .or(c.notification_creation_time.clone())
         .ok_or_else(|| ParseError::Malformed {
             kind: KIND,
-            message: "neither newEvaluationResult.resultRecordedTime nor notificationCreationTime".into(),
+            message: "neither newEvaluationResult.resultRecordedTime nor notificationCreationTime"
+                .into(),
         })?;
     let compliance = c.new_evaluation_result.compliance_type.as_str();
     Ok(Finding {
         source: Source::Config,
         // Config has no finding id: the rule and the resource identify the evaluation.
-        id: format!("{}/{}/{}", c.config_rule_name, c.resource_type, c.resource_id),
+        id: format!(
+            "{}/{}/{}",
+            c.config_rule_name, c.resource_type, c.resource_id
+        ),
         title: format!(
             "Config rule {} is {} for {} {}",
             c.config_rule_name, compliance, c.resource_type, c.resource_id
@@ -58,7 +62,11 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         kind: FindingKind::ConfigRule(c.config_rule_name),
         account: c.aws_account_id,
         region: c.aws_region,
-        resources: vec![Resource { kind, id: c.resource_id, arn }],
+        resources: vec![Resource {
+            kind,
+            id: c.resource_id,
+            arn,
+        }],
         details: FindingDetails::default(),
         intent: None,
     })

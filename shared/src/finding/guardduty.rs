@@ -1,6 +1,8 @@
 //! `GuardDuty Finding` events: our serde types for the parts Reflex reads.
 
-use super::{aws_product_arn, detail, resource_arn, Finding, FindingDetails, FindingKind, ParseError};
+use super::{
+    aws_product_arn, detail, resource_arn, Finding, FindingDetails, FindingKind, ParseError,
+};
 use super::{Resource, ResourceKind, Severity, Source};
 use serde::Deserialize;
 use serde_json::Value;
@@ -74,7 +76,10 @@ struct GdService {
 pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
     let gd: GuardDutyFinding = detail(KIND, raw)?;
     if !gd.severity.is_finite() {
-        return Err(ParseError::Malformed { kind: KIND, message: "severity is not a number".into() });
+        return Err(ParseError::Malformed {
+            kind: KIND,
+            message: "severity is not a number".into(),
+        });
     }
     let mut resources = Vec::new();
     let mut details = FindingDetails::default();
@@ -83,7 +88,12 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
             kind: ResourceKind::S3Bucket,
             id: bucket.name.clone(),
             arn: bucket.arn.clone().or_else(|| {
-                resource_arn(&ResourceKind::S3Bucket, &bucket.name, &gd.region, &gd.account_id)
+                resource_arn(
+                    &ResourceKind::S3Bucket,
+                    &bucket.name,
+                    &gd.region,
+                    &gd.account_id,
+                )
             }),
         });
     }
@@ -91,21 +101,32 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         details.access_key_id = key.access_key_id.clone().filter(|k| !k.is_empty());
         details.user_name = key.user_name.clone().filter(|u| !u.is_empty());
         if let Some(id) = &details.access_key_id {
-            resources.push(Resource { kind: ResourceKind::IamAccessKey, id: id.clone(), arn: None });
+            resources.push(Resource {
+                kind: ResourceKind::IamAccessKey,
+                id: id.clone(),
+                arn: None,
+            });
         }
     }
     if let Some(instance) = &gd.resource.instance_details {
         if let Some(id) = instance.instance_id.clone().filter(|i| !i.is_empty()) {
             let arn = resource_arn(&ResourceKind::Ec2Instance, &id, &gd.region, &gd.account_id);
             details.instance_id = Some(id.clone());
-            resources.push(Resource { kind: ResourceKind::Ec2Instance, id, arn });
+            resources.push(Resource {
+                kind: ResourceKind::Ec2Instance,
+                id,
+                arn,
+            });
         }
     }
     details.remote_ip = gd.service.action.as_ref().and_then(remote_ip);
     if resources.is_empty() {
         return Err(ParseError::Malformed {
             kind: KIND,
-            message: format!("resource of type {:?} names no resource", gd.resource.resource_type),
+            message: format!(
+                "resource of type {:?} names no resource",
+                gd.resource.resource_type
+            ),
         });
     }
     Ok(Finding {
@@ -114,9 +135,15 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         kind: FindingKind::GuarddutyType(gd.finding_type),
         severity: Severity::from_guardduty(gd.severity),
         product_arn: aws_product_arn(&gd.region, "guardduty"),
-        observed_at: gd.service.event_last_seen.or_else(|| Some(gd.updated_at.clone())),
+        observed_at: gd
+            .service
+            .event_last_seen
+            .or_else(|| Some(gd.updated_at.clone())),
         generation: gd.updated_at,
-        inactive: gd.service.archived.then(|| "archived in GuardDuty".to_string()),
+        inactive: gd
+            .service
+            .archived
+            .then(|| "archived in GuardDuty".to_string()),
         id: gd.id,
         account: gd.account_id,
         region: gd.region,

@@ -21,7 +21,10 @@ pub enum ParseError {
     #[error("event is not an EventBridge event: {0}")]
     NotEventBridge(String),
     #[error("unsupported event: source {event_source:?}, detail-type {detail_type:?}")]
-    Unsupported { event_source: String, detail_type: String },
+    Unsupported {
+        event_source: String,
+        detail_type: String,
+    },
     #[error("malformed {kind} event: {message}")]
     Malformed { kind: &'static str, message: String },
 }

@@ -51,7 +51,9 @@ pub enum FindingKind {
 impl FindingKind {
     pub fn name(&self) -> &str {
         match self {
-            FindingKind::GuarddutyType(s) | FindingKind::Control(s) | FindingKind::ConfigRule(s) => s,
+            FindingKind::GuarddutyType(s)
+            | FindingKind::Control(s)
+            | FindingKind::ConfigRule(s) => s,
         }
     }
 }
@@ -101,7 +103,10 @@ pub struct Severity {
 impl Severity {
     pub fn from_normalized(n: u8) -> Self {
         let n = n.min(100);
-        Severity { normalized: n, label: SeverityLabel::from_normalized(n) }
+        Severity {
+            normalized: n,
+            label: SeverityLabel::from_normalized(n),
+        }
     }
 
     /// GuardDuty scores 1.0–10.0 with its own bands (Low < 4, Medium < 7, High < 9, Critical).

@@ -40,28 +40,53 @@ fn actionable_samples_normalise() {
         assert_eq!(f.region, "us-east-1");
         assert!(f.inactive.is_none(), "{kind:?}: {:?}", f.inactive);
         assert!(f.resources.contains(&bucket), "{kind:?}: {:?}", f.resources);
-        assert!(f.product_arn.starts_with("arn:aws:securityhub:us-east-1::product/aws/"), "{}", f.product_arn);
+        assert!(
+            f.product_arn
+                .starts_with("arn:aws:securityhub:us-east-1::product/aws/"),
+            "{}",
+            f.product_arn
+        );
         assert!(!f.generation.is_empty() && !f.id.is_empty());
     }
 }
 
 #[test]
 fn guardduty_details_are_lifted() {
-    let f = one(sample!("s3-block-public-access/guardduty-bucket-block-public-access-disabled.json"));
-    assert_eq!(f.details.access_key_id.as_deref(), Some("ASIAZ3EXAMPLE7QWERTY"));
+    let f = one(sample!(
+        "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json"
+    ));
+    assert_eq!(
+        f.details.access_key_id.as_deref(),
+        Some("ASIAZ3EXAMPLE7QWERTY")
+    );
     assert_eq!(f.details.user_name.as_deref(), Some("ci-deployer"));
     assert_eq!(f.details.remote_ip.as_deref(), Some("198.51.100.23"));
     assert_eq!(f.severity.label, SeverityLabel::Low);
-    assert_eq!(f.product_arn, "arn:aws:securityhub:us-east-1::product/aws/guardduty");
+    assert_eq!(
+        f.product_arn,
+        "arn:aws:securityhub:us-east-1::product/aws/guardduty"
+    );
 }
 
 #[test]
 fn inactive_samples_say_why() {
     let cases: &[(&str, &str)] = &[
-        (sample!("non-actionable/securityhub-s3.8-passed-resolved.json"), "workflow status RESOLVED"),
-        (sample!("non-actionable/securityhub-s3.8-archived.json"), "record state ARCHIVED"),
-        (sample!("non-actionable/config-compliant.json"), "compliance type COMPLIANT"),
-        (sample!("non-actionable/guardduty-archived.json"), "archived in GuardDuty"),
+        (
+            sample!("non-actionable/securityhub-s3.8-passed-resolved.json"),
+            "workflow status RESOLVED",
+        ),
+        (
+            sample!("non-actionable/securityhub-s3.8-archived.json"),
+            "record state ARCHIVED",
+        ),
+        (
+            sample!("non-actionable/config-compliant.json"),
+            "compliance type COMPLIANT",
+        ),
+        (
+            sample!("non-actionable/guardduty-archived.json"),
+            "archived in GuardDuty",
+        ),
     ];
     for (raw, why) in cases {
         assert_eq!(one(raw).inactive.as_deref(), Some(*why));
@@ -70,9 +95,18 @@ fn inactive_samples_say_why() {
 
 #[test]
 fn foreign_samples_parse_with_their_own_account_and_product() {
-    assert_eq!(one(sample!("non-actionable/securityhub-s3.8-other-account.json")).account, "999999999999");
     assert_eq!(
-        one(sample!("non-actionable/securityhub-s3.8-untrusted-product.json")).product_arn,
+        one(sample!(
+            "non-actionable/securityhub-s3.8-other-account.json"
+        ))
+        .account,
+        "999999999999"
+    );
+    assert_eq!(
+        one(sample!(
+            "non-actionable/securityhub-s3.8-untrusted-product.json"
+        ))
+        .product_arn,
         "arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default"
     );
 }
@@ -81,13 +115,31 @@ fn foreign_samples_parse_with_their_own_account_and_product() {
 fn hostile_samples_are_rejected_with_a_reason() {
     let cases: &[(&str, &str)] = &[
         (sample!("hostile/truncated.json"), "not valid JSON"),
-        (sample!("hostile/securityhub-missing-fields.json"), "missing field `AwsAccountId`"),
-        (sample!("hostile/guardduty-missing-resource.json"), "missing field `resource`"),
-        (sample!("hostile/custom-action-not-reflex.json"), "\"SendToTicketing\" is not a Reflex action"),
+        (
+            sample!("hostile/securityhub-missing-fields.json"),
+            "missing field `AwsAccountId`",
+        ),
+        (
+            sample!("hostile/guardduty-missing-resource.json"),
+            "missing field `resource`",
+        ),
+        (
+            sample!("hostile/custom-action-not-reflex.json"),
+            "\"SendToTicketing\" is not a Reflex action",
+        ),
         (sample!("hostile/severity-wrong-type.json"), "invalid type"),
-        (sample!("hostile/not-an-eventbridge-event.json"), "not an EventBridge event"),
-        (sample!("hostile/empty-findings.json"), "detail.findings is empty"),
-        (sample!("non-actionable/ec2-state-change.json"), "unsupported event"),
+        (
+            sample!("hostile/not-an-eventbridge-event.json"),
+            "not an EventBridge event",
+        ),
+        (
+            sample!("hostile/empty-findings.json"),
+            "detail.findings is empty",
+        ),
+        (
+            sample!("non-actionable/ec2-state-change.json"),
+            "unsupported event",
+        ),
     ];
     for (raw, want) in cases {
         let err = parse_bytes(raw.as_bytes()).expect_err(want).to_string();
@@ -99,8 +151,14 @@ fn hostile_samples_are_rejected_with_a_reason() {
 fn s3_arns_keep_the_whole_bucket_name() {
     let f = one(sample!("hostile/bucket-name-path-traversal.json"));
     assert_eq!(f.resources[0].id, "../../etc/passwd");
-    assert_eq!(id_from_arn("arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"), "i-0abc");
-    assert_eq!(id_from_arn("arn:aws:iam::123456789012:user/path/alice"), "alice");
+    assert_eq!(
+        id_from_arn("arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"),
+        "i-0abc"
+    );
+    assert_eq!(
+        id_from_arn("arn:aws:iam::123456789012:user/path/alice"),
+        "alice"
+    );
 }
 
 #[test]
@@ -114,7 +172,14 @@ fn severities_normalise() {
         (42.0, 100, SeverityLabel::Critical),
     ];
     for (score, n, label) in gd {
-        assert_eq!(Severity::from_guardduty(*score), Severity { normalized: *n, label: *label }, "{score}");
+        assert_eq!(
+            Severity::from_guardduty(*score),
+            Severity {
+                normalized: *n,
+                label: *label
+            },
+            "{score}"
+        );
     }
     let sh: &[(u8, SeverityLabel)] = &[
         (0, SeverityLabel::Informational),
@@ -182,7 +247,9 @@ mod hostile_input {
                     }
                 }
             }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|c| mutate(c, needle, with)),
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|c| mutate(c, needle, with))
+            }
             _ => {}
         }
     }

@@ -25,7 +25,10 @@ pub fn record_id(remediation: &str, finding: &Finding) -> String {
 /// The record for an event that yielded no finding: keyed on the event's own digest, so the
 /// same bad event delivered again lands on the same record.
 pub fn rejected_record_id(remediation: &str, event_digest: &str) -> String {
-    format!("{remediation}#rejected-{}", &event_digest[..32.min(event_digest.len())])
+    format!(
+        "{remediation}#rejected-{}",
+        &event_digest[..32.min(event_digest.len())]
+    )
 }
 
 #[cfg(test)]
@@ -33,8 +36,14 @@ mod tests {
     use super::*;
     use crate::finding::parse_bytes;
 
-    const EVENT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/s3-block-public-access/securityhub-s3.8-imported.json"));
-    const ACTION: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/s3-block-public-access/securityhub-custom-action-remediate-s3.3.json"));
+    const EVENT: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/s3-block-public-access/securityhub-s3.8-imported.json"
+    ));
+    const ACTION: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/s3-block-public-access/securityhub-custom-action-remediate-s3.3.json"
+    ));
 
     fn finding(raw: &str) -> Finding {
         parse_bytes(raw.as_bytes()).unwrap().remove(0)
@@ -67,8 +76,14 @@ mod tests {
     fn rejected_keys_follow_the_event_digest() {
         let d = digest_hex(b"{broken");
         assert_eq!(d.len(), 64);
-        assert_eq!(rejected_record_id("r", &d), rejected_record_id("r", &digest_hex(b"{broken")));
-        assert_ne!(rejected_record_id("r", &d), rejected_record_id("r", &digest_hex(b"{broken2")));
+        assert_eq!(
+            rejected_record_id("r", &d),
+            rejected_record_id("r", &digest_hex(b"{broken"))
+        );
+        assert_ne!(
+            rejected_record_id("r", &d),
+            rejected_record_id("r", &digest_hex(b"{broken2"))
+        );
         assert_eq!(rejected_record_id("r", "short"), "r#rejected-short");
     }
 }

@@ -23,7 +23,11 @@ type Item = HashMap<String, AttributeValue>;
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("DynamoDB {op} on table {table} failed: {message}")]
-    Aws { op: &'static str, table: String, message: String },
+    Aws {
+        op: &'static str,
+        table: String,
+        message: String,
+    },
     #[error("record {0} cannot be stored or read: {1}")]
     Codec(String, String),
     #[error("record {0}: the claim was taken over by another invocation before this one finished")]
@@ -56,7 +60,10 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Ledger { client, table: table.into() }
+        Ledger {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -72,7 +79,11 @@ impl Ledger {
         E: std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        LedgerError::Aws { op, table: self.table.clone(), message: DisplayErrorContext(&e).to_string() }
+        LedgerError::Aws {
+            op,
+            table: self.table.clone(),
+            message: DisplayErrorContext(&e).to_string(),
+        }
     }
 
     fn to_item(record: &OutcomeRecord) -> Result<Item, LedgerError> {
@@ -97,7 +108,10 @@ impl Ledger {
         now_epoch: i64,
         takeover: Takeover,
     ) -> Result<Claim, LedgerError> {
-        let existing = match self.put_if(&record, "attribute_not_exists(record_id)", HashMap::new()).await? {
+        let existing = match self
+            .put_if(&record, "attribute_not_exists(record_id)", HashMap::new())
+            .await?
+        {
             None => return Ok(Claim::Acquired(Box::new(record))),
             Some(existing) => existing,
         };
@@ -119,10 +133,19 @@ impl Ledger {
         record.history.push(existing.prior());
         // Optimistic: only if nobody else took it over since we read it.
         let values = HashMap::from([
-            (":s".to_string(), AttributeValue::S(existing.status.as_str().into())),
-            (":a".to_string(), AttributeValue::N(existing.attempts.to_string())),
+            (
+                ":s".to_string(),
+                AttributeValue::S(existing.status.as_str().into()),
+            ),
+            (
+                ":a".to_string(),
+                AttributeValue::N(existing.attempts.to_string()),
+            ),
         ]);
-        match self.put_if(&record, "#status = :s AND attempts = :a", values).await? {
+        match self
+            .put_if(&record, "#status = :s AND attempts = :a", values)
+            .await?
+        {
             None => Ok(Claim::Acquired(Box::new(record))),
             Some(now_existing) => {
                 self.count_delivery(&now_existing.record_id).await?;
@@ -142,8 +165,14 @@ impl Ledger {
         item.remove("deliveries");
         let mut names = HashMap::from([("#st".to_string(), "status".to_string())]);
         let mut values = HashMap::from([
-            (":claimed".to_string(), AttributeValue::S(Status::Claimed.as_str().into())),
-            (":attempt".to_string(), AttributeValue::N(record.attempts.to_string())),
+            (
+                ":claimed".to_string(),
+                AttributeValue::S(Status::Claimed.as_str().into()),
+            ),
+            (
+                ":attempt".to_string(),
+                AttributeValue::N(record.attempts.to_string()),
+            ),
         ]);
         let mut sets = Vec::with_capacity(item.len());
         for (i, (name, value)) in item.into_iter().enumerate() {
@@ -229,7 +258,9 @@ impl Ledger {
             .await
             .map(|_| ())
             .or_else(|e| match &e {
-                SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => Ok(()),
+                SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
+                    Ok(())
+                }
                 _ => Err(self.aws("UpdateItem", e)),
             })
     }
@@ -259,7 +290,10 @@ impl Ledger {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":r", AttributeValue::S(remediation.into()))
             .expression_attribute_values(":since", AttributeValue::S(since.into()))
-            .expression_attribute_values(":succeeded", AttributeValue::S(Status::Succeeded.as_str().into()))
+            .expression_attribute_values(
+                ":succeeded",
+                AttributeValue::S(Status::Succeeded.as_str().into()),
+            )
             .select(Select::Count)
             .into_paginator()
             .send();
@@ -272,7 +306,11 @@ impl Ledger {
 
     /// Records of one resource (by-resource index) or one remediation (by-time index), oldest
     /// first, optionally from `since` on. Never a table scan.
-    pub async fn query(&self, by: Lookup<'_>, since: Option<&str>) -> Result<Vec<OutcomeRecord>, LedgerError> {
+    pub async fn query(
+        &self,
+        by: Lookup<'_>,
+        since: Option<&str>,
+    ) -> Result<Vec<OutcomeRecord>, LedgerError> {
         let (index, attr, value) = match by {
             Lookup::Resource(arn) => (table::BY_RESOURCE_INDEX, "resource_arn", arn),
             Lookup::Remediation(name) => (table::BY_TIME_INDEX, "remediation", name),
@@ -293,7 +331,11 @@ impl Ledger {
         let mut pages = req.into_paginator().send();
         let mut records = Vec::new();
         while let Some(page) = pages.next().await {
-            for item in page.map_err(|e| self.aws("Query", e))?.items.unwrap_or_default() {
+            for item in page
+                .map_err(|e| self.aws("Query", e))?
+                .items
+                .unwrap_or_default()
+            {
                 records.push(Self::from_item(item)?);
             }
         }
@@ -302,7 +344,13 @@ impl Ledger {
 
     /// Create the table with `table::DEFINITION` if it does not exist. `Ok(true)` if created.
     pub async fn create_table_if_absent(&self) -> Result<bool, LedgerError> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => return Ok(false),
             Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
             Err(e) => return Err(self.aws("DescribeTable", e)),

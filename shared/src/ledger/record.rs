@@ -20,7 +20,12 @@ pub struct Action {
 
 impl Action {
     pub fn planned(api: &str, parameters: Value) -> Action {
-        Action { api: api.to_string(), parameters, result: "planned".into(), at: None }
+        Action {
+            api: api.to_string(),
+            parameters,
+            result: "planned".into(),
+            at: None,
+        }
     }
 
     /// A planned action as carried out now, with its result (`ok` or the error).

@@ -2,8 +2,8 @@
 //! the two to each other.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 
 pub const DEFAULT_TABLE: &str = "reflex-outcomes";
@@ -36,15 +36,20 @@ pub const DEFINITION: TableDefinition = TableDefinition {
 };
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, aws_sdk_dynamodb::error::BuildError> {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
 }
 
 /// A CreateTable request for `DEFINITION`.
 pub fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> Result<aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder, aws_sdk_dynamodb::error::BuildError>
-{
+) -> Result<
+    aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+    aws_sdk_dynamodb::error::BuildError,
+> {
     let mut req = client
         .create_table()
         .table_name(table)
@@ -65,7 +70,11 @@ pub fn create_table(
                 .index_name(*index)
                 .key_schema(key(hash, KeyType::Hash)?)
                 .key_schema(key(range, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()?,
         );
     }

@@ -77,7 +77,11 @@ pub struct Exemptions {
 
 impl Default for Exemptions {
     fn default() -> Self {
-        Exemptions { tag: default_exemption_tag(), arns: Vec::new(), protected_principals: Vec::new() }
+        Exemptions {
+            tag: default_exemption_tag(),
+            arns: Vec::new(),
+            protected_principals: Vec::new(),
+        }
     }
 }
 
@@ -100,7 +104,11 @@ pub struct RemediationPolicy {
 
 impl RemediationPolicy {
     pub fn settings(&self) -> Settings {
-        Settings { enabled: self.enabled, mode: self.mode, severity_threshold: self.severity_threshold }
+        Settings {
+            enabled: self.enabled,
+            mode: self.mode,
+            severity_threshold: self.severity_threshold,
+        }
     }
 }
 
@@ -128,7 +136,10 @@ fn default_exemption_tag() -> String {
 }
 
 fn default_trusted_products() -> Vec<String> {
-    DEFAULT_TRUSTED_PRODUCTS.iter().map(|s| s.to_string()).collect()
+    DEFAULT_TRUSTED_PRODUCTS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 impl Default for Policy {
@@ -157,21 +168,30 @@ impl Policy {
     /// The checks serde cannot make. Each error names the offending key.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let invalid = |key: String, message: &str| {
-            Err(PolicyError::Invalid { key, message: message.to_string() })
+            Err(PolicyError::Invalid {
+                key,
+                message: message.to_string(),
+            })
         };
         if self.version != 1 {
             return invalid("version".into(), "only version 1 exists");
         }
         check_settings("defaults", &self.defaults)?;
         if self.trusted_products.is_empty() {
-            return invalid("trusted_products".into(), "empty: no finding could ever be trusted");
+            return invalid(
+                "trusted_products".into(),
+                "empty: no finding could ever be trusted",
+            );
         }
         check_patterns("trusted_products", &self.trusted_products)?;
         if self.exemptions.tag.trim().is_empty() {
             return invalid("exemptions.tag".into(), "must not be empty");
         }
         check_patterns("exemptions.arns", &self.exemptions.arns)?;
-        check_patterns("exemptions.protected_principals", &self.exemptions.protected_principals)?;
+        check_patterns(
+            "exemptions.protected_principals",
+            &self.exemptions.protected_principals,
+        )?;
         for (account, settings) in &self.accounts {
             check_account(&format!("accounts.{account}"), account)?;
             check_settings(&format!("accounts.{account}"), settings)?;
@@ -179,11 +199,17 @@ impl Policy {
         for (name, rp) in &self.remediations {
             let key = format!("remediations.{name}");
             if !REMEDIATIONS.contains(&name.as_str()) {
-                return invalid(key, &format!("unknown remediation; known: {}", REMEDIATIONS.join(", ")));
+                return invalid(
+                    key,
+                    &format!("unknown remediation; known: {}", REMEDIATIONS.join(", ")),
+                );
             }
             check_settings(&key, &rp.settings())?;
             if rp.max_changes_per_hour == Some(0) {
-                return invalid(format!("{key}.max_changes_per_hour"), "0 would block every change; use enabled: false");
+                return invalid(
+                    format!("{key}.max_changes_per_hour"),
+                    "0 would block every change; use enabled: false",
+                );
             }
             for (i, o) in rp.overrides.iter().enumerate() {
                 let key = format!("{key}.overrides[{i}]");

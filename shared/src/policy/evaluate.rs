@@ -43,7 +43,11 @@ impl Policy {
         if let Some(why) = &finding.inactive {
             return skip(Reason::FindingInactive, why.clone());
         }
-        if !self.trusted_products.iter().any(|p| glob(p, &finding.product_arn)) {
+        if !self
+            .trusted_products
+            .iter()
+            .any(|p| glob(p, &finding.product_arn))
+        {
             return skip(
                 Reason::Untrusted,
                 format!("product {} is not in trusted_products", finding.product_arn),
@@ -52,24 +56,40 @@ impl Policy {
         if finding.account != own_account {
             return skip(
                 Reason::Untrusted,
-                format!("finding is for account {}, this function runs in {own_account}", finding.account),
+                format!(
+                    "finding is for account {}, this function runs in {own_account}",
+                    finding.account
+                ),
             );
         }
         let (settings, because) = self.settings_for(remediation, finding);
         if settings.enabled == Some(false) {
             return skip(Reason::Disabled, format!("disabled by {because}"));
         }
-        let threshold = settings.severity_threshold.unwrap_or(DEFAULT_SEVERITY_THRESHOLD);
+        let threshold = settings
+            .severity_threshold
+            .unwrap_or(DEFAULT_SEVERITY_THRESHOLD);
         if finding.severity.normalized < threshold {
             return skip(
                 Reason::BelowThreshold,
-                format!("severity {} is below threshold {threshold}", finding.severity.normalized),
+                format!(
+                    "severity {} is below threshold {threshold}",
+                    finding.severity.normalized
+                ),
             );
         }
         if let Some(p) = self.exemptions.arns.iter().find(|p| glob(p, target_arn)) {
-            return skip(Reason::Exempt, format!("{target_arn} matches exemptions.arns {p:?}"));
+            return skip(
+                Reason::Exempt,
+                format!("{target_arn} matches exemptions.arns {p:?}"),
+            );
         }
-        if let Some(p) = self.exemptions.protected_principals.iter().find(|p| glob(p, target_arn)) {
+        if let Some(p) = self
+            .exemptions
+            .protected_principals
+            .iter()
+            .find(|p| glob(p, target_arn))
+        {
             return skip(
                 Reason::Protected,
                 format!("{target_arn} matches exemptions.protected_principals {p:?}"),
@@ -77,7 +97,10 @@ impl Policy {
         }
         let (mut mode, mut because) = match settings.mode {
             Some(mode) => (mode, because),
-            None => (risk.default_mode(finding.is_threat()), format!("the default for {risk} risk")),
+            None => (
+                risk.default_mode(finding.is_threat()),
+                format!("the default for {risk} risk"),
+            ),
         };
         // An analyst's custom action is the approval an `approve` mode waits for. A dry-run
         // policy stays dry-run: the button does not override the operator's choice.

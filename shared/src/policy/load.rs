@@ -18,7 +18,11 @@ impl PolicySource {
     /// `REFLEX_POLICY_FILE` or `REFLEX_POLICY_PARAMETER`; both set is an error (which one was
     /// meant is a guess, and we do not guess).
     pub fn from_env() -> Result<PolicySource, PolicyError> {
-        let get = |k| std::env::var(k).ok().filter(|v: &String| !v.trim().is_empty());
+        let get = |k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
         match (get(POLICY_FILE_ENV), get(POLICY_PARAMETER_ENV)) {
             (Some(_), Some(_)) => Err(PolicyError::Ambiguous),
             (Some(path), None) => Ok(PolicySource::File(path)),
@@ -39,7 +43,10 @@ pub async fn load_policy(
         PolicySource::File(path) => {
             let text = tokio::fs::read_to_string(path)
                 .await
-                .map_err(|e| PolicyError::Read { path: path.clone(), message: e.to_string() })?;
+                .map_err(|e| PolicyError::Read {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
             Policy::from_yaml(&text)
         }
         PolicySource::Parameter(name) => {
@@ -53,9 +60,13 @@ pub async fn load_policy(
                     name: name.clone(),
                     message: DisplayErrorContext(&e).to_string(),
                 })?;
-            let text = out.parameter().and_then(|p| p.value()).ok_or_else(|| {
-                PolicyError::Parameter { name: name.clone(), message: "parameter has no value".into() }
-            })?;
+            let text =
+                out.parameter()
+                    .and_then(|p| p.value())
+                    .ok_or_else(|| PolicyError::Parameter {
+                        name: name.clone(),
+                        message: "parameter has no value".into(),
+                    })?;
             Policy::from_yaml(text)
         }
     }

@@ -66,7 +66,10 @@ fn invalid_documents_name_the_bad_key() {
     ];
     for (doc, want) in cases {
         let err = Policy::from_yaml(doc).expect_err(doc).to_string();
-        assert!(err.contains(want), "{doc:?}: {err:?} should contain {want:?}");
+        assert!(
+            err.contains(want),
+            "{doc:?}: {err:?} should contain {want:?}"
+        );
     }
 }
 
@@ -93,13 +96,19 @@ remediations:
     let p = Policy::from_yaml(doc).unwrap();
     assert_eq!(p.exemptions.tag, "team:keep-public");
     assert_eq!(p.max_changes_per_hour("s3-block-public-access"), 5);
-    assert_eq!(p.max_changes_per_hour("s3-enforce-encryption"), DEFAULT_MAX_CHANGES_PER_HOUR);
+    assert_eq!(
+        p.max_changes_per_hour("s3-enforce-encryption"),
+        DEFAULT_MAX_CHANGES_PER_HOUR
+    );
 }
 
 #[test]
 fn default_modes_follow_risk_and_finding_kind() {
     let p = Policy::default();
-    let threat = finding(FindingKind::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted".into()), 50);
+    let threat = finding(
+        FindingKind::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted".into()),
+        50,
+    );
     let hygiene = control("S3.8");
     let cases = [
         (Risk::Low, &threat, Mode::Enforce),
@@ -132,14 +141,26 @@ remediations:
 "#,
     )
     .unwrap();
-    assert_eq!(mode_of(eval(&p, Risk::Low, &control("S3.8"))), Mode::Enforce);
-    assert_eq!(mode_of(eval(&p, Risk::Low, &control("S3.2"))), Mode::Approve);
+    assert_eq!(
+        mode_of(eval(&p, Risk::Low, &control("S3.8"))),
+        Mode::Enforce
+    );
+    assert_eq!(
+        mode_of(eval(&p, Risk::Low, &control("S3.2"))),
+        Mode::Approve
+    );
     let mut other = control("S3.2");
     other.account = "111122223333".into();
     // Another account is untrusted before any layer applies.
-    assert_eq!(reason_of(p.evaluate("s3-block-public-access", Risk::Low, &other, BUCKET, OWN)), Reason::Untrusted);
+    assert_eq!(
+        reason_of(p.evaluate("s3-block-public-access", Risk::Low, &other, BUCKET, OWN)),
+        Reason::Untrusted
+    );
     // Config rule base names match deployed, decorated names.
-    let rule = finding(FindingKind::ConfigRule("securityhub-s3-bucket-public-read-prohibited-8fa6bd2a".into()), 40);
+    let rule = finding(
+        FindingKind::ConfigRule("securityhub-s3-bucket-public-read-prohibited-8fa6bd2a".into()),
+        40,
+    );
     assert_eq!(reason_of(eval(&p, Risk::Low, &rule)), Reason::Disabled);
     match eval(&p, Risk::Low, &control("S3.2")) {
         Verdict::Act(d) => assert_eq!(d.because, "accounts.123456789012"),
@@ -162,7 +183,8 @@ exemptions:
     let mut inactive = control("S3.8");
     inactive.inactive = Some("record state ARCHIVED".into());
     let mut untrusted = control("S3.8");
-    untrusted.product_arn = "arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default".into();
+    untrusted.product_arn =
+        "arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default".into();
     let mut foreign = control("S3.8");
     foreign.account = "999999999999".into();
     let low = finding(FindingKind::Control("S3.8".into()), 30);
@@ -176,13 +198,21 @@ exemptions:
     for (f, want) in cases {
         assert_eq!(reason_of(eval(&p, Risk::Low, f)), want, "{f:?}");
     }
-    let protected = p.evaluate("iam-disable-access-key", Risk::Medium, &control("IAM.3"), "arn:aws:iam::123456789012:role/BreakGlass", OWN);
+    let protected = p.evaluate(
+        "iam-disable-access-key",
+        Risk::Medium,
+        &control("IAM.3"),
+        "arn:aws:iam::123456789012:role/BreakGlass",
+        OWN,
+    );
     assert_eq!(reason_of(protected), Reason::Protected);
 }
 
 #[test]
 fn custom_actions_approve_but_never_override_dry_run() {
-    let p = Policy::from_yaml("version: 1\nremediations:\n  s3-block-public-access: {mode: approve}").unwrap();
+    let p =
+        Policy::from_yaml("version: 1\nremediations:\n  s3-block-public-access: {mode: approve}")
+            .unwrap();
     let mut f = control("S3.8");
     assert_eq!(mode_of(eval(&p, Risk::Low, &f)), Mode::Approve);
     f.intent = Some(Intent::Approve);
@@ -200,7 +230,10 @@ fn policy_source_refuses_ambiguity() {
     std::env::set_var(load::POLICY_PARAMETER_ENV, "/reflex/policy");
     assert_eq!(PolicySource::from_env(), Err(PolicyError::Ambiguous));
     std::env::remove_var(load::POLICY_PARAMETER_ENV);
-    assert_eq!(PolicySource::from_env(), Ok(PolicySource::File("/tmp/p.yaml".into())));
+    assert_eq!(
+        PolicySource::from_env(),
+        Ok(PolicySource::File("/tmp/p.yaml".into()))
+    );
     std::env::remove_var(load::POLICY_FILE_ENV);
     assert_eq!(PolicySource::from_env(), Ok(PolicySource::BuiltIn));
 }
