@@ -43,7 +43,7 @@ async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: bool) -
                 .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => bail!(
             "cannot create bucket {name}: {}",
-            aws_sdk_s3::error::DisplayErrorContext(&e)
+            reflex_shared::aws_error::describe(&e)
         ),
     }
     let off = PublicAccessBlockConfiguration::builder()

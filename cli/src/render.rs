@@ -91,7 +91,9 @@ pub fn records(records: &[OutcomeRecord], format: Format) -> Result<String, Stri
                 fields.push(r.detail.clone());
                 w.write_record(&fields).map_err(err)?;
             }
-            String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+            let text = String::from_utf8(w.into_inner().map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            Ok(text.trim_end().to_string())
         }
         Format::Human => {
             if records.is_empty() {

@@ -2,6 +2,7 @@
 //! A remediation crate implements [`remediation::Remediation`] and hands it to
 //! [`pipeline::handle`]; everything else lives here, once.
 
+pub mod aws_error;
 pub mod catalog;
 pub mod finding;
 pub mod ledger;

@@ -54,11 +54,18 @@ pub enum RemediationError {
 }
 
 impl RemediationError {
-    /// An SDK error, with its full context chain.
-    pub fn aws<E: std::error::Error>(api: &'static str, err: E) -> Self {
+    /// An SDK error as one readable line.
+    pub fn aws<E, R>(
+        api: &'static str,
+        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> Self
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
         RemediationError::Aws {
             api,
-            message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+            message: crate::aws_error::describe(&err),
         }
     }
 }

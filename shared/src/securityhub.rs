@@ -4,7 +4,6 @@
 use crate::finding::Finding;
 use crate::ledger::Feedback;
 use crate::outcome::Status;
-use aws_sdk_securityhub::error::DisplayErrorContext;
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
 };
@@ -74,7 +73,7 @@ impl SecurityHubFeedback {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
-            Err(e) => failed(&workflow, DisplayErrorContext(&e).to_string()),
+            Err(e) => failed(&workflow, crate::aws_error::describe(&e)),
         })
     }
 }

@@ -5,7 +5,6 @@ use crate::ledger::{table, Ledger};
 use crate::policy::{load_policy, Policy, PolicyError, PolicySource};
 use crate::securityhub::SecurityHubFeedback;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_sts::error::DisplayErrorContext;
 use std::sync::Arc;
 
 /// The claim lease when `REFLEX_LEASE_SECONDS` is not set. Longer than any function's timeout
@@ -70,7 +69,7 @@ impl Setup {
         let identity = sts.get_caller_identity().send();
         let (identity, policy) = tokio::join!(identity, policy);
         let account_id = identity
-            .map_err(|e| SetupError::Identity(DisplayErrorContext(&e).to_string()))?
+            .map_err(|e| SetupError::Identity(crate::aws_error::describe(&e)))?
             .account
             .ok_or_else(|| SetupError::Identity("no account in the answer".into()))?;
         let table = std::env::var(table::TABLE_ENV).unwrap_or_else(|_| table::DEFAULT_TABLE.into());

@@ -2,8 +2,8 @@
 //! finding names. Low risk (enforce by default); undone from the record by restoring the
 //! bucket's previous configuration, or deleting it where there was none.
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+use reflex_shared::aws_error::code;
 use reflex_shared::finding::{Finding, ResourceKind};
 use reflex_shared::ledger::Action;
 use reflex_shared::policy::Risk;
@@ -128,11 +128,6 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && edge(name.chars().next())
         && edge(name.chars().last())
         && !name.contains("..")
-}
-
-/// An S3 error code, when the service sent one.
-fn code<E: ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<&str> {
-    e.as_service_error().and_then(|s| s.code())
 }
 
 impl Remediation for S3BlockPublicAccess {

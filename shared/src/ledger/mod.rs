@@ -12,8 +12,9 @@ pub mod table;
 pub use key::{digest_hex, record_id, rejected_record_id};
 pub use record::{Action, Feedback, OutcomeRecord, PriorOutcome, RecordMeta};
 
+use crate::aws_error;
 use crate::outcome::Status;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Select};
 use std::collections::HashMap;
@@ -22,6 +23,10 @@ type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    #[error(
+        "outcome table {0} does not exist (run `reflex init`, or check REFLEX_TABLE / --table)"
+    )]
+    TableMissing(String),
     #[error("DynamoDB {op} on table {table} failed: {message}")]
     Aws {
         op: &'static str,
@@ -76,13 +81,16 @@ impl Ledger {
 
     fn aws<E, R>(&self, op: &'static str, e: SdkError<E, R>) -> LedgerError
     where
-        E: std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        if aws_error::code(&e) == Some("ResourceNotFoundException") {
+            return LedgerError::TableMissing(self.table.clone());
+        }
         LedgerError::Aws {
             op,
             table: self.table.clone(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: aws_error::describe(&e),
         }
     }
 

@@ -1,7 +1,6 @@
 //! Where the policy comes from: a file, an SSM parameter, or the built-in defaults.
 
 use super::{Policy, PolicyError};
-use aws_sdk_ssm::error::DisplayErrorContext;
 
 pub const POLICY_FILE_ENV: &str = "REFLEX_POLICY_FILE";
 pub const POLICY_PARAMETER_ENV: &str = "REFLEX_POLICY_PARAMETER";
@@ -58,7 +57,7 @@ pub async fn load_policy(
                 .await
                 .map_err(|e| PolicyError::Parameter {
                     name: name.clone(),
-                    message: DisplayErrorContext(&e).to_string(),
+                    message: crate::aws_error::describe(&e),
                 })?;
             let text =
                 out.parameter()
