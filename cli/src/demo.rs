@@ -95,6 +95,19 @@ async fn describe(r: &S3BlockPublicAccess, bucket: &str, account: &str) -> Resul
     })
 }
 
+/// Both buckets' Block Public Access, from a fresh read; `exempt_note` follows the exempt one.
+async fn show_buckets(r: &S3BlockPublicAccess, account: &str, exempt_note: &str) -> Result<()> {
+    println!(
+        "   {PUBLIC_BUCKET:<22} {}",
+        describe(r, PUBLIC_BUCKET, account).await?
+    );
+    println!(
+        "   {EXEMPT_BUCKET:<22} {}{exempt_note}",
+        describe(r, EXEMPT_BUCKET, account).await?
+    );
+    Ok(())
+}
+
 /// Replay every file; `Ok(outcomes)` as (file, outcome) pairs.
 async fn replay_all(
     setup: &Setup,
@@ -139,15 +152,16 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
 
     make_public_bucket(&s3, PUBLIC_BUCKET, false).await?;
     make_public_bucket(&s3, EXEMPT_BUCKET, true).await?;
-    println!("\n2. Buckets with Block Public Access turned off:");
     println!(
-        "   {PUBLIC_BUCKET:<22} {}",
-        describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?
+        "
+2. Buckets with Block Public Access turned off:"
     );
-    println!(
-        "   {EXEMPT_BUCKET:<22} {} (tagged reflex:exempt=true)",
-        describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?
-    );
+    show_buckets(
+        &remediation,
+        &setup.account_id,
+        " (tagged reflex:exempt=true)",
+    )
+    .await?;
 
     println!(
         "\n3. Replaying {} sample events through {FUNCTION}, as Lambda would:\n",
@@ -155,15 +169,11 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
     );
     let first = replay_all(setup, &files, "1").await?;
 
-    println!("\n4. The buckets now (a fresh read):");
     println!(
-        "   {PUBLIC_BUCKET:<22} {}",
-        describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?
+        "
+4. The buckets now (a fresh read):"
     );
-    println!(
-        "   {EXEMPT_BUCKET:<22} {} (unchanged)",
-        describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?
-    );
+    show_buckets(&remediation, &setup.account_id, " (unchanged)").await?;
 
     let before = audit::records(&setup.ledger, &Filter::default()).await?;
     println!("\n5. The outcome records (`reflex audit`):\n");
@@ -200,14 +210,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         after.len().saturating_sub(before.len()),
         if unchanged { "unchanged" } else { "CHANGED" }
     );
-    println!(
-        "   {PUBLIC_BUCKET:<22} {}",
-        describe(&remediation, PUBLIC_BUCKET, &setup.account_id).await?
-    );
-    println!(
-        "   {EXEMPT_BUCKET:<22} {}",
-        describe(&remediation, EXEMPT_BUCKET, &setup.account_id).await?
-    );
+    show_buckets(&remediation, &setup.account_id, "").await?;
 
     let fixed = first.iter().any(|(_, o)| {
         o.status == reflex_shared::outcome::Status::Succeeded
