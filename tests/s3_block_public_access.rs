@@ -525,4 +525,30 @@ async fn the_ledger_table_helper_is_idempotent() {
         .collect();
     indexes.sort();
     assert_eq!(indexes, ["by-resource", "by-time"]);
+    assert_eq!(table.deletion_protection_enabled(), Some(true));
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(ledger.table())
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    let backups = client
+        .describe_continuous_backups()
+        .table_name(ledger.table())
+        .send()
+        .await
+        .unwrap();
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_string());
+    assert_eq!(pitr.as_deref(), Some("ENABLED"));
 }

@@ -14,9 +14,13 @@ pub use record::{Action, Feedback, OutcomeRecord, PriorOutcome, RecordMeta};
 
 use crate::aws_error;
 use crate::outcome::Status;
+use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Select};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PointInTimeRecoverySpecification, ReturnValuesOnConditionCheckFailure, Select,
+    TimeToLiveSpecification,
+};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -350,7 +354,9 @@ impl Ledger {
         Ok(records)
     }
 
-    /// Create the table with `table::DEFINITION` if it does not exist. `Ok(true)` if created.
+    /// Create the table with `table::DEFINITION` if it does not exist: keys, indexes, billing,
+    /// deletion protection and encryption at creation; then, once it is active, point-in-time
+    /// recovery and TTL (separate APIs). `Ok(true)` if created.
     pub async fn create_table_if_absent(&self) -> Result<bool, LedgerError> {
         match self
             .client
@@ -366,11 +372,48 @@ impl Ledger {
         let req = table::create_table(&self.client, &self.table)
             .map_err(|e| LedgerError::Codec(self.table.clone(), e.to_string()))?;
         match req.send().await {
-            Ok(_) => Ok(true),
+            Ok(_) => {}
             // Someone created it meanwhile: fine, that is what we wanted.
-            Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => Ok(false),
-            Err(e) => Err(self.aws("CreateTable", e)),
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => {
+                return Ok(false)
+            }
+            Err(e) => return Err(self.aws("CreateTable", e)),
         }
+        self.client
+            .wait_until_table_exists()
+            .table_name(&self.table)
+            .wait(std::time::Duration::from_secs(300))
+            .await
+            .map_err(|e| LedgerError::Aws {
+                op: "DescribeTable",
+                table: self.table.clone(),
+                message: e.to_string(),
+            })?;
+        let ttl = self
+            .client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(table::DEFINITION.ttl_attribute)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| LedgerError::Codec(self.table.clone(), e.to_string()))?,
+            );
+        let pitr = self
+            .client
+            .update_continuous_backups()
+            .table_name(&self.table)
+            .point_in_time_recovery_specification(
+                PointInTimeRecoverySpecification::builder()
+                    .point_in_time_recovery_enabled(table::DEFINITION.point_in_time_recovery)
+                    .build()
+                    .map_err(|e| LedgerError::Codec(self.table.clone(), e.to_string()))?,
+            );
+        let (ttl, pitr) = tokio::join!(ttl.send(), pitr.send());
+        ttl.map_err(|e| self.aws("UpdateTimeToLive", e))?;
+        pitr.map_err(|e| self.aws("UpdateContinuousBackups", e))?;
+        Ok(true)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, SseSpecification,
 };
 
 pub const DEFAULT_TABLE: &str = "reflex-outcomes";
@@ -22,6 +22,10 @@ pub struct TableDefinition {
     pub indexes: &'static [(&'static str, &'static str, &'static str)],
     pub billing_mode: &'static str,
     pub deletion_protection: bool,
+    /// Server-side encryption with the AWS managed key.
+    pub encrypted: bool,
+    pub point_in_time_recovery: bool,
+    pub ttl_attribute: &'static str,
 }
 
 pub const DEFINITION: TableDefinition = TableDefinition {
@@ -33,6 +37,9 @@ pub const DEFINITION: TableDefinition = TableDefinition {
     ],
     billing_mode: "PAY_PER_REQUEST",
     deletion_protection: true,
+    encrypted: true,
+    point_in_time_recovery: true,
+    ttl_attribute: TTL_ATTRIBUTE,
 };
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, aws_sdk_dynamodb::error::BuildError> {
@@ -55,7 +62,12 @@ pub fn create_table(
         .table_name(table)
         .key_schema(key(DEFINITION.key, KeyType::Hash)?)
         .billing_mode(BillingMode::from(DEFINITION.billing_mode))
-        .deletion_protection_enabled(DEFINITION.deletion_protection);
+        .deletion_protection_enabled(DEFINITION.deletion_protection)
+        .sse_specification(
+            SseSpecification::builder()
+                .enabled(DEFINITION.encrypted)
+                .build(),
+        );
     for name in DEFINITION.attributes {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
