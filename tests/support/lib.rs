@@ -8,6 +8,8 @@
 //! (it answers 404): that call goes to an `aws-smithy-mocks` client that records each request,
 //! so tests assert exactly what Reflex would have sent.
 
+pub mod lambda_api;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
 use aws_sdk_securityhub::operation::batch_update_findings::{

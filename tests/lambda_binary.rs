@@ -1,0 +1,122 @@
+//! The deployed artifact itself: the function's binary (thin `main.rs`) started as Lambda starts
+//! it, with the runtime environment variables set, served events by a fake Runtime API (see
+//! `support/lambda_api.rs`), and talking to the emulator. Its policy comes from an SSM parameter,
+//! as in the template.
+
+use aws_sdk_ssm::types::ParameterType;
+use reflex_tests::lambda_api::{FakeRuntimeApi, Posted};
+use reflex_tests::*;
+use s3_block_public_access::BlockConfig;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The binary `cargo build --workspace` put beside this test's own directory (scripts/test builds
+/// it before the tests run).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test]
+async fn the_function_binary_serves_invocations_like_lambda() {
+    let h = Harness::new().await;
+    let fixed = h.bucket(Some(ALL_OFF), &[]).await;
+    let dry = h.bucket(Some(ALL_OFF), &[]).await;
+
+    // The policy lives in SSM: S3.2 findings are dry-run, everything else enforced.
+    let parameter = format!("/reflex-it/{}", unique("policy"));
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
+    ssm.put_parameter()
+        .name(&parameter)
+        .r#type(ParameterType::String)
+        .value("version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {types: [S3.2]}\n        set: {mode: dry-run}\n")
+        .send()
+        .await
+        .unwrap();
+
+    let events = vec![
+        sample_for(
+            "s3-block-public-access/securityhub-s3.8-imported.json",
+            &fixed,
+        ),
+        sample_for(
+            "s3-block-public-access/securityhub-s3.2-legacy-control-id.json",
+            &dry,
+        ),
+        serde_json::from_str(&sample("hostile/not-an-eventbridge-event.json")).unwrap(),
+    ];
+    let mut api = FakeRuntimeApi::start(events).await;
+    let mut child = tokio::process::Command::new(binary("s3-block-public-access"))
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "reflex-s3-block-public-access")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "7")
+        .env("REFLEX_TABLE", h.setup.ledger.table())
+        .env("REFLEX_POLICY_PARAMETER", &parameter)
+        .env_remove("REFLEX_POLICY_FILE")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the function binary");
+
+    let mut posted: Vec<Posted> = Vec::new();
+    while posted.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(60), api.posted.recv()).await {
+            Ok(Some(p)) => posted.push(p),
+            other => {
+                child.kill().await.ok();
+                let out = child.wait_with_output().await.unwrap();
+                panic!(
+                    "the function stopped answering ({other:?}) after {posted:?}\nstdout: {}\nstderr: {}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+    child.kill().await.ok();
+    let out = child.wait_with_output().await.unwrap();
+
+    assert!(posted.iter().all(|p| p.kind == "response"), "{posted:?}");
+    let outcome = |i: usize| -> &Value { &posted[i].body[0] };
+    assert_eq!(posted[0].request_id, "req-0");
+    assert_eq!(outcome(0)["status"], "succeeded", "{:?}", posted[0]);
+    assert_eq!(
+        outcome(1)["status"],
+        "dry-run",
+        "the SSM policy applies: {:?}",
+        posted[1]
+    );
+    assert_eq!(outcome(2)["status"], "rejected");
+    assert_eq!(outcome(2)["reason"], "malformed-event");
+
+    assert_eq!(h.pab(&fixed).await, Some(BlockConfig::ALL_ON));
+    assert_eq!(h.pab(&dry).await, Some(ALL_OFF));
+    let record = h.record(outcome(0)["record_id"].as_str().unwrap()).await;
+    assert_eq!(record.function_version, "7");
+    assert_eq!(record.request_id, "req-0");
+
+    // One JSON log line per decision, each naming its record.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let decisions: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "decision")
+        .collect();
+    assert_eq!(decisions.len(), 3, "stdout: {stdout}");
+    for (d, p) in decisions.iter().zip(&posted) {
+        assert_eq!(d["record_id"], p.body[0]["record_id"]);
+        assert_eq!(d["status"], p.body[0]["status"]);
+    }
+}

@@ -1,0 +1,128 @@
+//! A minimal Lambda Runtime API on loopback, so a function's real binary (its `main.rs`, as
+//! deployed) can be run against the emulator: it serves queued events on
+//! `GET /2018-06-01/runtime/invocation/next` and collects what the function posts back.
+//! Only what the Rust runtime uses is implemented; it is a test double, not a Lambda emulator.
+
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// What the function posted for one invocation.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub request_id: String,
+    /// `response`, `error` (invocation error) or `init-error`.
+    pub kind: String,
+    pub body: Value,
+}
+
+pub struct FakeRuntimeApi {
+    /// `host:port`, for `AWS_LAMBDA_RUNTIME_API`.
+    pub address: String,
+    pub posted: mpsc::UnboundedReceiver<Posted>,
+}
+
+impl FakeRuntimeApi {
+    /// Serve `events` in order (request ids `req-0`, `req-1`…); after the last, `next` waits forever.
+    pub async fn start(events: Vec<Value>) -> FakeRuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let address = listener.local_addr().unwrap().to_string();
+        let queue: Arc<Mutex<VecDeque<(String, Value)>>> = Arc::new(Mutex::new(
+            events
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (format!("req-{i}"), e))
+                .collect(),
+        ));
+        let (tx, posted) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, queue.clone(), tx.clone()));
+            }
+        });
+        FakeRuntimeApi { address, posted }
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    queue: Arc<Mutex<VecDeque<(String, Value)>>>,
+    tx: mpsc::UnboundedSender<Posted>,
+) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        // Request line and headers.
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
+        let reply = if path == "/2018-06-01/runtime/invocation/next" {
+            let next = queue.lock().unwrap().pop_front();
+            let Some((id, event)) = next else {
+                // No more work: hold the request open, as Lambda does between invocations.
+                std::future::pending::<()>().await;
+                return;
+            };
+            let body = event.to_string();
+            let deadline = chrono::Utc::now().timestamp_millis() + 60_000;
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
+                 lambda-runtime-deadline-ms: {deadline}\r\n\
+                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:reflex-test\r\n\
+                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\n\
+                 content-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        } else {
+            let parts: Vec<&str> = path
+                .trim_start_matches("/2018-06-01/runtime/")
+                .split('/')
+                .collect();
+            let (request_id, kind) = match parts.as_slice() {
+                ["invocation", id, kind] => (id.to_string(), kind.to_string()),
+                ["init", "error"] => (String::new(), "init-error".to_string()),
+                _ => (String::new(), format!("unknown {path}")),
+            };
+            let body = serde_json::from_slice(&body)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
+            let _ = tx.send(Posted {
+                request_id,
+                kind,
+                body,
+            });
+            "HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}".to_string()
+        };
+        if reader.get_mut().write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
