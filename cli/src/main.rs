@@ -1,6 +1,6 @@
 //! `reflex`: init, replay, audit, demo. The CLI edge: errors become a message and an exit code.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use reflex_cli::audit::{self, Filter};
 use reflex_cli::emulator::Emulator;
@@ -39,8 +39,8 @@ enum Command {
         /// Event files (EventBridge JSON).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The function to run, e.g. s3-block-public-access.
-        #[arg(long = "function", short = 'f')]
+        /// The function to run.
+        #[arg(long = "function", short = 'f', value_parser = clap::builder::PossibleValuesParser::new(functions::names()))]
         function: String,
         /// JSON lines instead of text.
         #[arg(long)]
@@ -57,8 +57,10 @@ enum Command {
         /// Only records created since: 90m, 24h, 7d, 2026-11-20 or an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+        /// One JSON object per record (every field), instead of a table.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// CSV with a header row (the table's columns and the detail), instead of a table.
         #[arg(long)]
         csv: bool,
     },
@@ -105,12 +107,6 @@ async fn run(cli: Cli) -> Result<()> {
             function,
             json,
         } => {
-            if !functions::names().contains(&function.as_str()) {
-                return Err(anyhow!(
-                    "unknown function {function:?}; known: {}",
-                    functions::names().join(", ")
-                ));
-            }
             let setup = setup_for(&cli.table).await?;
             if let Err(e) = setup.policy.as_ref() {
                 eprintln!("warning: {e}; every event will be recorded as failed (policy-invalid)");

@@ -48,10 +48,13 @@ fn usage_errors_are_clear_and_non_zero() {
         "--function",
         "nope",
     ]);
-    assert_eq!(bad_function.status.code(), Some(1));
-    assert!(text(&bad_function)
-        .1
-        .contains("unknown function \"nope\"; known: s3-block-public-access"));
+    assert_eq!(bad_function.status.code(), Some(2));
+    let (_, err) = text(&bad_function);
+    assert!(
+        err.contains("invalid value 'nope'")
+            && err.contains("[possible values: s3-block-public-access]"),
+        "{err}"
+    );
     let bad_since = reflex(&["audit", "--since", "last tuesday", "--table", "none"]);
     assert_eq!(bad_since.status.code(), Some(1));
     assert!(text(&bad_since).1.contains("--since"));
