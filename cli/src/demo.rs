@@ -111,6 +111,7 @@ async fn show_buckets(r: &S3BlockPublicAccess, account: &str, exempt_note: &str)
 /// Replay every file; `Ok(outcomes)` as (file, outcome) pairs.
 async fn replay_all(
     setup: &Setup,
+    function: &functions::Function,
     files: &[PathBuf],
     pass: &str,
 ) -> Result<Vec<(String, reflex_shared::pipeline::Outcome)>> {
@@ -127,7 +128,7 @@ async fn replay_all(
             .display()
             .to_string();
         let request_id = format!("demo-{pass}-{i}");
-        for o in functions::replay(setup, FUNCTION, &raw, &request_id).await? {
+        for o in function.replay(setup, &raw, &request_id).await? {
             println!("{}", render::outcome_line(&name, &o, Format::Human));
             results.push((name.clone(), o));
         }
@@ -142,6 +143,8 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
     let remediation = S3BlockPublicAccess::from_client(s3.clone());
+    let function =
+        functions::Function::new(FUNCTION, setup).context("the demo's function is built in")?;
 
     let created = setup.ledger.create_table_if_absent().await?;
     println!(
@@ -167,7 +170,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         "\n3. Replaying {} sample events through {FUNCTION}, as Lambda would:\n",
         files.len()
     );
-    let first = replay_all(setup, &files, "1").await?;
+    let first = replay_all(setup, &function, &files, "1").await?;
 
     println!(
         "
@@ -186,7 +189,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         "\n6. Delivering the same {} events again (EventBridge delivers at least once):\n",
         files.len()
     );
-    let second = replay_all(setup, &files, "2").await?;
+    let second = replay_all(setup, &function, &files, "2").await?;
     let after = audit::records(&setup.ledger, &Filter::default()).await?;
     let essence = |rs: &[reflex_shared::ledger::OutcomeRecord]| {
         rs.iter()

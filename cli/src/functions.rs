@@ -3,6 +3,7 @@
 use reflex_shared::pipeline::{self, Outcome, PipelineError};
 use reflex_shared::remediation::Spec;
 use reflex_shared::Setup;
+use s3_block_public_access::S3BlockPublicAccess;
 
 /// The specs of every function this workspace builds.
 pub const SPECS: &[&Spec] = &[&s3_block_public_access::SPEC];
@@ -11,29 +12,52 @@ pub fn names() -> Vec<&'static str> {
     SPECS.iter().map(|s| s.name).collect()
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error("unknown function {0:?}; known: {1}")]
-    UnknownFunction(String, String),
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+/// One function, its clients built once (as a Lambda cold start does), ready to replay events.
+pub enum Function {
+    S3BlockPublicAccess(S3BlockPublicAccess),
 }
 
-/// Run function `name`'s handler on one raw event, exactly as Lambda would.
-pub async fn replay(
-    setup: &Setup,
-    name: &str,
-    raw: &[u8],
-    request_id: &str,
-) -> Result<Vec<Outcome>, ReplayError> {
-    match name {
-        "s3-block-public-access" => {
-            let r = s3_block_public_access::S3BlockPublicAccess::new(&setup.sdk);
-            Ok(pipeline::handle_bytes(setup, &r, raw, request_id).await?)
+impl Function {
+    /// The function called `name`, or `None` if there is no such function.
+    pub fn new(name: &str, setup: &Setup) -> Option<Function> {
+        match name {
+            "s3-block-public-access" => Some(Function::S3BlockPublicAccess(
+                S3BlockPublicAccess::new(&setup.sdk),
+            )),
+            _ => None,
         }
-        other => Err(ReplayError::UnknownFunction(
-            other.into(),
-            names().join(", "),
-        )),
+    }
+
+    /// Run the handler on one raw event, exactly as Lambda would.
+    pub async fn replay(
+        &self,
+        setup: &Setup,
+        raw: &[u8],
+        request_id: &str,
+    ) -> Result<Vec<Outcome>, PipelineError> {
+        match self {
+            Function::S3BlockPublicAccess(r) => {
+                pipeline::handle_bytes(setup, r, raw, request_id).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spec_has_a_distinct_name_in_the_catalog() {
+        let mut names = names();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SPECS.len());
+        for name in names {
+            assert!(
+                reflex_shared::catalog::REMEDIATIONS.contains(&name),
+                "{name}"
+            );
+        }
     }
 }

@@ -111,12 +111,14 @@ async fn run(cli: Cli) -> Result<()> {
             if let Err(e) = setup.policy.as_ref() {
                 eprintln!("warning: {e}; every event will be recorded as failed (policy-invalid)");
             }
+            let handler = functions::Function::new(&function, &setup)
+                .ok_or_else(|| anyhow::anyhow!("unknown function {function:?}"))?;
             let format = if json { Format::Json } else { Format::Human };
             for (i, file) in files.iter().enumerate() {
                 let raw = std::fs::read(file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
                 let request_id = format!("replay-{}-{i}", std::process::id());
-                for o in functions::replay(&setup, &function, &raw, &request_id).await? {
+                for o in handler.replay(&setup, &raw, &request_id).await? {
                     println!(
                         "{}",
                         render::outcome_line(&file.display().to_string(), &o, format)
