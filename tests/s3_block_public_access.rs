@@ -552,3 +552,133 @@ async fn the_ledger_table_helper_is_idempotent() {
         .map(|s| s.as_str().to_string());
     assert_eq!(pitr.as_deref(), Some("ENABLED"));
 }
+
+/// S3 that answers reads with an untagged bucket whose Block Public Access is all off, whatever
+/// is written, and answers `PutPublicAccessBlock` with `put_status`. moto cannot be made to refuse
+/// a write or to keep a bucket public after one, so these S3 calls go to aws-smithy-mocks; the
+/// ledger is still the emulator.
+fn stubborn_s3(put_status: u16) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingOutput;
+    use aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockOutput;
+    use aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockOutput;
+    use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    let tags = mock!(aws_sdk_s3::Client::get_bucket_tagging).then_output(|| {
+        GetBucketTaggingOutput::builder()
+            .set_tag_set(Some(vec![]))
+            .build()
+            .unwrap()
+    });
+    let read = mock!(aws_sdk_s3::Client::get_public_access_block).then_output(|| {
+        let off = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(false)
+            .ignore_public_acls(false)
+            .block_public_policy(false)
+            .restrict_public_buckets(false)
+            .build();
+        GetPublicAccessBlockOutput::builder()
+            .public_access_block_configuration(off)
+            .build()
+    });
+    let put = if put_status == 200 {
+        mock!(aws_sdk_s3::Client::put_public_access_block)
+            .then_output(|| PutPublicAccessBlockOutput::builder().build())
+    } else {
+        mock!(aws_sdk_s3::Client::put_public_access_block).then_http_response(move || {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(put_status).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+                ),
+            )
+        })
+    };
+    mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&tags, &read, &put])
+}
+
+#[tokio::test]
+async fn a_refused_change_is_recorded_as_failed_with_the_error() {
+    let h = Harness::new().await;
+    let r = s3_block_public_access::S3BlockPublicAccess::from_client(stubborn_s3(403));
+    let bucket = unique("reflex-mock");
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = "refused".into();
+    let event = lambda_runtime::LambdaEvent::new(sample_for(S3_8, &bucket), context);
+    let o = reflex_shared::pipeline::handle(&h.setup, &r, event)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Failed, Reason::ActionError),
+        "{o:?}"
+    );
+    assert!(
+        o.detail.contains("AccessDenied: Access Denied"),
+        "{}",
+        o.detail
+    );
+    let rec = h.record(&o.record_id).await;
+    assert_eq!(rec.actions.len(), 1);
+    assert_eq!(
+        rec.actions[0].result,
+        "s3:PutPublicAccessBlock failed: AccessDenied: Access Denied"
+    );
+    assert_eq!(
+        rec.pre_state,
+        Some(json!({ "public_access_block": ALL_OFF }))
+    );
+    assert_eq!((rec.verified, rec.post_state.as_ref()), (None, None));
+    // The analyst hears of it: a note, no workflow change.
+    let sent = h.feedback.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].workflow().is_none());
+}
+
+#[tokio::test]
+async fn a_change_that_does_not_hold_is_recorded_as_verification_failed() {
+    let h = Harness::new().await;
+    let r = s3_block_public_access::S3BlockPublicAccess::from_client(stubborn_s3(200));
+    let bucket = unique("reflex-mock");
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = "stubborn".into();
+    let event = lambda_runtime::LambdaEvent::new(sample_for(S3_8, &bucket), context);
+    let o = reflex_shared::pipeline::handle(&h.setup, &r, event)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::VerificationFailed, Reason::StillNonCompliant),
+        "{o:?}"
+    );
+    let rec = h.record(&o.record_id).await;
+    assert_eq!(rec.actions[0].result, "ok");
+    assert_eq!(rec.verified, Some(false));
+    assert!(rec.verified_at.is_some());
+    assert_eq!(
+        rec.post_state,
+        Some(json!({ "public_access_block": ALL_OFF }))
+    );
+    // Not resolved in Security Hub: the finding still stands.
+    let sent = h.feedback.lock().unwrap().clone();
+    assert!(sent[0].workflow().is_none());
+}
+
+#[tokio::test]
+async fn records_expire_only_when_the_operator_sets_a_ttl() {
+    let mut h = Harness::new().await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
+    assert_eq!(h.record(&o.record_id).await.expires_at, None);
+
+    h.setup.record_ttl_days = Some(30);
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let before = chrono::Utc::now().timestamp();
+    let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
+    let expires = h.record(&o.record_id).await.expires_at.expect("expires_at");
+    let thirty_days = 30 * 86_400;
+    assert!(
+        (before + thirty_days..=chrono::Utc::now().timestamp() + thirty_days).contains(&expires)
+    );
+}

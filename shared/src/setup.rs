@@ -86,3 +86,35 @@ impl Setup {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (variable, value set, parsed value or `Err` for a refusal)
+    type Case = (&'static str, Option<&'static str>, Result<Option<i64>, ()>);
+
+    #[test]
+    fn numbers_from_the_environment() {
+        // Variable names of this test's own, so no other test races on them.
+        let cases: &[Case] = &[
+            ("REFLEX_TEST_NUMBER_UNSET", None, Ok(None)),
+            ("REFLEX_TEST_NUMBER_EMPTY", Some(" "), Ok(None)),
+            ("REFLEX_TEST_NUMBER_OK", Some(" 300 "), Ok(Some(300))),
+            ("REFLEX_TEST_NUMBER_BAD", Some("two minutes"), Err(())),
+        ];
+        for (name, value, want) in cases {
+            if let Some(v) = value {
+                std::env::set_var(name, v);
+            }
+            let got = env_number::<i64>(name);
+            match want {
+                Ok(w) => assert_eq!(got.unwrap(), *w, "{name}"),
+                Err(()) => {
+                    let e = got.unwrap_err().to_string();
+                    assert!(e.contains(name) && e.contains("two minutes"), "{e}");
+                }
+            }
+        }
+    }
+}

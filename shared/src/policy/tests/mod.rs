@@ -237,3 +237,40 @@ fn policy_source_refuses_ambiguity() {
     std::env::remove_var(load::POLICY_FILE_ENV);
     assert_eq!(PolicySource::from_env(), Ok(PolicySource::BuiltIn));
 }
+
+#[tokio::test]
+async fn policies_load_from_a_file_and_fail_closed_on_a_bad_one() {
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .build(),
+    );
+    let dir = std::env::temp_dir().join(format!("reflex-policy-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, "version: 1\ndefaults: {mode: dry-run}\n").unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "version: 1\ndefaults: {mod: dry-run}\n").unwrap();
+    let path = |p: &std::path::Path| PolicySource::File(p.display().to_string());
+
+    let p = load_policy(&path(&good), &ssm).await.unwrap();
+    assert_eq!(p.defaults.mode, Some(Mode::DryRun));
+    let e = load_policy(&path(&bad), &ssm)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field `mod`"), "{e}");
+    let e = load_policy(&path(&dir.join("absent.yaml")), &ssm)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("cannot read policy file") && e.contains("absent.yaml"),
+        "{e}"
+    );
+    assert_eq!(
+        load_policy(&PolicySource::BuiltIn, &ssm).await.unwrap(),
+        Policy::default()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
