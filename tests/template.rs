@@ -351,3 +351,85 @@ fn the_custom_actions_are_the_ones_the_parser_knows() {
         ])
     );
 }
+
+/// A function's property, its own or from `Globals.Function`.
+fn property<'a>(t: &'a Value, function: &'a Value, key: &str) -> &'a Value {
+    match &function["Properties"][key] {
+        Value::Null => &t["Globals"]["Function"][key],
+        own => own,
+    }
+}
+
+fn env_var<'a>(t: &'a Value, function: &'a Value, name: &str) -> &'a Value {
+    match &function["Properties"]["Environment"]["Variables"][name] {
+        Value::Null => &t["Globals"]["Function"]["Environment"]["Variables"][name],
+        own => own,
+    }
+}
+
+#[test]
+fn every_function_times_out_before_its_claim_lease_ends() {
+    let t = template();
+    for (name, function, _) in functions(&t) {
+        let timeout = property(&t, function, "Timeout")
+            .as_i64()
+            .unwrap_or_else(|| panic!("{name}: Timeout"));
+        let lease: i64 = env_var(&t, function, "REFLEX_LEASE_SECONDS")
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: REFLEX_LEASE_SECONDS is set as a string"))
+            .parse()
+            .unwrap();
+        assert!(
+            reflex_shared::setup::LEASE_SECONDS_RANGE.contains(&lease),
+            "{name}: lease {lease} is outside what a cold start accepts"
+        );
+        assert!(
+            timeout < lease,
+            "{name}: Timeout {timeout} s must be below the lease {lease} s, or a live invocation could be taken over"
+        );
+    }
+}
+
+#[test]
+fn failed_invocations_land_in_an_encrypted_alarmed_queue_the_role_may_send_to() {
+    let t = template();
+    let resources = &t["Resources"];
+    for (name, function, _) in functions(&t) {
+        let config = property(&t, function, "EventInvokeConfig");
+        let retries = config["MaximumRetryAttempts"]
+            .as_i64()
+            .expect("bounded retries");
+        assert!((0..=2).contains(&retries), "{name}: {retries} retries");
+        let on_failure = &config["DestinationConfig"]["OnFailure"];
+        assert_eq!(on_failure["Type"], "SQS", "{name}");
+        let queue = on_failure["Destination"]["!GetAtt"]
+            .as_str()
+            .and_then(|a| a.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{name}: destination is a queue of this stack"));
+        assert_eq!(resources[queue]["Type"], "AWS::SQS::Queue", "{name}");
+        assert_eq!(
+            resources[queue]["Properties"]["SqsManagedSseEnabled"], true,
+            "{queue} is encrypted"
+        );
+        let alarmed = resources.as_object().unwrap().values().any(|r| {
+            r["Type"] == "AWS::CloudWatch::Alarm"
+                && r["Properties"]["Dimensions"][0]["Value"]["!GetAtt"]
+                    == json!(format!("{queue}.QueueName"))
+        });
+        assert!(alarmed, "{queue} has an alarm");
+        // The role may send exactly there.
+        let may_send = function["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["Statement"].as_array().unwrap())
+            .any(|st| {
+                st["Action"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("sqs:SendMessage"))
+                    && st["Resource"]["!GetAtt"] == json!(format!("{queue}.Arn"))
+            });
+        assert!(may_send, "{name}'s role may send to {queue}");
+    }
+}

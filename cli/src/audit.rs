@@ -12,6 +12,8 @@ pub struct Filter {
     pub resource: Option<String>,
     /// RFC 3339, inclusive.
     pub since: Option<String>,
+    /// Only records still in progress whose lease ran out before this time (epoch seconds).
+    pub stuck_at: Option<i64>,
 }
 
 /// Records matching `filter`, oldest first.
@@ -33,6 +35,9 @@ pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeReco
     if let Some(status) = filter.status {
         records.retain(|r| r.status == status);
     }
+    if let Some(now) = filter.stuck_at {
+        records.retain(|r| is_stuck(r, now));
+    }
     records.sort_by(|a, b| {
         a.created_at
             .cmp(&b.created_at)
@@ -41,22 +46,42 @@ pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeReco
     Ok(records)
 }
 
+/// A record some invocation claimed and left: still in progress, its lease run out.
+pub fn is_stuck(r: &OutcomeRecord, now_epoch: i64) -> bool {
+    r.status.in_progress() && r.lease_expires_at.is_some_and(|t| t <= now_epoch)
+}
+
+/// The longest `--since` duration: a century.
+const MAX_SINCE_DAYS: i64 = 36_500;
+
 /// `--since` accepts a duration back from now (`90m`, `24h`, `7d`), a date (`2026-11-20`) or an
 /// RFC 3339 time. The answer is the RFC 3339 form the table stores.
 pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<String, String> {
     let t = text.trim();
     let fmt = |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Millis, true);
     if let Some((n, unit)) = t.char_indices().last().map(|(i, c)| (&t[..i], c)) {
-        if let Ok(n) = n.parse::<i64>() {
-            let d = match unit {
-                'm' => Some(Duration::minutes(n)),
-                'h' => Some(Duration::hours(n)),
-                'd' => Some(Duration::days(n)),
+        if let (Ok(n), Some(per_day)) = (
+            n.parse::<i64>(),
+            match unit {
+                'm' => Some(24 * 60),
+                'h' => Some(24),
+                'd' => Some(1),
                 _ => None,
+            },
+        ) {
+            // Checked: a huge count must be a clear error, not an overflow inside chrono.
+            let max = MAX_SINCE_DAYS * per_day;
+            let back = match unit {
+                'm' => Duration::try_minutes(n),
+                'h' => Duration::try_hours(n),
+                _ => Duration::try_days(n),
             };
-            if let Some(d) = d {
-                return Ok(fmt(now - d));
-            }
+            return match back.and_then(|d| now.checked_sub_signed(d)) {
+                Some(t) if (0..=max).contains(&n) => Ok(fmt(t)),
+                _ => Err(format!(
+                    "--since {text:?}: a duration must be from 0 to {max}{unit} ({MAX_SINCE_DAYS} days)"
+                )),
+            };
         }
     }
     if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
@@ -86,6 +111,11 @@ mod tests {
             ("2026-11-20T08:00:00+02:00", Ok("2026-11-20T06:00:00.000Z")),
             ("yesterday", Err(())),
             ("5y", Err(())),
+            ("36500d", Ok("1926-12-21T12:00:00.000Z")),
+            ("36501d", Err(())),
+            ("100000000d", Err(())),
+            ("9223372036854775807m", Err(())),
+            ("-5d", Err(())),
         ];
         for (input, want) in cases {
             let got = parse_since(input, now);

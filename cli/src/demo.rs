@@ -14,9 +14,55 @@ use reflex_shared::Setup;
 use s3_block_public_access::{BucketState, S3BlockPublicAccess};
 use std::path::{Path, PathBuf};
 
+/// The account moto answers as by default: the only account the demo will touch.
+pub const EMULATOR_ACCOUNT: &str = "123456789012";
+
 pub const PUBLIC_BUCKET: &str = "reflex-demo-public";
 pub const EXEMPT_BUCKET: &str = "reflex-demo-exempt";
 const FUNCTION: &str = "s3-block-public-access";
+
+/// Whether `endpoint` (a URL) names this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+pub fn is_loopback(endpoint: &str) -> bool {
+    let rest = endpoint
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap_or(endpoint);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Credentials before an '@' are not the host.
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// The demo breaks buckets on purpose: it runs only against an emulator on this machine.
+pub fn refuse_unless_loopback(endpoint: &str) -> Result<()> {
+    if is_loopback(endpoint) {
+        return Ok(());
+    }
+    bail!(
+        "refusing to run the demo against {endpoint}: it turns S3 Block Public Access off on two \
+         buckets and writes demo records, so it runs only against a local emulator on a loopback \
+         address (unset AWS_ENDPOINT_URL and the demo starts one itself)"
+    )
+}
+
+/// Even on loopback, the emulator must be the default one, not a proxy to a real account.
+pub fn refuse_unless_emulator_account(account: &str) -> Result<()> {
+    if account == EMULATOR_ACCOUNT {
+        return Ok(());
+    }
+    bail!(
+        "refusing to run the demo: STS says these credentials are for account {account}, not the \
+         emulator's default account {EMULATOR_ACCOUNT}; nothing was changed or written"
+    )
+}
 
 /// The sample events the demo replays, in order: the function's own, then the ones that must
 /// not lead to any change.
@@ -223,4 +269,35 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         bail!("the demo did not behave as expected (fixed: {fixed}, duplicates: {duplicates}/{}, unchanged: {unchanged})", second.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_endpoints() {
+        let cases = [
+            ("http://127.0.0.1:5000", true),
+            ("http://127.8.9.10:5000/", true),
+            ("http://localhost:4566", true),
+            ("http://LOCALHOST", true),
+            ("http://[::1]:5000", true),
+            ("https://user:pw@127.0.0.1:5000/x", true),
+            ("https://s3.us-east-1.amazonaws.com", false),
+            ("http://10.0.0.5:5000", false),
+            ("http://192.168.1.2", false),
+            ("http://127.0.0.1.example.com", false),
+            ("http://localhost.example.com:5000", false),
+            ("http://[::2]:5000", false),
+            ("http://127.0.0.1@evil.example.com", false),
+            ("", false),
+        ];
+        for (url, want) in cases {
+            assert_eq!(is_loopback(url), want, "{url}");
+        }
+        assert!(refuse_unless_emulator_account("123456789012").is_ok());
+        let e = refuse_unless_emulator_account("111122223333").unwrap_err();
+        assert!(e.to_string().contains("111122223333"), "{e}");
+    }
 }

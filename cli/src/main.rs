@@ -8,6 +8,8 @@ use reflex_cli::render::{self, Format};
 use reflex_cli::{demo, functions};
 use reflex_shared::ledger::{table, Ledger};
 use reflex_shared::outcome::Status;
+use reflex_shared::policy::PolicySource;
+use reflex_shared::setup::Settings;
 use reflex_shared::{logging, setup, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,13 @@ enum Command {
         /// JSON lines instead of text.
         #[arg(long)]
         json: bool,
+        /// Apply this policy file (YAML) instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
+        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
+        policy: Option<PathBuf>,
+        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy), as the
+        /// functions do: for replaying dead-lettered events under the deployed policy.
+        #[arg(long, value_name = "NAME")]
+        policy_parameter: Option<String>,
     },
     /// List outcome records as a table (or JSON lines, or CSV).
     Audit {
@@ -54,9 +63,13 @@ enum Command {
         /// Only records of this resource ARN.
         #[arg(long)]
         resource: Option<String>,
-        /// Only records created since: 90m, 24h, 7d, 2026-11-20 or an RFC 3339 time.
+        /// Only records created since: 90m, 24h, 7d (up to 36500d), 2026-11-20 or an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+        /// Only records still `claimed` or `acting` past their lease: invocations that died
+        /// and were not yet taken over by a retry.
+        #[arg(long, conflicts_with = "status")]
+        stuck: bool,
         /// One JSON object per record (every field), instead of a table.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
@@ -66,6 +79,10 @@ enum Command {
     },
     /// Show Reflex end to end against the local AWS emulator (started and stopped for you
     /// unless AWS_ENDPOINT_URL is set).
+    ///
+    /// The demo turns Block Public Access off on two buckets, so it refuses to run anywhere but
+    /// an emulator: the endpoint must be a loopback address and STS must answer with the
+    /// emulator's default account, 123456789012.
     Demo {
         /// The sample events.
         #[arg(long, default_value_os_t = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../events")))]
@@ -85,9 +102,18 @@ async fn ledger(table: &str) -> Ledger {
     Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), table)
 }
 
-async fn setup_for(table: &str) -> Result<Setup> {
-    std::env::set_var(table::TABLE_ENV, table);
-    Setup::from_env()
+/// The function environment, as a cold start builds it; `policy` overrides the environment's
+/// policy source.
+async fn setup_for(table: &str, policy: Option<PolicySource>) -> Result<Setup> {
+    let settings = Settings {
+        table: table.to_string(),
+        ..Settings::from_env()?
+    };
+    let source = match policy {
+        Some(p) => Ok(p),
+        None => PolicySource::from_env(),
+    };
+    Setup::cold_start(setup::sdk_config().await, settings, source)
         .await
         .context("cannot set up the function environment")
 }
@@ -106,9 +132,16 @@ async fn run(cli: Cli) -> Result<()> {
             files,
             function,
             json,
+            policy,
+            policy_parameter,
         } => {
-            let setup = setup_for(&cli.table).await?;
-            if let Err(e) = setup.policy.as_ref() {
+            let source = match (policy, policy_parameter) {
+                (Some(file), _) => Some(PolicySource::File(file.display().to_string())),
+                (None, Some(name)) => Some(PolicySource::Parameter(name)),
+                (None, None) => None,
+            };
+            let setup = setup_for(&cli.table, source).await?;
+            if let Err(e) = setup.policy.current().await?.as_ref() {
                 eprintln!("warning: {e}; every event will be recorded as failed (policy-invalid)");
             }
             let handler = functions::Function::new(&function, &setup)
@@ -130,6 +163,7 @@ async fn run(cli: Cli) -> Result<()> {
             status,
             resource,
             since,
+            stuck,
             json,
             csv,
         } => {
@@ -143,6 +177,7 @@ async fn run(cli: Cli) -> Result<()> {
                     status,
                     resource,
                     since,
+                    stuck_at: stuck.then(|| chrono::Utc::now().timestamp()),
                 },
             )
             .await?;
@@ -161,6 +196,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { events } => {
             let started = match std::env::var("AWS_ENDPOINT_URL") {
                 Ok(endpoint) if !endpoint.is_empty() => {
+                    demo::refuse_unless_loopback(&endpoint)?;
                     println!("Reflex demo against the AWS endpoint {endpoint}");
                     None
                 }
@@ -184,7 +220,9 @@ async fn run(cli: Cli) -> Result<()> {
                     Some(emulator)
                 }
             };
-            let setup = setup_for(&cli.table).await?;
+            let setup = setup_for(&cli.table, Some(PolicySource::BuiltIn)).await?;
+            // Before any change or table write.
+            demo::refuse_unless_emulator_account(&setup.account_id)?;
             let result = demo::run(&setup, &events).await;
             drop(started);
             result?;

@@ -20,7 +20,8 @@ fn status_color(s: Status) -> Color {
         Status::Failed | Status::VerificationFailed => Color::Red,
         Status::Rejected => Color::Magenta,
         Status::PendingApproval | Status::DryRun => Color::Yellow,
-        Status::Skipped | Status::Claimed | Status::RolledBack => Color::Reset,
+        Status::Claimed | Status::Acting | Status::AwaitingCompletion => Color::Cyan,
+        Status::Skipped | Status::RolledBack => Color::Reset,
     }
 }
 

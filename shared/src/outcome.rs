@@ -3,11 +3,18 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Where a record stands. Terminal unless `Claimed`.
+/// Where a record stands: the state machine of the ledger (see `ledger::transition`).
+///
+/// `claimed` → `acting` → a terminal status; `claimed` → a terminal status when nothing is to
+/// be changed. `awaiting-completion` is reserved for fixes that finish later (a patch run).
+/// `claimed` and `acting` are held under a lease; the rest are terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Claimed,
+    /// The checkpoint before the first change: decision, pre-state and planned steps stored.
+    Acting,
+    AwaitingCompletion,
     Succeeded,
     Failed,
     DryRun,
@@ -19,8 +26,10 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 11] = [
         Status::Claimed,
+        Status::Acting,
+        Status::AwaitingCompletion,
         Status::Succeeded,
         Status::Failed,
         Status::DryRun,
@@ -34,6 +43,8 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Claimed => "claimed",
+            Status::Acting => "acting",
+            Status::AwaitingCompletion => "awaiting-completion",
             Status::Succeeded => "succeeded",
             Status::Failed => "failed",
             Status::DryRun => "dry-run",
@@ -47,6 +58,14 @@ impl Status {
 
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Held under a lease by a live (or crashed) invocation; every other status is terminal.
+    pub fn in_progress(self) -> bool {
+        matches!(
+            self,
+            Status::Claimed | Status::Acting | Status::AwaitingCompletion
+        )
     }
 
     /// Outcomes an analyst's custom action may run again (nothing was changed, or the change
@@ -74,8 +93,10 @@ impl fmt::Display for Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
-    // claimed
+    // claimed, acting
     InProgress,
+    /// Released after a transient error, for the next delivery to take over.
+    RetryPending,
     // succeeded
     Remediated,
     // dry-run / pending-approval
@@ -90,6 +111,7 @@ pub enum Reason {
     AlreadyCompliant,
     Untrusted,
     FindingInactive,
+    ResourceGone,
     // rejected
     MalformedEvent,
     UnsupportedEvent,
@@ -99,6 +121,7 @@ pub enum Reason {
     PolicyInvalid,
     InspectError,
     ActionError,
+    RetriesExhausted,
     StillNonCompliant,
     // rolled-back
     Undone,
@@ -108,6 +131,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::InProgress => "in-progress",
+            Reason::RetryPending => "retry-pending",
             Reason::Remediated => "remediated",
             Reason::WouldChange => "would-change",
             Reason::AwaitingApproval => "awaiting-approval",
@@ -119,6 +143,7 @@ impl Reason {
             Reason::AlreadyCompliant => "already-compliant",
             Reason::Untrusted => "untrusted",
             Reason::FindingInactive => "finding-inactive",
+            Reason::ResourceGone => "resource-gone",
             Reason::MalformedEvent => "malformed-event",
             Reason::UnsupportedEvent => "unsupported-event",
             Reason::NotHandled => "not-handled",
@@ -126,6 +151,7 @@ impl Reason {
             Reason::PolicyInvalid => "policy-invalid",
             Reason::InspectError => "inspect-error",
             Reason::ActionError => "action-error",
+            Reason::RetriesExhausted => "retries-exhausted",
             Reason::StillNonCompliant => "still-non-compliant",
             Reason::Undone => "undone",
         }

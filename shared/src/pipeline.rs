@@ -1,26 +1,35 @@
 //! The pipeline, the same for every function (design, steps 1–7):
-//! detect → evaluate → claim → inspect → act → verify → record & report.
+//! detect → evaluate → claim ∥ read → checkpoint ∥ reserve → act → verify → record → report.
+//!
+//! Each step returns `Result<_, Stop>`: `Stop::Decided` when the record has its outcome (go and
+//! store it), `Stop::Transient` when a passing fault should hand the finding back to Lambda's
+//! retries, `Stop::Ledger` when the ledger itself failed. The guarantees this gives are in the
+//! README's "Guarantees".
 
 use crate::finding::{self, Finding, ParseError};
-use crate::ledger::{self, Action, Claim, LedgerError, OutcomeRecord, RecordMeta, Takeover};
+use crate::ledger::{
+    self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, RecordMeta, Takeover,
+};
 use crate::outcome::{Reason, Status};
-use crate::policy::{Decision, Mode, Verdict};
-use crate::remediation::{Inspection, Remediation, Tags, Target};
+use crate::policy::{Decision, Mode, Policy, PolicyError, Verdict};
+use crate::remediation::{Inspection, Remediation, RemediationError, Tags, Target};
 use crate::setup::Setup;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// IAM actions the pipeline itself needs in every function: the ledger (no delete: functions
-/// write outcomes but cannot remove them), Security Hub feedback, its identity and the policy.
+/// write outcomes but cannot remove them), Security Hub feedback, its identity, the policy, and
+/// the on-failure destination Lambda sends events to after its retries.
 pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:Query",
     "securityhub:BatchUpdateFindings",
+    "sqs:SendMessage",
     "ssm:GetParameter",
     "sts:GetCallerIdentity",
 ];
@@ -32,7 +41,7 @@ pub struct Outcome {
     pub status: Status,
     pub reason: Reason,
     pub detail: String,
-    /// True when this delivery found the record already claimed or finished and did nothing.
+    /// True when this delivery found the record already finished and did nothing.
     pub duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
@@ -54,16 +63,41 @@ impl Outcome {
     }
 }
 
-/// Only infrastructure failures (the ledger unreachable) are errors: Lambda retries those.
-/// Every other outcome, bad input included, is a record and an `Ok`.
+/// Why an invocation must be retried by Lambda. Every other outcome, bad input included, is a
+/// record and an `Ok`.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// The ledger could not be read or written: nothing can be decided without it.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Another invocation holds a live lease on the record: retry later, it may have crashed.
+    #[error("record {record_id} is held by another invocation until {lease_expires_at} (epoch s); retry later")]
+    Busy {
+        record_id: String,
+        lease_expires_at: i64,
+    },
+    /// A passing fault; the record was handed back for the next delivery.
+    #[error("record {record_id}: transient error at {step}: {message}; released for a retry")]
+    Transient {
+        record_id: String,
+        step: &'static str,
+        message: String,
+    },
+    /// The record ended `failed / retries-exhausted`; an error so the event reaches the
+    /// on-failure destination and the error alarm.
+    #[error("record {record_id}: gave up after {attempts} attempts (failed / retries-exhausted)")]
+    RetriesExhausted { record_id: String, attempts: u32 },
+    /// The policy cannot be read and the last good one is too old to use: fail closed.
+    #[error(transparent)]
+    PolicyUnavailable(PolicyError),
 }
 
 fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn now() -> String {
+    timestamp(Utc::now())
 }
 
 /// The Lambda entry point: `service_fn(|e| handle(&setup, &remediation, e))`.
@@ -112,6 +146,7 @@ async fn run<R: Remediation>(
         function_version: setup.function_version.clone(),
         request_id: request_id.to_string(),
         event_digest: ledger::digest_hex(raw),
+        claim_token: uuid::Uuid::new_v4().to_string(),
     };
     let run = Run {
         setup,
@@ -121,20 +156,69 @@ async fn run<R: Remediation>(
     match parsed {
         Err(e) => Ok(vec![run.reject(&e).await?]),
         Ok(findings) => {
+            // Every finding gets its turn; the first error is reported after all of them, so a
+            // retry finds the others finished (duplicates) and redoes only what failed.
             let mut outcomes = Vec::with_capacity(findings.len());
+            let mut first_error = None;
             for f in findings {
-                outcomes.push(run.finding(f).await?);
+                match run.finding(f).await {
+                    Ok(o) => outcomes.push(o),
+                    Err(e) => {
+                        warn!(error = %e, "finding not finished; Lambda will retry");
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
-            Ok(outcomes)
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(outcomes),
+            }
         }
     }
 }
+
+/// Why a step ends the remediation early.
+enum Stop {
+    /// The record has its outcome: store it.
+    Decided,
+    /// A passing fault at `step`: hand the record back for the next delivery.
+    Transient { step: &'static str, message: String },
+    /// The ledger failed, or another invocation took the record over.
+    Ledger(LedgerError),
+}
+
+type Step<T = ()> = Result<T, Stop>;
 
 /// One invocation's context.
 struct Run<'a, R> {
     setup: &'a Setup,
     remediation: &'a R,
     meta: RecordMeta,
+}
+
+/// The record being worked on, and what it is worked on with.
+struct Work {
+    record: OutcomeRecord,
+    target: Target,
+    decision: Decision,
+    /// The budget counter this attempt reserved a unit in.
+    reserved: Option<String>,
+    /// Steps earlier attempts made (kept, never repeated).
+    kept: Vec<Action>,
+}
+
+impl Work {
+    fn decide(&mut self, status: Status, reason: Reason, detail: impl Into<String>) -> Stop {
+        self.record.set_outcome(status, reason, detail);
+        Stop::Decided
+    }
+
+    /// This attempt changed something.
+    fn changed_now(&self) -> bool {
+        self.record.actions[self.kept.len().min(self.record.actions.len())..]
+            .iter()
+            .any(Action::took_effect)
+    }
 }
 
 impl<R: Remediation> Run<'_, R> {
@@ -172,17 +256,29 @@ impl<R: Remediation> Run<'_, R> {
         record: OutcomeRecord,
         takeover: Takeover,
     ) -> Result<Outcome, PipelineError> {
-        let outcome = match self
+        let claim = self
             .setup
             .ledger
             .claim(record, Utc::now().timestamp(), takeover)
-            .await?
-        {
+            .await?;
+        let outcome = match claim {
             Claim::Acquired(r) => Outcome::of(&r, false),
-            Claim::Held(existing) => Outcome::of(&existing, true),
+            Claim::Held(existing) => self.held(&existing)?,
         };
         log_decision(self.name(), &outcome);
         Ok(outcome)
+    }
+
+    /// Another invocation's record: finished (this delivery is a duplicate), or still held
+    /// under a live lease (retry later: its holder may have crashed).
+    fn held(&self, existing: &OutcomeRecord) -> Result<Outcome, PipelineError> {
+        if existing.status.in_progress() {
+            return Err(PipelineError::Busy {
+                record_id: existing.record_id.clone(),
+                lease_expires_at: existing.lease_expires_at.unwrap_or_default(),
+            });
+        }
+        Ok(Outcome::of(existing, true))
     }
 
     async fn finding(&self, finding: Finding) -> Result<Outcome, PipelineError> {
@@ -194,8 +290,71 @@ impl<R: Remediation> Run<'_, R> {
             Takeover::ExpiredLease
         };
         record.finding = Some(finding.clone());
+        let policy = self
+            .setup
+            .policy
+            .current()
+            .await
+            .map_err(PipelineError::PolicyUnavailable)?;
 
-        // Detect: is this ours, and which resource does it name?
+        // Detect and evaluate: is this ours, which resource, may we act, in which mode?
+        let Some((target, decision)) = self.evaluate(&finding, &policy, &mut record) else {
+            return self.finish_unclaimed(record, takeover).await;
+        };
+        record.mode = Some(decision.mode);
+        record.reversible = Some(spec.reversible);
+
+        // Claim, and read the live resource in the same round: reads change nothing, and a
+        // duplicate that loses the claim only wasted them.
+        let now = Utc::now().timestamp();
+        record.lease_expires_at = Some(now + self.setup.lease_seconds);
+        let r = self.remediation;
+        let reads = async { tokio::join!(r.tags(&target), r.inspect(&target)) };
+        let (claim, (tags, inspection)) =
+            tokio::join!(self.setup.ledger.claim(record, now, takeover), reads);
+        let record = match claim? {
+            Claim::Held(existing) => {
+                let outcome = self.held(&existing)?;
+                log_decision(spec.name, &outcome);
+                return Ok(outcome);
+            }
+            Claim::Acquired(r) => *r,
+        };
+        let kept = record
+            .actions
+            .iter()
+            .filter(|a| a.took_effect())
+            .cloned()
+            .collect();
+        let mut work = Work {
+            record,
+            target,
+            decision,
+            reserved: None,
+            kept,
+        };
+        match self.remediate(&mut work, tags, inspection).await {
+            Ok(()) | Err(Stop::Decided) => {}
+            Err(Stop::Transient { step, message }) => {
+                return self.release(work, step, message).await
+            }
+            Err(Stop::Ledger(e)) => {
+                self.give_back(&mut work).await;
+                return Err(e.into());
+            }
+        }
+        self.finish(work, &finding).await
+    }
+
+    /// Detect and evaluate, before any AWS read. `None` when the record is decided (its
+    /// outcome set): not handled, no target, invalid policy, or a policy skip.
+    fn evaluate(
+        &self,
+        finding: &Finding,
+        policy: &Result<Policy, PolicyError>,
+        record: &mut OutcomeRecord,
+    ) -> Option<(Target, Decision)> {
+        let spec = self.remediation.spec();
         if !spec.triggers.iter().any(|t| t.matches(&finding.kind)) {
             let detail = format!(
                 "{} {:?} is not handled by {}",
@@ -204,13 +363,13 @@ impl<R: Remediation> Run<'_, R> {
                 spec.name
             );
             record.set_outcome(Status::Rejected, Reason::NotHandled, detail);
-            return self.finish_unclaimed(record, takeover).await;
+            return None;
         }
-        let target = match self.remediation.target(&finding) {
+        let target = match self.remediation.target(finding) {
             Ok(t) => t,
             Err(why) => {
                 record.set_outcome(Status::Rejected, Reason::NoTarget, why);
-                return self.finish_unclaimed(record, takeover).await;
+                return None;
             }
         };
         record.resource_arn = Some(target.arn.clone());
@@ -219,192 +378,414 @@ impl<R: Remediation> Run<'_, R> {
             .iter()
             .find(|r| r.id == target.id)
             .cloned();
-
-        // Evaluate.
-        let policy = match self.setup.policy.as_ref() {
+        let policy = match policy {
             Ok(p) => p,
             Err(e) => {
                 record.set_outcome(Status::Failed, Reason::PolicyInvalid, e.to_string());
-                return self.finish_unclaimed(record, takeover).await;
+                return None;
             }
         };
-        let decision = match policy.evaluate(
+        match policy.evaluate(
             spec.name,
             spec.risk,
-            &finding,
+            finding,
             &target.arn,
             &self.setup.account_id,
         ) {
             Verdict::Skip { reason, detail } => {
                 record.set_outcome(Status::Skipped, reason, detail);
-                return self.finish_unclaimed(record, takeover).await;
+                None
             }
-            Verdict::Act(d) => d,
-        };
-        record.mode = Some(decision.mode);
-        record.reversible = Some(spec.reversible);
-
-        // Claim.
-        let now = Utc::now().timestamp();
-        record.lease_expires_at = Some(now + self.setup.lease_seconds);
-        let mut record = match self.setup.ledger.claim(record, now, takeover).await? {
-            Claim::Held(existing) => {
-                let outcome = Outcome::of(&existing, true);
-                log_decision(spec.name, &outcome);
-                return Ok(outcome);
-            }
-            Claim::Acquired(r) => *r,
-        };
-
-        // Inspect, act, verify.
-        self.remediate(&mut record, &target, &decision).await;
-        record.lease_expires_at = None;
-
-        // Record & report.
-        if finding.source.in_security_hub() {
-            let note = format!(
-                "Reflex {}: {} ({}: {}). Outcome record {} in table {}.",
-                spec.name,
-                record.status,
-                record.reason,
-                record.detail,
-                record.record_id,
-                self.setup.ledger.table()
-            );
-            record.securityhub = self
-                .setup
-                .securityhub
-                .report(&finding, record.status, &note)
-                .await;
+            Verdict::Act(d) => Some((target, d)),
         }
-        record.updated_at = timestamp(Utc::now());
+    }
+
+    /// Steps 4–6 on a claimed record: inspect, then (by mode) act and verify.
+    async fn remediate(
+        &self,
+        w: &mut Work,
+        tags: Result<Tags, RemediationError>,
+        inspection: Result<Inspection, RemediationError>,
+    ) -> Step {
+        let tags = read(w, tags)?;
+        let inspection = read(w, inspection)?;
+        exemption(w, &tags)?;
+        if w.record.status == Status::Acting {
+            return self.resume(w, inspection).await;
+        }
+        w.record.pre_state = Some(inspection.state.clone());
+        if inspection.compliant {
+            return Err(w.decide(
+                Status::Skipped,
+                Reason::AlreadyCompliant,
+                "the live resource is already compliant",
+            ));
+        }
+        give_up_if_exhausted(w)?;
+        let plan = self.remediation.plan(&w.target, &inspection);
+        hold_for_mode(w, &plan)?;
+        self.change(w, plan).await
+    }
+
+    /// A crashed attempt's `acting` record, taken over: credit what took effect, carry out
+    /// only what is still missing, never repeat a change.
+    async fn resume(&self, w: &mut Work, inspection: Inspection) -> Step {
+        let earlier = w.record.attempts.saturating_sub(1);
+        if inspection.compliant {
+            w.record.actions = w
+                .record
+                .actions
+                .iter()
+                .map(|a| {
+                    if a.is_planned() {
+                        a.credited_to(earlier)
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect();
+            w.record.post_state = Some(inspection.state);
+            w.record.verified = Some(true);
+            w.record.verified_at = Some(now());
+            let detail = format!(
+                "attempt {earlier} stopped after its checkpoint; on takeover a fresh read shows \
+                 its planned change in effect: credited to attempt {earlier}, verified"
+            );
+            return Err(w.decide(Status::Succeeded, Reason::Remediated, detail));
+        }
+        give_up_if_exhausted(w)?;
+        let plan = self.remediation.plan(&w.target, &inspection);
+        hold_for_mode(w, &plan)?;
+        self.change(w, plan).await
+    }
+
+    /// Checkpoint and budget reservation (one round), the change, and its verification.
+    async fn change(&self, w: &mut Work, plan: Vec<Action>) -> Step {
+        self.checkpoint(w, &plan).await?;
+        self.act(w, plan).await?;
+        self.verify(w).await
+    }
+
+    /// The record goes to `acting` with its plan and pre-state, and the change takes a unit
+    /// of the blast-radius budget, concurrently. Either failing means no change.
+    async fn checkpoint(&self, w: &mut Work, plan: &[Action]) -> Step {
+        let ledger = &self.setup.ledger;
+        let now = Utc::now();
+        w.record.status = Status::Acting;
+        w.record.reason = Reason::InProgress;
+        w.record.detail = format!(
+            "checkpoint: about to make {} change(s), {}",
+            plan.len(),
+            w.decision.because
+        );
+        w.record.actions = w.kept.iter().chain(plan).cloned().collect();
+        w.record.lease_expires_at = Some(now.timestamp() + self.setup.lease_seconds);
+        w.record.updated_at = timestamp(now);
+        let window = ledger::window(now);
+        let counter = ledger::counter_key(self.name(), &self.setup.account_id, &window);
+        let max = w.decision.max_changes_per_hour;
+        let expires = now.timestamp() + 3600 + ledger::COUNTER_TTL_SECONDS;
+        let (stored, reserved) = tokio::join!(
+            ledger.checkpoint(&w.record),
+            ledger.reserve_change(&counter, max, expires)
+        );
+        if let Ok(Some(_)) = reserved {
+            w.reserved = Some(counter);
+        }
+        if let Err(e) = stored {
+            self.give_back(w).await;
+            return Err(ledger_stop("checkpoint", e));
+        }
+        match reserved {
+            Ok(Some(count)) => {
+                w.record.budget = Some(BudgetUse {
+                    window,
+                    count,
+                    max,
+                    given_back: false,
+                });
+                Ok(())
+            }
+            Ok(None) => {
+                let detail = format!(
+                    "the budget of {max} changes per hour is spent (window {window}); nothing was changed"
+                );
+                Err(w.decide(Status::Skipped, Reason::RateLimited, detail))
+            }
+            Err(e) => Err(ledger_stop("budget", e)),
+        }
+    }
+
+    async fn act(&self, w: &mut Work, plan: Vec<Action>) -> Step {
+        match self.remediation.act(&w.target, &plan).await {
+            Ok(done) => {
+                w.record.actions = w.kept.iter().chain(&done).cloned().collect();
+                Ok(())
+            }
+            Err(e) => {
+                let rest = plan.iter().skip(e.done.len());
+                w.record.actions = w.kept.iter().chain(&e.done).chain(rest).cloned().collect();
+                match e.source {
+                    err if err.is_transient() => Err(Stop::Transient {
+                        step: "act",
+                        message: err.to_string(),
+                    }),
+                    RemediationError::Gone(why) => {
+                        Err(w.decide(Status::Skipped, Reason::ResourceGone, why))
+                    }
+                    err => Err(w.decide(Status::Failed, Reason::ActionError, err.to_string())),
+                }
+            }
+        }
+    }
+
+    /// Read again until the fix shows, within a few seconds (eventual consistency), before
+    /// concluding `verification-failed`.
+    async fn verify(&self, w: &mut Work) -> Step {
+        let mut last = Err(RemediationError::Invalid("not verified".into()));
+        for delay in std::iter::once(None).chain(self.setup.verify_delays.iter().map(Some)) {
+            if let Some(d) = delay {
+                tokio::time::sleep(*d).await;
+            }
+            last = self.remediation.verify(&w.target).await;
+            if last.as_ref().is_ok_and(|after| after.compliant) {
+                break;
+            }
+        }
+        let verified_at = now();
+        match last {
+            Ok(after) => {
+                w.record.post_state = Some(after.state);
+                w.record.verified = Some(after.compliant);
+                w.record.verified_at = Some(verified_at);
+                if after.compliant {
+                    let detail = format!(
+                        "enforced by {}; verified by a fresh read",
+                        w.decision.because
+                    );
+                    Err(w.decide(Status::Succeeded, Reason::Remediated, detail))
+                } else {
+                    Err(w.decide(
+                        Status::VerificationFailed,
+                        Reason::StillNonCompliant,
+                        "the change was made but fresh reads over several seconds show the resource still non-compliant",
+                    ))
+                }
+            }
+            Err(e) if e.is_transient() => Err(Stop::Transient {
+                step: "verify",
+                message: e.to_string(),
+            }),
+            Err(e) => {
+                w.record.verified = Some(false);
+                Err(w.decide(
+                    Status::VerificationFailed,
+                    Reason::InspectError,
+                    format!("the change was made but could not be verified: {e}"),
+                ))
+            }
+        }
+    }
+
+    /// A reservation that made no change is given back (best effort: a unit kept by mistake
+    /// only makes the budget stricter).
+    async fn give_back(&self, w: &mut Work) {
+        if w.changed_now() {
+            return;
+        }
+        if let Some(counter) = w.reserved.take() {
+            match self.setup.ledger.give_back_change(&counter).await {
+                Ok(()) => {
+                    if let Some(b) = w.record.budget.as_mut() {
+                        b.given_back = true;
+                    }
+                }
+                Err(e) => warn!(error = %e, counter, "budget unit not given back"),
+            }
+        }
+    }
+
+    /// A transient error: hand the record back (lease ends now, error listed) so the next
+    /// delivery takes over, or give up after `max_attempts`.
+    async fn release(
+        &self,
+        mut w: Work,
+        step: &'static str,
+        message: String,
+    ) -> Result<Outcome, PipelineError> {
+        let record_id = w.record.record_id.clone();
+        let attempts = w.record.attempts;
+        w.record.errors.push(AttemptError {
+            attempt: attempts,
+            step: step.into(),
+            message: message.clone(),
+            at: now(),
+        });
+        self.give_back(&mut w).await;
+        if attempts >= w.decision.max_attempts {
+            let _ = give_up(&mut w);
+            let finding = w.record.finding.clone();
+            if let Some(finding) = finding {
+                self.finish(w, &finding).await?;
+            }
+            return Err(PipelineError::RetriesExhausted {
+                record_id,
+                attempts,
+            });
+        }
+        w.record.reason = Reason::RetryPending;
+        w.record.detail = format!(
+            "attempt {attempts} of {} stopped by a transient error at {step}: {message}; handed back for a retry",
+            w.decision.max_attempts
+        );
+        w.record.updated_at = now();
+        self.setup
+            .ledger
+            .release(&w.record, Utc::now().timestamp())
+            .await?;
+        log_decision(self.name(), &Outcome::of(&w.record, false));
+        Err(PipelineError::Transient {
+            record_id,
+            step,
+            message,
+        })
+    }
+
+    /// Store the outcome, then tell Security Hub, then write down what it said.
+    async fn finish(&self, mut w: Work, finding: &Finding) -> Result<Outcome, PipelineError> {
+        if !w.record.status.in_progress() && w.reserved.is_some() && !w.changed_now() {
+            self.give_back(&mut w).await;
+        }
+        let mut record = w.record;
+        record.lease_expires_at = None;
+        record.updated_at = now();
         if let Err(e) = self.setup.ledger.complete(&record).await {
             error!(record_id = %record.record_id, error = %e, "outcome not stored");
             return Err(e.into());
         }
         let outcome = Outcome::of(&record, false);
-        log_decision(spec.name, &outcome);
+        log_decision(self.name(), &outcome);
+        if finding.source.in_security_hub() {
+            self.report(&record, finding).await;
+        }
         Ok(outcome)
     }
 
-    /// Steps 4–6 on a claimed record. Every exit sets the record's outcome.
-    async fn remediate(&self, record: &mut OutcomeRecord, target: &Target, decision: &Decision) {
-        let r = self.remediation;
-        // The three reads are independent: tags (exemption), the live state, and, only when a
-        // change may follow, the blast-radius count.
-        let since = timestamp(Utc::now() - chrono::Duration::hours(1));
-        let budget = async {
-            match decision.mode {
-                Mode::Enforce => self
-                    .setup
-                    .ledger
-                    .changes_since(r.spec().name, &since)
-                    .await
-                    .map(Some),
-                _ => Ok(None),
-            }
+    /// Security Hub feedback, after the outcome is stored; its result is a follow-up update.
+    /// A failure here never undoes a fix and never fails the invocation.
+    async fn report(&self, record: &OutcomeRecord, finding: &Finding) {
+        let note = format!(
+            "Reflex {}: {} ({}: {}). Outcome record {} in table {}.",
+            self.name(),
+            record.status,
+            record.reason,
+            record.detail,
+            record.record_id,
+            self.setup.ledger.table()
+        );
+        let Some(feedback) = self
+            .setup
+            .securityhub
+            .report(finding, record.status, &note)
+            .await
+        else {
+            return;
         };
-        let (tags, inspection, recent) = tokio::join!(r.tags(target), r.inspect(target), budget);
-        let (tags, inspection): (Tags, Inspection) = match (tags, inspection) {
-            (Ok(t), Ok(i)) => (t, i),
-            (Err(e), _) | (_, Err(e)) => {
-                return record.set_outcome(Status::Failed, Reason::InspectError, e.to_string());
-            }
-        };
-        if let Some(value) = tags
-            .get(&decision.exemption_tag)
-            .filter(|v| !v.eq_ignore_ascii_case("false"))
+        if let Err(e) = self
+            .setup
+            .ledger
+            .set_feedback(&record.record_id, &feedback)
+            .await
         {
+            warn!(record_id = %record.record_id, error = %e, "Security Hub feedback not recorded");
+        }
+    }
+}
+
+/// A read's result as a step: a transient error hands the record back; a resource gone since
+/// the finding is nothing to fix; any other error fails closed.
+fn read<T>(w: &mut Work, result: Result<T, RemediationError>) -> Step<T> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_transient() => Err(Stop::Transient {
+            step: "inspect",
+            message: e.to_string(),
+        }),
+        Err(RemediationError::Gone(why)) => {
+            Err(w.decide(Status::Skipped, Reason::ResourceGone, why))
+        }
+        Err(e) => Err(w.decide(Status::Failed, Reason::InspectError, e.to_string())),
+    }
+}
+
+fn exemption(w: &mut Work, tags: &Tags) -> Step {
+    let tag = &w.decision.exemption_tag;
+    match tags.get(tag).filter(|v| !v.eq_ignore_ascii_case("false")) {
+        Some(value) => {
+            let detail = format!("resource carries the exemption tag {tag}={value:?}");
+            Err(w.decide(Status::Skipped, Reason::Exempt, detail))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Dry-run and approve record exactly the steps that would run, and stop there.
+fn hold_for_mode(w: &mut Work, plan: &[Action]) -> Step {
+    let because = w.decision.because.clone();
+    match w.decision.mode {
+        Mode::Enforce => Ok(()),
+        Mode::DryRun => {
+            w.record.actions = w.kept.iter().chain(plan).cloned().collect();
+            let detail = format!("dry-run by {because}: the planned change was not made");
+            Err(w.decide(Status::DryRun, Reason::WouldChange, detail))
+        }
+        Mode::Approve => {
+            w.record.actions = w.kept.iter().chain(plan).cloned().collect();
             let detail = format!(
-                "resource carries the exemption tag {}={value:?}",
-                decision.exemption_tag
+                "approve mode by {because}: run the Reflex: approve custom action to apply"
             );
-            return record.set_outcome(Status::Skipped, Reason::Exempt, detail);
+            Err(w.decide(Status::PendingApproval, Reason::AwaitingApproval, detail))
         }
-        record.pre_state = Some(inspection.state.clone());
-        if inspection.compliant {
-            return record.set_outcome(
-                Status::Skipped,
-                Reason::AlreadyCompliant,
-                "the live resource is already compliant",
-            );
+    }
+}
+
+/// A record taken over more often than the policy allows (crashes that never released it) is
+/// not tried again.
+fn give_up_if_exhausted(w: &mut Work) -> Step {
+    if w.record.attempts > w.decision.max_attempts {
+        return Err(give_up(w));
+    }
+    Ok(())
+}
+
+fn give_up(w: &mut Work) -> Stop {
+    let errors: Vec<String> = w
+        .record
+        .errors
+        .iter()
+        .map(|e| format!("attempt {} at {}: {}", e.attempt, e.step, e.message))
+        .collect();
+    let detail = format!(
+        "gave up after {} attempts (max_attempts {}); errors: {}",
+        w.record.attempts,
+        w.decision.max_attempts,
+        if errors.is_empty() {
+            "none recorded (the attempts stopped without releasing)".to_string()
+        } else {
+            errors.join("; ")
         }
-        let plan: Vec<Action> = r.plan(target, &inspection);
-        match decision.mode {
-            Mode::DryRun => {
-                record.actions = plan;
-                let detail = format!(
-                    "dry-run by {}: the planned change was not made",
-                    decision.because
-                );
-                return record.set_outcome(Status::DryRun, Reason::WouldChange, detail);
-            }
-            Mode::Approve => {
-                record.actions = plan;
-                let detail = format!(
-                    "approve mode by {}: run the Reflex: approve custom action to apply",
-                    decision.because
-                );
-                return record.set_outcome(
-                    Status::PendingApproval,
-                    Reason::AwaitingApproval,
-                    detail,
-                );
-            }
-            Mode::Enforce => {}
+    );
+    w.decide(Status::Failed, Reason::RetriesExhausted, detail)
+}
+
+fn ledger_stop(step: &'static str, e: LedgerError) -> Stop {
+    if e.is_transient() {
+        Stop::Transient {
+            step,
+            message: e.to_string(),
         }
-        match recent {
-            Ok(Some(n)) if n >= decision.max_changes_per_hour => {
-                record.actions = plan;
-                let detail = format!(
-                    "{n} changes in the last hour reach the budget of {}",
-                    decision.max_changes_per_hour
-                );
-                return record.set_outcome(Status::Skipped, Reason::RateLimited, detail);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                // Fail closed: without the count, the budget cannot be honoured.
-                let detail = format!("cannot count recent changes for the budget: {e}");
-                return record.set_outcome(Status::Failed, Reason::InspectError, detail);
-            }
-        }
-        match r.act(target, &plan).await {
-            Ok(done) => record.actions = done,
-            Err(e) => {
-                record.actions = e.done.clone();
-                return record.set_outcome(
-                    Status::Failed,
-                    Reason::ActionError,
-                    e.source.to_string(),
-                );
-            }
-        }
-        let verified_at = timestamp(Utc::now());
-        match r.verify(target).await {
-            Ok(after) => {
-                record.post_state = Some(after.state);
-                record.verified = Some(after.compliant);
-                record.verified_at = Some(verified_at);
-                if after.compliant {
-                    record.set_outcome(
-                        Status::Succeeded,
-                        Reason::Remediated,
-                        format!("enforced by {}; verified by a fresh read", decision.because),
-                    );
-                } else {
-                    record.set_outcome(Status::VerificationFailed, Reason::StillNonCompliant, "the change was made but a fresh read shows the resource still non-compliant");
-                }
-            }
-            Err(e) => {
-                record.verified = Some(false);
-                record.set_outcome(
-                    Status::VerificationFailed,
-                    Reason::InspectError,
-                    format!("the change was made but could not be verified: {e}"),
-                );
-            }
-        }
+    } else {
+        Stop::Ledger(e)
     }
 }
 
@@ -426,6 +807,10 @@ impl From<PipelineError> for lambda_runtime::Diagnostic {
     fn from(e: PipelineError) -> Self {
         let error_type = match e {
             PipelineError::Ledger(_) => "Reflex.LedgerUnavailable",
+            PipelineError::Busy { .. } => "Reflex.RecordBusy",
+            PipelineError::Transient { .. } => "Reflex.TransientError",
+            PipelineError::RetriesExhausted { .. } => "Reflex.RetriesExhausted",
+            PipelineError::PolicyUnavailable(_) => "Reflex.PolicyUnavailable",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.into(),

@@ -2,6 +2,7 @@
 //! findings it handles, the IAM actions it needs, how it inspects, plans, acts, verifies and
 //! undoes. The pipeline, the ledger and the policy live once, in this crate.
 
+use crate::aws_error::Fault;
 use crate::finding::{Finding, ResourceKind};
 use crate::ledger::Action;
 use crate::policy::Risk;
@@ -48,25 +49,46 @@ pub type Tags = BTreeMap<String, String>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RemediationError {
     #[error("{api} failed: {message}")]
-    Aws { api: &'static str, message: String },
+    Aws {
+        api: &'static str,
+        message: String,
+        fault: Fault,
+    },
+    /// The resource no longer exists (deleted since the finding): nothing to fix.
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     Invalid(String),
 }
 
 impl RemediationError {
-    /// An SDK error as one readable line.
-    pub fn aws<E, R>(
+    /// An SDK error as one readable line, with its class (transient or permanent).
+    pub fn aws<E>(
         api: &'static str,
-        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+        err: aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::http::Response,
+        >,
     ) -> Self
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         RemediationError::Aws {
             api,
             message: crate::aws_error::describe(&err),
+            fault: crate::aws_error::classify(&err),
         }
+    }
+
+    /// Worth another attempt later (throttling, 5xx, timeouts, broken connections).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            RemediationError::Aws {
+                fault: Fault::Transient,
+                ..
+            }
+        )
     }
 }
 

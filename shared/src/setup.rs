@@ -1,15 +1,40 @@
-//! What every function builds once per cold start: the SDK config, its own account, the policy,
-//! the ledger and the Security Hub reporter.
+//! What every function builds once per cold start: the SDK config (with explicit retries and
+//! timeouts), its own account, the policy, the ledger and the Security Hub reporter.
 
 use crate::ledger::{table, Ledger};
-use crate::policy::{load_policy, Policy, PolicyError, PolicySource};
+use crate::policy::{PolicyCache, PolicyError, PolicySource, DEFAULT_POLICY_MAX_AGE};
 use crate::securityhub::SecurityHubFeedback;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The claim lease when `REFLEX_LEASE_SECONDS` is not set. Longer than any function's timeout
-/// in the template (60 s), so a live invocation is never taken over.
+/// in the template (60 s), so a live invocation is never taken over; shorter than Lambda's
+/// asynchronous retries take (about 1 and then 2 minutes), so the second retry finds a crashed
+/// claim free (see the README's "Guarantees").
 pub const DEFAULT_LEASE_SECONDS: i64 = 120;
+/// Leases Reflex accepts: long enough to outlive a call, short enough to recover in an hour.
+pub const LEASE_SECONDS_RANGE: RangeInclusive<i64> = 5..=3600;
+
+/// SDK retries: standard mode (exponential backoff with jitter, a retry quota), 3 tries in all.
+pub const SDK_MAX_ATTEMPTS: u32 = 3;
+/// One try of one call may take this long before it is abandoned (and retried).
+pub const SDK_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// One call, its retries included, may take this long: well inside the function's 60 s.
+pub const SDK_OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+pub const SDK_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Re-reads after a change, before concluding `verification-failed`: a fresh read of an
+/// eventually consistent API may still show the old state. About 3.75 s in all.
+pub const VERIFY_DELAYS: &[Duration] = &[
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+    Duration::from_millis(2000),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -17,6 +42,66 @@ pub enum SetupError {
     Identity(String),
     #[error("environment variable {name}: {message}")]
     Env { name: &'static str, message: String },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// The function's settings from its environment, validated: a bad value fails the cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table: String,
+    pub lease_seconds: i64,
+    pub record_ttl_days: Option<u32>,
+    pub policy_max_age: Duration,
+    pub function_version: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            table: table::DEFAULT_TABLE.into(),
+            lease_seconds: DEFAULT_LEASE_SECONDS,
+            record_ttl_days: None,
+            policy_max_age: DEFAULT_POLICY_MAX_AGE,
+            function_version: "local".into(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, SetupError> {
+        let defaults = Settings::default();
+        let lease_seconds = match env_number::<i64>("REFLEX_LEASE_SECONDS")? {
+            Some(v) if !LEASE_SECONDS_RANGE.contains(&v) => return Err(SetupError::Env {
+                name: "REFLEX_LEASE_SECONDS",
+                message: format!(
+                    "{v} is outside {}..={} whole seconds (it must outlive the function's timeout)",
+                    LEASE_SECONDS_RANGE.start(),
+                    LEASE_SECONDS_RANGE.end()
+                ),
+            }),
+            Some(v) => v,
+            None => defaults.lease_seconds,
+        };
+        let policy_max_age = match env_number::<u64>("REFLEX_POLICY_MAX_AGE_SECONDS")? {
+            Some(v) if !(1..=3600).contains(&v) => {
+                return Err(SetupError::Env {
+                    name: "REFLEX_POLICY_MAX_AGE_SECONDS",
+                    message: format!("{v} is outside 1..=3600 seconds"),
+                })
+            }
+            Some(v) => Duration::from_secs(v),
+            None => defaults.policy_max_age,
+        };
+        Ok(Settings {
+            table: std::env::var(table::TABLE_ENV).unwrap_or(defaults.table),
+            lease_seconds,
+            record_ttl_days: env_number("REFLEX_RECORD_TTL_DAYS")?,
+            policy_max_age,
+            function_version: std::env::var("AWS_LAMBDA_FUNCTION_VERSION")
+                .unwrap_or(defaults.function_version),
+        })
+    }
 }
 
 /// Shared state of one function instance.
@@ -25,19 +110,39 @@ pub struct Setup {
     pub sdk: SdkConfig,
     /// The account this function runs in; findings for any other account are not acted on.
     pub account_id: String,
-    /// The policy, or why it is unusable (every invocation then records `policy-invalid`).
-    pub policy: Arc<Result<Policy, PolicyError>>,
+    /// The policy, re-read when older than its bound (or why it is unusable: every invocation
+    /// then records `policy-invalid`).
+    pub policy: Arc<PolicyCache>,
     pub ledger: Ledger,
     pub securityhub: SecurityHubFeedback,
     pub function_version: String,
     pub lease_seconds: i64,
     /// Outcome records expire after this many days, only if set (`REFLEX_RECORD_TTL_DAYS`).
     pub record_ttl_days: Option<u32>,
+    /// Pauses between re-reads when a change is not yet visible (see [`VERIFY_DELAYS`]).
+    pub verify_delays: Vec<Duration>,
+}
+
+/// Retries and timeouts, explicitly: standard mode with bounded attempts, a per-try and a
+/// per-call timeout. A call that still fails is classified (`aws_error::classify`): transient
+/// errors hand the finding back to Lambda's retries.
+pub fn resilient(loader: ConfigLoader) -> ConfigLoader {
+    loader
+        .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(SDK_CONNECT_TIMEOUT)
+                .operation_attempt_timeout(SDK_ATTEMPT_TIMEOUT)
+                .operation_timeout(SDK_OPERATION_TIMEOUT)
+                .build(),
+        )
 }
 
 /// The standard AWS config chain (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials…).
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    resilient(aws_config::defaults(BehaviorVersion::latest()))
+        .load()
+        .await
 }
 
 /// S3 needs path-style addressing against a custom endpoint (the local emulator); real S3 uses
@@ -50,37 +155,50 @@ fn env_number<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, Set
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| SetupError::Env {
             name,
-            message: format!("{v:?} is not a positive whole number"),
+            message: format!("{v:?} is not a whole number"),
         }),
         _ => Ok(None),
     }
 }
 
 impl Setup {
-    /// Everything from the environment. Identity and policy are fetched concurrently.
+    /// Everything from the environment.
     pub async fn from_env() -> Result<Setup, SetupError> {
-        let sdk = sdk_config().await;
+        let settings = Settings::from_env()?;
+        Setup::cold_start(sdk_config().await, settings, PolicySource::from_env()).await
+    }
+
+    /// A cold start with the given SDK config: identity and policy are fetched concurrently.
+    /// Fails when either is unavailable (Lambda then retries the invocation); an invalid policy
+    /// does not fail it (every invocation records `policy-invalid`), nor does an ambiguous
+    /// source (`source` is `Err`).
+    pub async fn cold_start(
+        sdk: SdkConfig,
+        settings: Settings,
+        source: Result<PolicySource, PolicyError>,
+    ) -> Result<Setup, SetupError> {
         let sts = aws_sdk_sts::Client::new(&sdk);
         let ssm = aws_sdk_ssm::Client::new(&sdk);
-        let policy = async {
-            let source = PolicySource::from_env()?;
-            load_policy(&source, &ssm).await
-        };
         let identity = sts.get_caller_identity().send();
+        let policy = async {
+            match source {
+                Ok(source) => PolicyCache::load(source, ssm, settings.policy_max_age).await,
+                Err(invalid) => Ok(PolicyCache::fixed(Err(invalid))),
+            }
+        };
         let (identity, policy) = tokio::join!(identity, policy);
         let account_id = identity
             .map_err(|e| SetupError::Identity(crate::aws_error::describe(&e)))?
             .account
             .ok_or_else(|| SetupError::Identity("no account in the answer".into()))?;
-        let table = std::env::var(table::TABLE_ENV).unwrap_or_else(|_| table::DEFAULT_TABLE.into());
         Ok(Setup {
-            ledger: Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            ledger: Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table),
             securityhub: SecurityHubFeedback::new(aws_sdk_securityhub::Client::new(&sdk)),
-            function_version: std::env::var("AWS_LAMBDA_FUNCTION_VERSION")
-                .unwrap_or_else(|_| "local".into()),
-            lease_seconds: env_number("REFLEX_LEASE_SECONDS")?.unwrap_or(DEFAULT_LEASE_SECONDS),
-            record_ttl_days: env_number("REFLEX_RECORD_TTL_DAYS")?,
-            policy: Arc::new(policy),
+            function_version: settings.function_version,
+            lease_seconds: settings.lease_seconds,
+            record_ttl_days: settings.record_ttl_days,
+            verify_delays: VERIFY_DELAYS.to_vec(),
+            policy: Arc::new(policy?),
             account_id,
             sdk,
         })
@@ -116,5 +234,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The only test in this crate that touches REFLEX_LEASE_SECONDS: values that would wrap,
+    /// expire at once or outlast recovery fail the cold start.
+    #[test]
+    fn lease_seconds_are_bounded() {
+        let cases = [
+            ("120", Some(120)),
+            ("5", Some(5)),
+            ("3600", Some(3600)),
+            ("4", None),
+            ("0", None),
+            ("-1", None),
+            ("3601", None),
+            ("99999999999999999999", None),
+            ("1.5", None),
+        ];
+        for (value, want) in cases {
+            std::env::set_var("REFLEX_LEASE_SECONDS", value);
+            let got = Settings::from_env();
+            match want {
+                Some(w) => assert_eq!(got.unwrap().lease_seconds, w, "{value}"),
+                None => {
+                    let e = got.unwrap_err().to_string();
+                    assert!(e.contains("REFLEX_LEASE_SECONDS"), "{value}: {e}");
+                }
+            }
+        }
+        std::env::remove_var("REFLEX_LEASE_SECONDS");
     }
 }

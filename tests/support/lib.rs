@@ -24,8 +24,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::sdk_config::SharedCredentialsProvider;
 use reflex_shared::ledger::{Ledger, OutcomeRecord};
-use reflex_shared::pipeline::{self, Outcome};
-use reflex_shared::policy::{Policy, PolicyError};
+use reflex_shared::pipeline::{self, Outcome, PipelineError};
+use reflex_shared::policy::{Policy, PolicyCache, PolicyError};
 use reflex_shared::securityhub::SecurityHubFeedback;
 use reflex_shared::Setup;
 use s3_block_public_access::{BlockConfig, BucketState, S3BlockPublicAccess};
@@ -232,12 +232,13 @@ impl Harness {
         let setup = Setup {
             sdk: sdk.clone(),
             account_id: ACCOUNT.into(),
-            policy: Arc::new(options.policy),
+            policy: Arc::new(PolicyCache::fixed(options.policy)),
             ledger,
             securityhub: SecurityHubFeedback::new(sh),
             function_version: "test".into(),
             lease_seconds: 120,
             record_ttl_days: None,
+            verify_delays: reflex_shared::setup::VERIFY_DELAYS.to_vec(),
         };
         let remediation = S3BlockPublicAccess::from_client(s3);
         let observer = S3BlockPublicAccess::from_client(observer_s3.clone());
@@ -300,8 +301,9 @@ impl Harness {
         state.public_access_block
     }
 
-    /// Deliver one event to the handler, exactly as the Lambda runtime would.
-    pub async fn deliver(&self, event: Value) -> Vec<Outcome> {
+    /// Deliver one event to the handler, exactly as the Lambda runtime would; an error is what
+    /// Lambda would retry.
+    pub async fn try_deliver(&self, event: Value) -> Result<Vec<Outcome>, PipelineError> {
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
         pipeline::handle(
@@ -310,7 +312,13 @@ impl Harness {
             lambda_runtime::LambdaEvent::new(event, context),
         )
         .await
-        .expect("the pipeline reaches the ledger")
+    }
+
+    /// Deliver one event that must be handled without an error.
+    pub async fn deliver(&self, event: Value) -> Vec<Outcome> {
+        self.try_deliver(event)
+            .await
+            .expect("the pipeline handles the event")
     }
 
     /// Deliver one event that must yield exactly one outcome.

@@ -41,6 +41,12 @@ pub static SPEC: Spec = Spec {
 };
 
 const PUT: &str = "s3:PutPublicAccessBlock";
+const NO_SUCH_BUCKET: &str = "NoSuchBucket";
+
+/// The bucket was deleted since the finding: nothing to fix.
+fn gone(target: &Target) -> RemediationError {
+    RemediationError::Gone(format!("bucket {} no longer exists", target.id))
+}
 const DELETE: &str = "s3:DeletePublicAccessBlock";
 
 /// The bucket's Block Public Access configuration, as recorded in pre- and post-state.
@@ -114,7 +120,10 @@ impl S3BlockPublicAccess {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| RemediationError::aws(PUT, e))
+            .map_err(|e| match code(&e) {
+                Some(NO_SUCH_BUCKET) => gone(target),
+                _ => RemediationError::aws(PUT, e),
+            })
     }
 }
 
@@ -187,6 +196,7 @@ impl Remediation for S3BlockPublicAccess {
                 .map(|t| (t.key().to_string(), t.value().to_string()))
                 .collect()),
             Err(e) if code(&e) == Some("NoSuchTagSet") => Ok(Tags::new()),
+            Err(e) if code(&e) == Some(NO_SUCH_BUCKET) => Err(gone(target)),
             Err(e) => Err(RemediationError::aws("s3:GetBucketTagging", e)),
         }
     }
@@ -204,6 +214,7 @@ impl Remediation for S3BlockPublicAccess {
                 .public_access_block_configuration()
                 .map(BlockConfig::from_sdk),
             Err(e) if code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => None,
+            Err(e) if code(&e) == Some(NO_SUCH_BUCKET) => return Err(gone(target)),
             Err(e) => return Err(RemediationError::aws("s3:GetPublicAccessBlock", e)),
         };
         Ok(Inspection {

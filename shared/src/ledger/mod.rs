@@ -1,25 +1,38 @@
-//! Claim, Record: the idempotent outcome ledger in DynamoDB.
+//! Claim, checkpoint, complete: the idempotent outcome ledger in DynamoDB, as a state machine.
 //!
-//! A record is claimed by a conditional put, free when absent or when its lease has run out
-//! (a crashed or timed-out invocation), as Powertools' idempotency utility does. It is completed
-//! by a put conditioned on still holding that claim. Duplicates see the claim or the outcome and
-//! stop; they only count themselves in `deliveries`.
+//! ```text
+//!   (none) ──claim──▶ claimed ──checkpoint──▶ acting ──complete──▶ succeeded | failed | …
+//!                       │  ▲                    │  ▲
+//!                       │  └──release (transient error: lease ends now, error listed)
+//!                       └──complete──▶ skipped | dry-run | pending-approval | …
+//! ```
+//!
+//! Every transition is a conditional write on what the writer expects to find: the status, the
+//! attempt number and the writer's own claim token. A claim is free when absent, or when a
+//! `claimed`/`acting` record's lease has run out (a crashed, timed-out or released invocation);
+//! taking over `acting` carries its pre-state and planned steps to the new attempt. When an
+//! answer is lost on the way back and the SDK retries, the retry meets the invocation's own
+//! write; it is recognised by the claim token and accepted.
 
+mod budget;
 mod key;
 mod record;
 pub mod table;
 
+pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
-pub use record::{Action, Feedback, OutcomeRecord, PriorOutcome, RecordMeta};
+pub use record::{
+    Action, AttemptError, BudgetUse, Feedback, OutcomeRecord, PriorOutcome, RecordMeta,
+};
 
-use crate::aws_error;
+use crate::aws_error::{self, Fault};
 use crate::outcome::Status;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, PointInTimeRecoverySpecification, ReturnValuesOnConditionCheckFailure, Select,
-    TimeToLiveSpecification,
+    AttributeValue, PointInTimeRecoverySpecification, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TimeToLiveSpecification,
 };
 use std::collections::HashMap;
 
@@ -36,6 +49,7 @@ pub enum LedgerError {
         op: &'static str,
         table: String,
         message: String,
+        fault: Fault,
     },
     #[error("record {0} cannot be stored or read: {1}")]
     Codec(String, String),
@@ -43,10 +57,24 @@ pub enum LedgerError {
     LeaseLost(String),
 }
 
+impl LedgerError {
+    /// Worth another delivery: DynamoDB throttled, failed or could not be reached.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::Aws {
+                fault: Fault::Transient,
+                ..
+            }
+        )
+    }
+}
+
 /// The result of trying to write a new record.
 #[derive(Debug)]
 pub enum Claim {
-    /// This invocation owns the record (as written, with attempts and history carried over).
+    /// This invocation owns the record (as written, with attempts and history carried over;
+    /// `acting` when it resumes a crashed attempt's change).
     Acquired(Box<OutcomeRecord>),
     /// Another invocation has it or finished it: the existing record. Nothing more to do.
     Held(Box<OutcomeRecord>),
@@ -55,7 +83,7 @@ pub enum Claim {
 /// When an existing record may be taken over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Takeover {
-    /// Only a `claimed` record whose lease has run out (automatic deliveries).
+    /// Only a `claimed` or `acting` record whose lease has run out (automatic deliveries).
     ExpiredLease,
     /// Also any outcome an analyst may ask to run again (custom actions).
     OnRequest,
@@ -65,6 +93,20 @@ pub enum Takeover {
 pub struct Ledger {
     client: aws_sdk_dynamodb::Client,
     table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata>(
+    e: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    aws_error::code(e) == Some("ConditionalCheckFailedException")
 }
 
 impl Ledger {
@@ -83,10 +125,13 @@ impl Ledger {
         &self.client
     }
 
-    fn aws<E, R>(&self, op: &'static str, e: SdkError<E, R>) -> LedgerError
+    fn aws<E>(
+        &self,
+        op: &'static str,
+        e: SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> LedgerError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         if aws_error::code(&e) == Some("ResourceNotFoundException") {
             return LedgerError::TableMissing(self.table.clone());
@@ -95,6 +140,7 @@ impl Ledger {
             op,
             table: self.table.clone(),
             message: aws_error::describe(&e),
+            fault: aws_error::classify(&e),
         }
     }
 
@@ -112,7 +158,8 @@ impl Ledger {
     }
 
     /// Write `record` as new. If a record with its id exists, take it over when `takeover` and
-    /// `now` allow (carrying over attempts, deliveries, created_at and the prior outcome), or
+    /// `now` allow (carrying over attempts, deliveries, created_at, errors and the prior
+    /// outcome in full; for an `acting` record also its pre-state, planned steps and mode), or
     /// else count the delivery and hand back the existing record.
     pub async fn claim(
         &self,
@@ -127,8 +174,12 @@ impl Ledger {
             None => return Ok(Claim::Acquired(Box::new(record))),
             Some(existing) => existing,
         };
-        let expired = existing.status == Status::Claimed
-            && existing.lease_expires_at.is_some_and(|t| t < now_epoch);
+        if existing.claim_token == record.claim_token && existing.attempts == record.attempts {
+            // Our own write, whose answer was lost: the SDK retried and met it.
+            return Ok(Claim::Acquired(Box::new(existing)));
+        }
+        let expired = existing.status.in_progress()
+            && existing.lease_expires_at.is_some_and(|t| t <= now_epoch);
         // A new analyst request (a new custom-action event, so a new digest) may run a finished
         // outcome again; a redelivery of the same request may not.
         let requested = takeover == Takeover::OnRequest
@@ -141,24 +192,29 @@ impl Ledger {
         record.attempts = existing.attempts + 1;
         record.deliveries = existing.deliveries + 1;
         record.created_at = existing.created_at.clone();
+        record.errors = existing.errors.clone();
         record.history = existing.history.clone();
         record.history.push(existing.prior());
+        if existing.status == Status::Acting {
+            // Resume: the crashed attempt may have changed the resource. Its pre-state is the
+            // one to keep (never overwritten) and its plan says what it was about to do.
+            record.status = Status::Acting;
+            record.pre_state = existing.pre_state.clone();
+            record.actions = existing.actions.clone();
+        }
         // Optimistic: only if nobody else took it over since we read it.
         let values = HashMap::from([
-            (
-                ":s".to_string(),
-                AttributeValue::S(existing.status.as_str().into()),
-            ),
-            (
-                ":a".to_string(),
-                AttributeValue::N(existing.attempts.to_string()),
-            ),
+            (":s".to_string(), s(existing.status.as_str())),
+            (":a".to_string(), n(existing.attempts)),
         ]);
         match self
             .put_if(&record, "#status = :s AND attempts = :a", values)
             .await?
         {
             None => Ok(Claim::Acquired(Box::new(record))),
+            Some(now_existing) if now_existing.claim_token == record.claim_token => {
+                Ok(Claim::Acquired(Box::new(record)))
+            }
             Some(now_existing) => {
                 self.count_delivery(&now_existing.record_id).await?;
                 Ok(Claim::Held(Box::new(now_existing)))
@@ -166,54 +222,225 @@ impl Ledger {
         }
     }
 
-    /// Store the final state of a record this invocation claimed. Fails with `LeaseLost` if
+    /// The checkpoint before the first change: `claimed` (or a resumed `acting`) → `acting`,
+    /// storing the decision, the pre-state (only if none is stored: a stored pre-state is never
+    /// overwritten), the planned steps and a fresh lease.
+    pub async fn checkpoint(&self, record: &OutcomeRecord) -> Result<(), LedgerError> {
+        let mut fields = Item::new();
+        fields.insert("status".into(), s(Status::Acting.as_str()));
+        fields.insert("reason".into(), s(record.reason.as_str()));
+        fields.insert("detail".into(), s(&record.detail));
+        fields.insert("updated_at".into(), s(&record.updated_at));
+        fields.insert(
+            "actions".into(),
+            serde_dynamo::to_attribute_value(&record.actions)
+                .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
+        );
+        if let Some(mode) = record.mode {
+            fields.insert("mode".into(), s(mode.as_str()));
+        }
+        if let Some(lease) = record.lease_expires_at {
+            fields.insert("lease_expires_at".into(), n(lease));
+        }
+        let pre_state = match &record.pre_state {
+            Some(p) => Some(
+                serde_dynamo::to_attribute_value(p)
+                    .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
+            ),
+            None => None,
+        };
+        self.update_owned(record, fields, pre_state, &[], |stored| {
+            stored.status == Status::Acting
+        })
+        .await
+    }
+
+    /// Hand the record back after a transient error: its lease ends now, so the next delivery
+    /// takes it over at once; its status stays (`claimed`, or `acting` with its plan) and the
+    /// error joins `errors`.
+    pub async fn release(&self, record: &OutcomeRecord, now_epoch: i64) -> Result<(), LedgerError> {
+        let mut fields = Item::new();
+        fields.insert("reason".into(), s(record.reason.as_str()));
+        fields.insert("detail".into(), s(&record.detail));
+        fields.insert("updated_at".into(), s(&record.updated_at));
+        fields.insert("lease_expires_at".into(), n(now_epoch));
+        fields.insert(
+            "actions".into(),
+            serde_dynamo::to_attribute_value(&record.actions)
+                .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
+        );
+        fields.insert(
+            "errors".into(),
+            serde_dynamo::to_attribute_value(&record.errors)
+                .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
+        );
+        let errors = record.errors.len();
+        self.update_owned(record, fields, None, &[], move |stored| {
+            stored.errors.len() == errors
+        })
+        .await
+    }
+
+    /// Store the final state of a record this invocation holds. Fails with `LeaseLost` if
     /// another invocation took the claim over meanwhile (then its outcome stands, not ours).
     ///
     /// An update, not a put: duplicates may have counted themselves in `deliveries` while this
     /// invocation worked, and a put would erase their marks.
     pub async fn complete(&self, record: &OutcomeRecord) -> Result<(), LedgerError> {
-        let mut item = Self::to_item(record)?;
-        item.remove("record_id");
-        item.remove("deliveries");
+        let mut fields = Self::to_item(record)?;
+        fields.remove("record_id");
+        fields.remove("deliveries");
+        let remove: &[&str] = if record.lease_expires_at.is_none() {
+            &["lease_expires_at"]
+        } else {
+            &[]
+        };
+        let status = record.status;
+        self.update_owned(record, fields, None, remove, move |stored| {
+            stored.status == status
+        })
+        .await
+    }
+
+    /// A conditional update of a record this invocation holds: the record must still be in
+    /// progress, at this attempt, under this invocation's claim token. If the condition fails
+    /// because an earlier try of this very write took effect (its answer was lost and the SDK
+    /// sent it again), `already_done` recognises the stored record and the write counts.
+    async fn update_owned(
+        &self,
+        record: &OutcomeRecord,
+        fields: Item,
+        pre_state_if_absent: Option<AttributeValue>,
+        remove: &[&str],
+        already_done: impl Fn(&OutcomeRecord) -> bool,
+    ) -> Result<(), LedgerError> {
         let mut names = HashMap::from([("#st".to_string(), "status".to_string())]);
         let mut values = HashMap::from([
-            (
-                ":claimed".to_string(),
-                AttributeValue::S(Status::Claimed.as_str().into()),
-            ),
-            (
-                ":attempt".to_string(),
-                AttributeValue::N(record.attempts.to_string()),
-            ),
+            (":claimed".to_string(), s(Status::Claimed.as_str())),
+            (":acting".to_string(), s(Status::Acting.as_str())),
+            (":attempt".to_string(), n(record.attempts)),
+            (":token".to_string(), s(&record.claim_token)),
         ]);
-        let mut sets = Vec::with_capacity(item.len());
-        for (i, (name, value)) in item.into_iter().enumerate() {
+        let mut sets = Vec::with_capacity(fields.len() + 1);
+        for (i, (name, value)) in fields.into_iter().enumerate() {
             sets.push(format!("#a{i} = :v{i}"));
             names.insert(format!("#a{i}"), name);
             values.insert(format!(":v{i}"), value);
         }
+        if let Some(pre) = pre_state_if_absent {
+            sets.push("pre_state = if_not_exists(pre_state, :pre)".into());
+            values.insert(":pre".into(), pre);
+        }
         let mut expression = format!("SET {}", sets.join(", "));
-        if record.lease_expires_at.is_none() {
-            expression.push_str(" REMOVE lease_expires_at");
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("record_id", AttributeValue::S(record.record_id.clone()))
+            .key("record_id", s(&record.record_id))
             .update_expression(expression)
-            .condition_expression("#st = :claimed AND attempts = :attempt")
+            .condition_expression(
+                "#st IN (:claimed, :acting) AND attempts = :attempt AND claim_token = :token",
+            )
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(LedgerError::LeaseLost(record.record_id.clone()))
-            }
+            Err(e) if is_condition_failure(&e) => match self.get(&record.record_id).await? {
+                Some(stored)
+                    if stored.claim_token == record.claim_token
+                        && stored.attempts == record.attempts
+                        && already_done(&stored) =>
+                {
+                    Ok(())
+                }
+                _ => Err(LedgerError::LeaseLost(record.record_id.clone())),
+            },
             Err(e) => Err(self.aws("UpdateItem", e)),
         }
+    }
+
+    /// Reserve one change in the blast-radius budget: `ADD n 1` on the window's counter, only if
+    /// `n < max`. `Some(count)`, this change's number in the window; `None` when the budget is
+    /// spent. Atomic, so concurrent findings cannot all read "0 < max" and all act.
+    pub async fn reserve_change(
+        &self,
+        counter: &str,
+        max: u32,
+        expires_at: i64,
+    ) -> Result<Option<u32>, LedgerError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", s(counter))
+            .update_expression("ADD n :one SET expires_at = if_not_exists(expires_at, :exp)")
+            .condition_expression("attribute_not_exists(n) OR n < :max")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":exp", n(expires_at))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let count = match out.attributes().and_then(|a| a.get("n")) {
+                    Some(AttributeValue::N(v)) => v.parse().unwrap_or(max),
+                    _ => max,
+                };
+                Ok(Some(count))
+            }
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(self.aws("UpdateItem", e)),
+        }
+    }
+
+    /// Give a reserved unit back: the reservation made no change.
+    pub async fn give_back_change(&self, counter: &str) -> Result<(), LedgerError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", s(counter))
+            .update_expression("ADD n :minus")
+            .condition_expression("n > :zero")
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if is_condition_failure(&e) {
+                    Ok(())
+                } else {
+                    Err(self.aws("UpdateItem", e))
+                }
+            })
+    }
+
+    /// Write the Security Hub feedback onto a completed record (a follow-up to `complete`:
+    /// Security Hub is told only once the outcome is stored).
+    pub async fn set_feedback(
+        &self,
+        record_id: &str,
+        feedback: &Feedback,
+    ) -> Result<(), LedgerError> {
+        let value = serde_dynamo::to_attribute_value(feedback)
+            .map_err(|e| LedgerError::Codec(record_id.to_string(), e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", s(record_id))
+            .update_expression("SET securityhub = :f")
+            .condition_expression("attribute_exists(record_id)")
+            .expression_attribute_values(":f", value)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.aws("UpdateItem", e))
     }
 
     /// Conditional put. `Ok(None)` when written; `Ok(Some(existing))` when the condition failed.
@@ -269,11 +496,12 @@ impl Ledger {
             .send()
             .await
             .map(|_| ())
-            .or_else(|e| match &e {
-                SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
+            .or_else(|e| {
+                if is_condition_failure(&e) {
                     Ok(())
+                } else {
+                    Err(self.aws("UpdateItem", e))
                 }
-                _ => Err(self.aws("UpdateItem", e)),
             })
     }
 
@@ -288,32 +516,6 @@ impl Ledger {
             .await
             .map_err(|e| self.aws("GetItem", e))?;
         out.item.map(Self::from_item).transpose()
-    }
-
-    /// Changes made by `remediation` since `since` (RFC 3339): the blast-radius budget's count.
-    pub async fn changes_since(&self, remediation: &str, since: &str) -> Result<u32, LedgerError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(table::BY_TIME_INDEX)
-            .key_condition_expression("remediation = :r AND created_at >= :since")
-            .filter_expression("#status = :succeeded")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":r", AttributeValue::S(remediation.into()))
-            .expression_attribute_values(":since", AttributeValue::S(since.into()))
-            .expression_attribute_values(
-                ":succeeded",
-                AttributeValue::S(Status::Succeeded.as_str().into()),
-            )
-            .select(Select::Count)
-            .into_paginator()
-            .send();
-        let mut count = 0;
-        while let Some(page) = pages.next().await {
-            count += page.map_err(|e| self.aws("Query", e))?.count().max(0) as u32;
-        }
-        Ok(count)
     }
 
     /// Records of one resource (by-resource index) or one remediation (by-time index), oldest
@@ -388,6 +590,7 @@ impl Ledger {
                 op: "DescribeTable",
                 table: self.table.clone(),
                 message: e.to_string(),
+                fault: Fault::Transient,
             })?;
         let ttl = self
             .client

@@ -16,6 +16,9 @@ pub struct Action {
     pub result: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
+    /// The attempt that made the change (set when a later attempt credits an earlier one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 impl Action {
@@ -25,6 +28,7 @@ impl Action {
             parameters,
             result: "planned".into(),
             at: None,
+            attempt: None,
         }
     }
 
@@ -35,8 +39,49 @@ impl Action {
             parameters: self.parameters.clone(),
             result: result.err().unwrap_or_else(|| "ok".into()),
             at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            attempt: None,
         }
     }
+
+    pub fn is_planned(&self) -> bool {
+        self.result == "planned"
+    }
+
+    pub fn took_effect(&self) -> bool {
+        self.result == "ok"
+    }
+
+    /// A planned step found in effect by a later attempt: credited to `attempt`, which made it.
+    pub fn credited_to(&self, attempt: u32) -> Action {
+        Action {
+            result: "ok".into(),
+            attempt: Some(attempt),
+            ..self.clone()
+        }
+    }
+}
+
+/// A transient error that ended one attempt; the record lists every one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptError {
+    pub attempt: u32,
+    /// The pipeline step: claim, inspect, checkpoint, act, verify, complete.
+    pub step: String,
+    pub message: String,
+    pub at: String,
+}
+
+/// The blast-radius budget unit a change used: which window's counter, and its count then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetUse {
+    /// The counter item's window (UTC hour, `2026-11-27T17`).
+    pub window: String,
+    /// The counter after this reservation (this change is number `count` of the window).
+    pub count: u32,
+    pub max: u32,
+    /// The unit was given back because no change was made.
+    #[serde(default)]
+    pub given_back: bool,
 }
 
 /// The Security Hub feedback result (workflow update and note).
@@ -49,15 +94,23 @@ pub struct Feedback {
     pub detail: String,
 }
 
-/// An earlier outcome of the same record, kept when an analyst's request or an expired lease
-/// hands the record to a new invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An earlier outcome of the same record, kept in full when an analyst's request or an expired
+/// lease hands the record to a new invocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriorOutcome {
     pub status: Status,
     pub reason: Reason,
     pub detail: String,
+    #[serde(default)]
+    pub attempt: u32,
     pub request_id: String,
     pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_state: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_state: Option<Value>,
 }
 
 /// One item of the outcome table.
@@ -68,6 +121,10 @@ pub struct OutcomeRecord {
     pub remediation: String,
     pub function_version: String,
     pub request_id: String,
+    /// A token unique to the invocation that holds (or last held) the claim: an answer lost on
+    /// the way back (the SDK retries and meets its own write) is recognised by it.
+    #[serde(default)]
+    pub claim_token: String,
     /// sha256 of the raw event, hex.
     pub event_digest: String,
     // finding and resource
@@ -101,12 +158,18 @@ pub struct OutcomeRecord {
     pub reversible: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub securityhub: Option<Feedback>,
+    /// The blast-radius budget unit the change used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetUse>,
+    /// Transient errors that ended earlier attempts, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<AttemptError>,
     // bookkeeping
     /// Invocations that worked on this record (claims taken).
     pub attempts: u32,
     /// Deliveries of this finding generation seen, duplicates included.
     pub deliveries: u32,
-    /// Epoch seconds after which a `claimed` record may be taken over.
+    /// Epoch seconds after which a `claimed` or `acting` record may be taken over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_expires_at: Option<i64>,
     pub created_at: String,
@@ -126,6 +189,7 @@ impl OutcomeRecord {
             remediation: remediation.to_string(),
             function_version: meta.function_version.clone(),
             request_id: meta.request_id.clone(),
+            claim_token: meta.claim_token.clone(),
             event_digest: meta.event_digest.clone(),
             finding: None,
             resource_arn: None,
@@ -141,6 +205,8 @@ impl OutcomeRecord {
             verified_at: None,
             reversible: None,
             securityhub: None,
+            budget: None,
+            errors: Vec::new(),
             attempts: 1,
             deliveries: 1,
             lease_expires_at: None,
@@ -162,9 +228,18 @@ impl OutcomeRecord {
             status: self.status,
             reason: self.reason,
             detail: self.detail.clone(),
+            attempt: self.attempts,
             request_id: self.request_id.clone(),
             updated_at: self.updated_at.clone(),
+            actions: self.actions.clone(),
+            pre_state: self.pre_state.clone(),
+            post_state: self.post_state.clone(),
         }
+    }
+
+    /// Whether any recorded step changed something.
+    pub fn changed_anything(&self) -> bool {
+        self.actions.iter().any(Action::took_effect)
     }
 }
 
@@ -174,4 +249,6 @@ pub struct RecordMeta {
     pub function_version: String,
     pub request_id: String,
     pub event_digest: String,
+    /// Unique to this invocation (see [`OutcomeRecord::claim_token`]).
+    pub claim_token: String,
 }

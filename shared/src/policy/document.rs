@@ -12,6 +12,9 @@ pub const DEFAULT_EXEMPTION_TAG: &str = "reflex:exempt";
 pub const DEFAULT_TRUSTED_PRODUCTS: &[&str] = &["arn:aws*:securityhub:*::product/aws/*"];
 /// The blast-radius budget when the policy names none: changes per remediation per hour.
 pub const DEFAULT_MAX_CHANGES_PER_HOUR: u32 = 20;
+/// Attempts (claims taken) a finding gets before its record ends `failed / retries-exhausted`,
+/// when the policy names none. Matches Lambda's asynchronous delivery: one try and 2 retries.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Findings below this normalised severity are skipped when the policy names no threshold.
 pub const DEFAULT_SEVERITY_THRESHOLD: u8 = 1;
 
@@ -97,6 +100,10 @@ pub struct RemediationPolicy {
     /// Blast-radius budget: at most this many changes in any hour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_changes_per_hour: Option<u32>,
+    /// Attempts before a finding that keeps meeting transient errors is given up as
+    /// `failed / retries-exhausted` (1-10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
     /// Applied in order over the remediation's settings when their `match` holds.
     #[serde(default)]
     pub overrides: Vec<Override>,
@@ -211,6 +218,9 @@ impl Policy {
                     "0 would block every change; use enabled: false",
                 );
             }
+            if rp.max_attempts.is_some_and(|n| !(1..=10).contains(&n)) {
+                return invalid(format!("{key}.max_attempts"), "must be from 1 to 10");
+            }
             for (i, o) in rp.overrides.iter().enumerate() {
                 let key = format!("{key}.overrides[{i}]");
                 if o.when.types.is_empty() && o.when.accounts.is_empty() {
@@ -224,6 +234,14 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// Attempts for one remediation before `retries-exhausted`.
+    pub fn max_attempts(&self, remediation: &str) -> u32 {
+        self.remediations
+            .get(remediation)
+            .and_then(|r| r.max_attempts)
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS)
     }
 
     /// The budget for one remediation.

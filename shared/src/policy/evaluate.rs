@@ -21,6 +21,7 @@ pub struct Decision {
     pub because: String,
     pub exemption_tag: String,
     pub max_changes_per_hour: u32,
+    pub max_attempts: u32,
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -116,6 +117,7 @@ impl Policy {
             because,
             exemption_tag: self.exemptions.tag.clone(),
             max_changes_per_hour: self.max_changes_per_hour(remediation),
+            max_attempts: self.max_attempts(remediation),
         })
     }
 

@@ -10,7 +10,7 @@ pub(crate) mod load;
 
 pub use document::*;
 pub use evaluate::{Decision, Verdict};
-pub use load::{load_policy, PolicySource};
+pub use load::{load_policy, PolicyCache, PolicySource, DEFAULT_POLICY_MAX_AGE};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -80,6 +80,10 @@ pub enum PolicyError {
     Read { path: String, message: String },
     #[error("cannot read policy parameter {name} from SSM: {message}")]
     Parameter { name: String, message: String },
+    /// The policy could not be read for a passing reason (throttling, network): not a verdict
+    /// on the policy, so never recorded as `policy-invalid`; the invocation is retried.
+    #[error("policy parameter {name} is unavailable for now: {message}")]
+    Unavailable { name: String, message: String },
     #[error("both REFLEX_POLICY_FILE and REFLEX_POLICY_PARAMETER are set; set one")]
     Ambiguous,
     #[error("policy is not valid YAML for Reflex: {0}")]

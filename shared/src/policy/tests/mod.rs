@@ -57,6 +57,8 @@ fn invalid_documents_name_the_bad_key() {
         ("version: 1\naccounts:\n  '12345':\n    mode: dry-run", "`accounts.12345`"),
         ("version: 1\nremediations:\n  s3-block-pubic-access:\n    mode: enforce", "`remediations.s3-block-pubic-access`"),
         ("version: 1\nremediations:\n  s3-block-public-access:\n    max_changes_per_hour: 0", "`remediations.s3-block-public-access.max_changes_per_hour`"),
+        ("version: 1\nremediations:\n  s3-block-public-access:\n    max_attempts: 0", "`remediations.s3-block-public-access.max_attempts`"),
+        ("version: 1\nremediations:\n  s3-block-public-access:\n    max_attempts: 11", "`remediations.s3-block-public-access.max_attempts`"),
         ("version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {}\n        set: {mode: approve}", "`remediations.s3-block-public-access.overrides[0].match`"),
         ("version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {accounts: ['1']}\n        set: {mode: approve}", "`remediations.s3-block-public-access.overrides[0].match.accounts[0]`"),
         ("version: 1\nexemptions:\n  tag: ''", "`exemptions.tag`"),
@@ -89,6 +91,7 @@ remediations:
   s3-block-public-access:
     mode: enforce
     max_changes_per_hour: 5
+    max_attempts: 5
     overrides:
       - match: {types: ["S3.8"], accounts: ["123456789012"]}
         set: {mode: approve}
@@ -96,6 +99,11 @@ remediations:
     let p = Policy::from_yaml(doc).unwrap();
     assert_eq!(p.exemptions.tag, "team:keep-public");
     assert_eq!(p.max_changes_per_hour("s3-block-public-access"), 5);
+    assert_eq!(p.max_attempts("s3-block-public-access"), 5);
+    assert_eq!(
+        p.max_attempts("s3-enforce-encryption"),
+        DEFAULT_MAX_ATTEMPTS
+    );
     assert_eq!(
         p.max_changes_per_hour("s3-enforce-encryption"),
         DEFAULT_MAX_CHANGES_PER_HOUR
