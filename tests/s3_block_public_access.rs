@@ -708,3 +708,129 @@ async fn records_expire_only_when_the_operator_sets_a_ttl() {
         (before + thirty_days..=chrono::Utc::now().timestamp() + thirty_days).contains(&expires)
     );
 }
+
+#[tokio::test]
+async fn fifteen_concurrent_findings_under_a_budget_of_five_make_exactly_five_changes() {
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {max_changes_per_hour: 5}",
+    )
+    .await;
+    let mut buckets = Vec::new();
+    for _ in 0..15 {
+        buckets.push(h.bucket(Some(ALL_OFF), &[]).await);
+    }
+    let outcomes: Vec<_> =
+        join_all(buckets.iter().map(|b| h.deliver_one(sample_for(S3_8, b)))).await;
+    let count = |s| outcomes.iter().filter(|o| o.status == s).count();
+    assert_eq!(count(Status::Succeeded), 5, "{outcomes:?}");
+    assert_eq!(count(Status::Skipped), 10, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .filter(|o| o.status == Status::Skipped)
+        .all(|o| o.reason == Reason::RateLimited && o.detail.contains("budget of 5")));
+    assert_eq!(h.calls.count(PUT), 5);
+    let mut fixed = 0;
+    for b in &buckets {
+        if h.pab(b).await == Some(BlockConfig::ALL_ON) {
+            fixed += 1;
+        }
+    }
+    assert_eq!(fixed, 5);
+    assert_eq!(h.budget_count("s3-block-public-access").await, 5);
+    // Each success says which unit of which window it used.
+    let mut counts = Vec::new();
+    for o in outcomes.iter().filter(|o| o.status == Status::Succeeded) {
+        let b = h.record(&o.record_id).await.budget.expect("budget");
+        assert_eq!((b.max, b.window.len()), (5, 13));
+        counts.push(b.count);
+    }
+    counts.sort();
+    assert_eq!(counts, [1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn a_bucket_deleted_since_the_finding_is_resource_gone() {
+    let h = Harness::new().await;
+    let o = h
+        .deliver_one(sample_for(S3_8, &unique("reflex-never-made")))
+        .await;
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::ResourceGone),
+        "{o:?}"
+    );
+    assert!(o.detail.contains("no longer exists"), "{}", o.detail);
+    assert!(h.calls.writes().is_empty());
+}
+
+/// The kill switch: an operator switches the remediation to dry-run in the SSM parameter; warm
+/// functions obey it once their copy is older than the bound.
+#[tokio::test]
+async fn a_policy_change_in_ssm_reaches_a_warm_function_after_the_bound() {
+    use aws_sdk_ssm::types::ParameterType;
+    let h = Harness::new().await;
+    let parameter = format!("/reflex-it/{}", unique("policy"));
+    let ssm = aws_sdk_ssm::Client::new(&h.sdk);
+    let put = |value: &'static str| {
+        ssm.put_parameter()
+            .name(&parameter)
+            .r#type(ParameterType::String)
+            .value(value)
+            .overwrite(true)
+            .send()
+    };
+    put("version: 1").await.unwrap();
+    let settings = reflex_shared::setup::Settings {
+        table: h.setup.ledger.table().to_string(),
+        policy_max_age: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let mut setup = reflex_shared::Setup::cold_start(
+        h.sdk.clone(),
+        settings,
+        Ok(reflex_shared::policy::PolicySource::Parameter(
+            parameter.clone(),
+        )),
+    )
+    .await
+    .unwrap();
+    setup.securityhub = h.setup.securityhub.clone();
+    let deliver = |bucket: String| {
+        let setup = setup.clone();
+        let r = s3_block_public_access::S3BlockPublicAccess::from_client(h.observer_client());
+        async move {
+            let event = lambda_runtime::LambdaEvent::new(
+                sample_for(S3_8, &bucket),
+                lambda_runtime::Context::default(),
+            );
+            reflex_shared::pipeline::handle(&setup, &r, event)
+                .await
+                .unwrap()
+                .remove(0)
+        }
+    };
+    let first = h.bucket(Some(ALL_OFF), &[]).await;
+    assert_eq!(deliver(first).await.status, Status::Succeeded);
+
+    put("version: 1\nremediations:\n  s3-block-public-access: {mode: dry-run}")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = deliver(second.clone()).await;
+    assert_eq!(
+        (o.status, o.mode),
+        (Status::DryRun, Some(Mode::DryRun)),
+        "{o:?}"
+    );
+    assert_eq!(h.pab(&second).await, Some(ALL_OFF));
+
+    // Switched off altogether: skipped / disabled.
+    put("version: 1\nremediations:\n  s3-block-public-access: {enabled: false}")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let third = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = deliver(third).await;
+    assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Disabled));
+}

@@ -201,8 +201,6 @@ struct Work {
     record: OutcomeRecord,
     target: Target,
     decision: Decision,
-    /// The budget counter this attempt reserved a unit in.
-    reserved: Option<String>,
     /// Steps earlier attempts made (kept, never repeated).
     kept: Vec<Action>,
 }
@@ -213,11 +211,9 @@ impl Work {
         Stop::Decided
     }
 
-    /// This attempt changed something.
-    fn changed_now(&self) -> bool {
-        self.record.actions[self.kept.len().min(self.record.actions.len())..]
-            .iter()
-            .any(Action::took_effect)
+    /// The record holds a unit of the budget (reserved by this or an earlier attempt).
+    fn holds_budget(&self) -> bool {
+        self.record.budget.as_ref().is_some_and(|b| !b.given_back)
     }
 }
 
@@ -330,7 +326,6 @@ impl<R: Remediation> Run<'_, R> {
             record,
             target,
             decision,
-            reserved: None,
             kept,
         };
         match self.remediate(&mut work, tags, inspection).await {
@@ -437,10 +432,12 @@ impl<R: Remediation> Run<'_, R> {
                 .actions
                 .iter()
                 .map(|a| {
-                    if a.is_planned() {
-                        a.credited_to(earlier)
-                    } else {
+                    // Planned, or tried with an unknown outcome (a transient error): in effect
+                    // now, so made by the earlier attempt.
+                    if a.took_effect() {
                         a.clone()
+                    } else {
+                        a.credited_to(earlier)
                     }
                 })
                 .collect();
@@ -485,27 +482,31 @@ impl<R: Remediation> Run<'_, R> {
         let counter = ledger::counter_key(self.name(), &self.setup.account_id, &window);
         let max = w.decision.max_changes_per_hour;
         let expires = now.timestamp() + 3600 + ledger::COUNTER_TTL_SECONDS;
-        let (stored, reserved) = tokio::join!(
-            ledger.checkpoint(&w.record),
-            ledger.reserve_change(&counter, max, expires)
-        );
-        if let Ok(Some(_)) = reserved {
-            w.reserved = Some(counter);
+        // A unit an earlier attempt reserved, for a change whose outcome it could not know,
+        // is used again rather than counted twice.
+        let held = w.holds_budget();
+        let reserve = async {
+            if held {
+                Ok(Some(0))
+            } else {
+                ledger.reserve_change(&counter, max, expires).await
+            }
+        };
+        let (stored, reserved) = tokio::join!(ledger.checkpoint(&w.record), reserve);
+        if let (Ok(Some(count)), false) = (&reserved, held) {
+            w.record.budget = Some(BudgetUse {
+                window: window.clone(),
+                count: *count,
+                max,
+                given_back: false,
+            });
         }
         if let Err(e) = stored {
             self.give_back(w).await;
             return Err(ledger_stop("checkpoint", e));
         }
         match reserved {
-            Ok(Some(count)) => {
-                w.record.budget = Some(BudgetUse {
-                    window,
-                    count,
-                    max,
-                    given_back: false,
-                });
-                Ok(())
-            }
+            Ok(Some(_)) => Ok(()),
             Ok(None) => {
                 let detail = format!(
                     "the budget of {max} changes per hour is spent (window {window}); nothing was changed"
@@ -590,18 +591,16 @@ impl<R: Remediation> Run<'_, R> {
     /// A reservation that made no change is given back (best effort: a unit kept by mistake
     /// only makes the budget stricter).
     async fn give_back(&self, w: &mut Work) {
-        if w.changed_now() {
+        if w.record.changed_anything() || !w.holds_budget() {
             return;
         }
-        if let Some(counter) = w.reserved.take() {
-            match self.setup.ledger.give_back_change(&counter).await {
-                Ok(()) => {
-                    if let Some(b) = w.record.budget.as_mut() {
-                        b.given_back = true;
-                    }
-                }
-                Err(e) => warn!(error = %e, counter, "budget unit not given back"),
-            }
+        let Some(budget) = w.record.budget.as_mut() else {
+            return;
+        };
+        let counter = ledger::counter_key(self.name(), &self.setup.account_id, &budget.window);
+        match self.setup.ledger.give_back_change(&counter).await {
+            Ok(()) => budget.given_back = true,
+            Err(e) => warn!(error = %e, counter, "budget unit not given back"),
         }
     }
 
@@ -621,7 +620,11 @@ impl<R: Remediation> Run<'_, R> {
             message: message.clone(),
             at: now(),
         });
-        self.give_back(&mut w).await;
+        // After a transient error in `act` nobody knows whether the change was made: the unit
+        // stays with the record, for the next attempt to use.
+        if step != "act" {
+            self.give_back(&mut w).await;
+        }
         if attempts >= w.decision.max_attempts {
             let _ = give_up(&mut w);
             let finding = w.record.finding.clone();
@@ -653,7 +656,7 @@ impl<R: Remediation> Run<'_, R> {
 
     /// Store the outcome, then tell Security Hub, then write down what it said.
     async fn finish(&self, mut w: Work, finding: &Finding) -> Result<Outcome, PipelineError> {
-        if !w.record.status.in_progress() && w.reserved.is_some() && !w.changed_now() {
+        if !w.record.status.in_progress() {
             self.give_back(&mut w).await;
         }
         let mut record = w.record;

@@ -72,14 +72,16 @@ impl Settings {
     pub fn from_env() -> Result<Settings, SetupError> {
         let defaults = Settings::default();
         let lease_seconds = match env_number::<i64>("REFLEX_LEASE_SECONDS")? {
-            Some(v) if !LEASE_SECONDS_RANGE.contains(&v) => return Err(SetupError::Env {
-                name: "REFLEX_LEASE_SECONDS",
-                message: format!(
+            Some(v) if !LEASE_SECONDS_RANGE.contains(&v) => {
+                return Err(SetupError::Env {
+                    name: "REFLEX_LEASE_SECONDS",
+                    message: format!(
                     "{v} is outside {}..={} whole seconds (it must outlive the function's timeout)",
                     LEASE_SECONDS_RANGE.start(),
                     LEASE_SECONDS_RANGE.end()
                 ),
-            }),
+                })
+            }
             Some(v) => v,
             None => defaults.lease_seconds,
         };

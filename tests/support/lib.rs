@@ -9,6 +9,7 @@
 //! so tests assert exactly what Reflex would have sent.
 
 pub mod lambda_api;
+pub mod scripted;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
@@ -292,6 +293,11 @@ impl Harness {
         name
     }
 
+    /// An S3 client for the emulator that logs nothing (for a second function instance).
+    pub fn observer_client(&self) -> aws_sdk_s3::Client {
+        self.observer_s3.clone()
+    }
+
     /// The bucket's Block Public Access configuration, read through the emulator.
     pub async fn pab(&self, bucket: &str) -> Option<BlockConfig> {
         use reflex_shared::remediation::Remediation;
@@ -312,6 +318,46 @@ impl Harness {
             lambda_runtime::LambdaEvent::new(event, context),
         )
         .await
+    }
+
+    /// Deliver one event to `remediation` (another than the harness's own) with this setup.
+    pub async fn deliver_to<R: reflex_shared::remediation::Remediation>(
+        &self,
+        remediation: &R,
+        event: Value,
+    ) -> Result<Vec<Outcome>, PipelineError> {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = uuid::Uuid::new_v4().to_string();
+        pipeline::handle(
+            &self.setup,
+            remediation,
+            lambda_runtime::LambdaEvent::new(event, context),
+        )
+        .await
+    }
+
+    /// The blast-radius counter of `remediation` for the current hour.
+    pub async fn budget_count(&self, remediation: &str) -> u32 {
+        let key = reflex_shared::ledger::counter_key(
+            remediation,
+            ACCOUNT,
+            &reflex_shared::ledger::window(chrono::Utc::now()),
+        );
+        let item = self
+            .setup
+            .ledger
+            .client()
+            .get_item()
+            .table_name(self.setup.ledger.table())
+            .key("record_id", aws_sdk_dynamodb::types::AttributeValue::S(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        match item.item().and_then(|i| i.get("n")) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().unwrap(),
+            _ => 0,
+        }
     }
 
     /// Deliver one event that must be handled without an error.

@@ -201,6 +201,7 @@ impl Ledger {
             record.status = Status::Acting;
             record.pre_state = existing.pre_state.clone();
             record.actions = existing.actions.clone();
+            record.budget = existing.budget.clone();
         }
         // Optimistic: only if nobody else took it over since we read it.
         let values = HashMap::from([
@@ -264,6 +265,13 @@ impl Ledger {
         fields.insert("detail".into(), s(&record.detail));
         fields.insert("updated_at".into(), s(&record.updated_at));
         fields.insert("lease_expires_at".into(), n(now_epoch));
+        if let Some(budget) = &record.budget {
+            fields.insert(
+                "budget".into(),
+                serde_dynamo::to_attribute_value(budget)
+                    .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
+            );
+        }
         fields.insert(
             "actions".into(),
             serde_dynamo::to_attribute_value(&record.actions)

@@ -1,0 +1,421 @@
+//! The pipeline, tested once for every function: a scripted fake remediation (support/scripted.rs,
+//! no S3) against the real outcome ledger in the emulator. Every transition of the record's
+//! state machine and every error class: transient (handed back to Lambda), permanent (a final
+//! record), a resource gone, eventual consistency in verification, retries exhausted, and the
+//! budget's reservation given back when nothing changed.
+
+use reflex_shared::ledger::{self, OutcomeRecord};
+use reflex_shared::outcome::{Reason, Status};
+use reflex_shared::pipeline::{Outcome, PipelineError};
+use reflex_tests::scripted::{Go, Script, Scripted, FIX, SCRIPTED_SPEC};
+use reflex_tests::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const S3_8: &str = "s3-block-public-access/securityhub-s3.8-imported.json";
+
+struct World {
+    h: Harness,
+    fake: Scripted,
+    event: Value,
+    record_id: String,
+}
+
+async fn world_with(script: Script, policy: &str) -> World {
+    let mut h = Harness::with_policy(policy).await;
+    // Short pauses between verification re-reads: the schedule's shape, not its length, is
+    // under test here.
+    h.setup.verify_delays = vec![Duration::from_millis(10), Duration::from_millis(20)];
+    let event = sample_for(S3_8, &unique("fake"));
+    let finding = reflex_shared::finding::parse_event(&event)
+        .unwrap()
+        .remove(0);
+    let record_id = ledger::record_id(SCRIPTED_SPEC.name, &finding);
+    let fake = Scripted::new(h.setup.ledger.clone(), script);
+    World {
+        h,
+        fake,
+        event,
+        record_id,
+    }
+}
+
+async fn world(script: Script) -> World {
+    world_with(script, "version: 1").await
+}
+
+impl World {
+    async fn deliver(&self) -> Result<Outcome, PipelineError> {
+        self.h
+            .deliver_to(&self.fake, self.event.clone())
+            .await
+            .map(|mut o| o.remove(0))
+    }
+
+    async fn record(&self) -> OutcomeRecord {
+        self.h.record(&self.record_id).await
+    }
+
+    async fn budget(&self) -> u32 {
+        self.h.budget_count(SCRIPTED_SPEC.name).await
+    }
+}
+
+fn script(pick: impl FnOnce(&mut Script)) -> Script {
+    let mut s = Script::default();
+    pick(&mut s);
+    s
+}
+
+#[tokio::test]
+async fn a_clean_run_checkpoints_before_the_change_and_completes_verified() {
+    let w = world(Script::default()).await;
+    let o = w.deliver().await.unwrap();
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Succeeded, Reason::Remediated)
+    );
+    assert_eq!(w.fake.changes(), 1);
+
+    // What the ledger held when the change was made: the checkpoint.
+    let cp = w.fake.seen_at_act.lock().unwrap().clone().expect("seen");
+    assert_eq!(cp.status, Status::Acting);
+    assert_eq!(cp.pre_state, Some(json!({ "fixed": false })));
+    assert_eq!(cp.actions.len(), 1);
+    assert!(cp.actions[0].is_planned() && cp.actions[0].api == FIX);
+    assert!(cp.lease_expires_at.is_some());
+
+    let r = w.record().await;
+    assert_eq!(r.pre_state, Some(json!({ "fixed": false })));
+    assert_eq!(r.post_state, Some(json!({ "fixed": true })));
+    assert_eq!(r.verified, Some(true));
+    assert_eq!(r.actions[0].result, "ok");
+    assert_eq!(r.lease_expires_at, None);
+    assert!(r.errors.is_empty() && r.history.is_empty());
+    let budget = r.budget.expect("budget use recorded");
+    assert_eq!(
+        (budget.count, budget.max, budget.given_back),
+        (1, 20, false)
+    );
+    assert_eq!(budget.window, ledger::window(chrono::Utc::now()));
+    assert_eq!(w.budget().await, 1);
+}
+
+/// Outcomes decided after the claim, before any change: each is final, `Ok`, and leaves the
+/// budget untouched.
+#[tokio::test]
+async fn final_outcomes_without_a_change() {
+    let cases: Vec<(&str, Script, &str, Status, Reason)> = vec![
+        (
+            "permanent read error",
+            script(|s| s.inspect.push_back(Go::Permanent)),
+            "version: 1",
+            Status::Failed,
+            Reason::InspectError,
+        ),
+        (
+            "resource gone",
+            script(|s| s.inspect.push_back(Go::Gone)),
+            "version: 1",
+            Status::Skipped,
+            Reason::ResourceGone,
+        ),
+        (
+            "tags gone",
+            script(|s| s.tags.push_back(Go::Gone)),
+            "version: 1",
+            Status::Skipped,
+            Reason::ResourceGone,
+        ),
+        (
+            "dry-run",
+            Script::default(),
+            "version: 1\ndefaults: {mode: dry-run}",
+            Status::DryRun,
+            Reason::WouldChange,
+        ),
+        (
+            "approve",
+            Script::default(),
+            "version: 1\ndefaults: {mode: approve}",
+            Status::PendingApproval,
+            Reason::AwaitingApproval,
+        ),
+    ];
+    for (name, script, policy, status, reason) in cases {
+        let w = world_with(script, policy).await;
+        let o = w.deliver().await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((o.status, o.reason), (status, reason), "{name}: {o:?}");
+        assert_eq!(w.fake.changes(), 0, "{name}");
+        assert_eq!(w.budget().await, 0, "{name}");
+        let r = w.record().await;
+        assert_eq!((r.status, r.reason), (status, reason), "{name}");
+        assert_eq!(r.lease_expires_at, None, "{name}");
+        // Again: a duplicate, nothing more.
+        assert!(w.deliver().await.unwrap().duplicate, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_read_error_hands_the_record_back_and_the_retry_finishes_it() {
+    let w = world(script(|s| s.inspect.push_back(Go::Transient))).await;
+    match w.deliver().await {
+        Err(PipelineError::Transient { step, .. }) => assert_eq!(step, "inspect"),
+        other => panic!("a transient error is Lambda's to retry: {other:?}"),
+    }
+    let r = w.record().await;
+    assert_eq!(
+        (r.status, r.reason),
+        (Status::Claimed, Reason::RetryPending)
+    );
+    assert!(r.lease_expires_at.unwrap() <= chrono::Utc::now().timestamp());
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(
+        (r.errors[0].attempt, r.errors[0].step.as_str()),
+        (1, "inspect")
+    );
+    assert!(r.errors[0].message.contains("ThrottlingException"));
+    assert_eq!(w.fake.changes(), 0);
+
+    // Lambda's retry: taken over at once (the lease was ended), fixed.
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::Succeeded);
+    let r = w.record().await;
+    assert_eq!(r.attempts, 2);
+    assert_eq!(r.errors.len(), 1, "the error stays listed");
+    assert_eq!(r.history.len(), 1);
+    assert_eq!(
+        (
+            r.history[0].status,
+            r.history[0].reason,
+            r.history[0].attempt
+        ),
+        (Status::Claimed, Reason::RetryPending, 1)
+    );
+    assert_eq!(w.fake.changes(), 1);
+}
+
+#[tokio::test]
+async fn a_transient_error_at_the_change_keeps_its_budget_unit_for_the_retry_which_acts_once() {
+    let w = world(script(|s| s.act.push_back(Go::Transient))).await;
+    assert!(matches!(
+        w.deliver().await,
+        Err(PipelineError::Transient { step: "act", .. })
+    ));
+    let r = w.record().await;
+    assert_eq!(r.status, Status::Acting, "the checkpoint stands");
+    assert_eq!(r.pre_state, Some(json!({ "fixed": false })));
+    assert_eq!(w.fake.changes(), 0);
+    // Whether the change was made is unknown after a transient error: the unit is kept, on
+    // the record, for the retry.
+    assert_eq!(w.budget().await, 1);
+    assert!(
+        !r.budget
+            .as_ref()
+            .expect("budget kept on the record")
+            .given_back
+    );
+
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(w.fake.changes(), 1);
+    assert_eq!(
+        w.budget().await,
+        1,
+        "the retry used the kept unit, not a second one"
+    );
+    let r = w.record().await;
+    assert_eq!(r.attempts, 2);
+    assert_eq!(
+        r.pre_state,
+        Some(json!({ "fixed": false })),
+        "original pre-state"
+    );
+    assert_eq!(r.actions.len(), 1);
+    assert_eq!(r.actions[0].result, "ok");
+    assert_eq!(r.history[0].status, Status::Acting);
+}
+
+#[tokio::test]
+async fn a_change_whose_answer_was_lost_is_credited_not_repeated() {
+    let w = world(script(|s| s.act.push_back(Go::TransientAfterChange))).await;
+    assert!(matches!(
+        w.deliver().await,
+        Err(PipelineError::Transient { step: "act", .. })
+    ));
+    assert_eq!(w.fake.changes(), 1);
+    assert_eq!(w.budget().await, 1, "a change was made: the unit is kept");
+
+    let o = w.deliver().await.unwrap();
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Succeeded, Reason::Remediated)
+    );
+    assert!(o.detail.contains("credited to attempt 1"), "{}", o.detail);
+    assert_eq!(w.fake.changes(), 1, "never repeated");
+    let r = w.record().await;
+    assert_eq!(r.pre_state, Some(json!({ "fixed": false })));
+    assert_eq!(r.post_state, Some(json!({ "fixed": true })));
+    assert_eq!(r.verified, Some(true));
+    assert_eq!(r.actions.len(), 1);
+    assert_eq!(
+        (r.actions[0].result.as_str(), r.actions[0].attempt),
+        ("ok", Some(1))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_change_fails_and_gives_the_budget_back() {
+    let w = world(script(|s| s.act.push_back(Go::Permanent))).await;
+    let o = w.deliver().await.unwrap();
+    assert_eq!((o.status, o.reason), (Status::Failed, Reason::ActionError));
+    assert!(o.detail.contains("AccessDenied"));
+    assert_eq!(w.budget().await, 0);
+    let r = w.record().await;
+    assert!(r.budget.expect("budget").given_back);
+    assert_eq!(r.lease_expires_at, None);
+}
+
+#[tokio::test]
+async fn verification_waits_out_eventual_consistency_then_gives_its_verdict() {
+    // Two stale reads, then the fix shows: succeeded.
+    let w = world(script(|s| s.verify.extend([Go::Stale, Go::Stale]))).await;
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+
+    // Never shows within the bound: verification-failed, the change kept on record.
+    let w = world(script(|s| s.verify.extend([Go::Stale; 3]))).await;
+    let o = w.deliver().await.unwrap();
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::VerificationFailed, Reason::StillNonCompliant)
+    );
+    let r = w.record().await;
+    assert_eq!(
+        (r.verified, r.actions[0].result.as_str()),
+        (Some(false), "ok")
+    );
+    assert_eq!(w.budget().await, 1);
+
+    // A transient error on the last read: handed back; the retry finds the fix and credits it.
+    let w = world(script(|s| {
+        s.verify.extend([Go::Stale, Go::Stale, Go::Transient])
+    }))
+    .await;
+    assert!(matches!(
+        w.deliver().await,
+        Err(PipelineError::Transient { step: "verify", .. })
+    ));
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::Succeeded);
+    assert_eq!(w.fake.changes(), 1);
+}
+
+#[tokio::test]
+async fn transient_errors_on_every_attempt_end_in_retries_exhausted() {
+    let w = world(script(|s| s.inspect.extend([Go::Transient; 5]))).await;
+    for attempt in 1..=2 {
+        assert!(
+            matches!(w.deliver().await, Err(PipelineError::Transient { .. })),
+            "attempt {attempt}"
+        );
+    }
+    match w.deliver().await {
+        Err(PipelineError::RetriesExhausted { attempts, .. }) => assert_eq!(attempts, 3),
+        other => panic!("{other:?}"),
+    }
+    let r = w.record().await;
+    assert_eq!(
+        (r.status, r.reason),
+        (Status::Failed, Reason::RetriesExhausted)
+    );
+    assert_eq!(r.errors.len(), 3);
+    for (i, e) in r.errors.iter().enumerate() {
+        assert_eq!(e.attempt, i as u32 + 1);
+        assert!(
+            r.detail.contains(&format!("attempt {} at inspect", i + 1)),
+            "{}",
+            r.detail
+        );
+    }
+    assert_eq!(r.lease_expires_at, None);
+    // A further delivery is a duplicate of the final record.
+    assert!(w.deliver().await.unwrap().duplicate);
+    assert_eq!(w.fake.changes(), 0);
+}
+
+#[tokio::test]
+async fn a_live_lease_is_retry_later_and_an_expired_acting_record_is_resumed() {
+    let w = world(Script::default()).await;
+    // A crashed attempt's checkpoint: acting, planned step, pre-state, lease still live.
+    let finding = reflex_shared::finding::parse_event(&w.event)
+        .unwrap()
+        .remove(0);
+    let meta = ledger::RecordMeta {
+        function_version: "crashed".into(),
+        request_id: "crashed-request".into(),
+        event_digest: "0".repeat(64),
+        claim_token: "crashed-token".into(),
+    };
+    let mut r = OutcomeRecord::new(
+        w.record_id.clone(),
+        SCRIPTED_SPEC.name,
+        &meta,
+        "2026-11-26T00:00:00.000Z",
+    );
+    r.finding = Some(finding);
+    r.resource_arn = Some("arn:aws:s3:::crashed".into());
+    r.status = Status::Acting;
+    r.pre_state = Some(json!({ "fixed": false, "from": "attempt 1" }));
+    r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
+    r.lease_expires_at = Some(chrono::Utc::now().timestamp() + 600);
+    let put =
+        w.h.setup
+            .ledger
+            .client()
+            .put_item()
+            .table_name(w.h.setup.ledger.table())
+            .set_item(Some(serde_dynamo::to_item(&r).unwrap()))
+            .send()
+            .await;
+    put.unwrap();
+
+    match w.deliver().await {
+        Err(PipelineError::Busy { record_id, .. }) => assert_eq!(record_id, w.record_id),
+        other => panic!("live lease: {other:?}"),
+    }
+    assert_eq!(w.fake.changes(), 0);
+
+    // The lease runs out: resumed, the missing change made once, the crashed attempt's
+    // pre-state kept.
+    w.h.setup
+        .ledger
+        .client()
+        .update_item()
+        .table_name(w.h.setup.ledger.table())
+        .key(
+            "record_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(w.record_id.clone()),
+        )
+        .update_expression("SET lease_expires_at = :past")
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(w.fake.changes(), 1);
+    let r = w.record().await;
+    assert_eq!(
+        r.pre_state,
+        Some(json!({ "fixed": false, "from": "attempt 1" })),
+        "a stored pre-state is never overwritten"
+    );
+    assert_eq!(r.attempts, 2);
+    assert_eq!(r.history[0].status, Status::Acting);
+    assert_eq!(r.history[0].request_id, "crashed-request");
+    assert_eq!(r.history[0].actions.len(), 1);
+}
