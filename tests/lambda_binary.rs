@@ -8,23 +8,8 @@ use reflex_tests::lambda_api::{FakeRuntimeApi, Posted};
 use reflex_tests::*;
 use s3_block_public_access::BlockConfig;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
-
-/// The binary `cargo build --workspace` put beside this test's own directory (scripts/test builds
-/// it before the tests run).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` first (scripts/test does)",
-        path.display()
-    );
-    path
-}
 
 #[tokio::test]
 async fn the_function_binary_serves_invocations_like_lambda() {

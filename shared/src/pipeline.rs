@@ -485,11 +485,12 @@ impl<R: Remediation> Run<'_, R> {
         // A unit an earlier attempt reserved, for a change whose outcome it could not know,
         // is used again rather than counted twice.
         let held = w.holds_budget();
+        let token = format!("{}#{}", w.record.claim_token, w.record.attempts);
         let reserve = async {
             if held {
                 Ok(Some(0))
             } else {
-                ledger.reserve_change(&counter, max, expires).await
+                ledger.reserve_change(&counter, &token, max, expires).await
             }
         };
         let (stored, reserved) = tokio::join!(ledger.checkpoint(&w.record), reserve);
@@ -497,6 +498,7 @@ impl<R: Remediation> Run<'_, R> {
             w.record.budget = Some(BudgetUse {
                 window: window.clone(),
                 count: *count,
+                token: token.clone(),
                 max,
                 given_back: false,
             });
@@ -598,7 +600,12 @@ impl<R: Remediation> Run<'_, R> {
             return;
         };
         let counter = ledger::counter_key(self.name(), &self.setup.account_id, &budget.window);
-        match self.setup.ledger.give_back_change(&counter).await {
+        match self
+            .setup
+            .ledger
+            .give_back_change(&counter, &budget.token)
+            .await
+        {
             Ok(()) => budget.given_back = true,
             Err(e) => warn!(error = %e, counter, "budget unit not given back"),
         }

@@ -8,6 +8,7 @@
 //! (it answers 404): that call goes to an `aws-smithy-mocks` client that records each request,
 //! so tests assert exactly what Reflex would have sent.
 
+pub mod fault_proxy;
 pub mod lambda_api;
 pub mod scripted;
 
@@ -57,6 +58,33 @@ pub async fn sdk_config() -> SdkConfig {
         .credentials_provider(SharedCredentialsProvider::new(creds))
         .load()
         .await
+}
+
+/// Reflex's own SDK config (production retries and timeouts), pointed at `endpoint` (a fault
+/// proxy in front of the emulator).
+pub async fn sdk_config_via(endpoint: &str) -> SdkConfig {
+    let creds =
+        aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "reflex-tests");
+    reflex_shared::setup::resilient(aws_config::defaults(BehaviorVersion::latest()))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// The binary `cargo build --workspace` put beside the test executables (scripts/test builds
+/// it before the tests run).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (scripts/test does)",
+        path.display()
+    );
+    path
 }
 
 /// A unique, valid bucket or table name.

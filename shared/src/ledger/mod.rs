@@ -374,10 +374,13 @@ impl Ledger {
 
     /// Reserve one change in the blast-radius budget: `ADD n 1` on the window's counter, only if
     /// `n < max`. `Some(count)`, this change's number in the window; `None` when the budget is
-    /// spent. Atomic, so concurrent findings cannot all read "0 < max" and all act.
+    /// spent. Atomic, so concurrent findings cannot all read "0 < max" and all act; idempotent,
+    /// so an SDK retry after a lost answer does not count the change twice (the counter keeps
+    /// each reservation's `token` in a set).
     pub async fn reserve_change(
         &self,
         counter: &str,
+        token: &str,
         max: u32,
         expires_at: i64,
     ) -> Result<Option<u32>, LedgerError> {
@@ -386,37 +389,55 @@ impl Ledger {
             .update_item()
             .table_name(&self.table)
             .key("record_id", s(counter))
-            .update_expression("ADD n :one SET expires_at = if_not_exists(expires_at, :exp)")
-            .condition_expression("attribute_not_exists(n) OR n < :max")
+            .update_expression(
+                "ADD n :one, tokens :token SET expires_at = if_not_exists(expires_at, :exp)",
+            )
+            .condition_expression(
+                "(attribute_not_exists(n) OR n < :max) AND NOT contains(tokens, :t)",
+            )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":max", n(max))
             .expression_attribute_values(":exp", n(expires_at))
+            .expression_attribute_values(":token", AttributeValue::Ss(vec![token.to_string()]))
+            .expression_attribute_values(":t", s(token))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
         match result {
-            Ok(out) => {
-                let count = match out.attributes().and_then(|a| a.get("n")) {
-                    Some(AttributeValue::N(v)) => v.parse().unwrap_or(max),
-                    _ => max,
-                };
-                Ok(Some(count))
+            Ok(out) => Ok(Some(count_of(out.attributes(), max))),
+            Err(e) if is_condition_failure(&e) => {
+                // Spent, or this very reservation already made (its answer lost).
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("record_id", s(counter))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| self.aws("GetItem", e))?;
+                let mine = matches!(
+                    item.item().and_then(|i| i.get("tokens")),
+                    Some(AttributeValue::Ss(tokens)) if tokens.iter().any(|t| t == token)
+                );
+                Ok(mine.then(|| count_of(item.item(), max)))
             }
-            Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(self.aws("UpdateItem", e)),
         }
     }
 
-    /// Give a reserved unit back: the reservation made no change.
-    pub async fn give_back_change(&self, counter: &str) -> Result<(), LedgerError> {
+    /// Give a reserved unit back: the reservation made no change. Idempotent like the
+    /// reservation: only a token still in the set is taken out and uncounted.
+    pub async fn give_back_change(&self, counter: &str, token: &str) -> Result<(), LedgerError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("record_id", s(counter))
-            .update_expression("ADD n :minus")
-            .condition_expression("n > :zero")
+            .update_expression("ADD n :minus DELETE tokens :token")
+            .condition_expression("contains(tokens, :t)")
             .expression_attribute_values(":minus", n(-1))
-            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":token", AttributeValue::Ss(vec![token.to_string()]))
+            .expression_attribute_values(":t", s(token))
             .send()
             .await
             .map(|_| ())
@@ -625,6 +646,13 @@ impl Ledger {
         ttl.map_err(|e| self.aws("UpdateTimeToLive", e))?;
         pitr.map_err(|e| self.aws("UpdateContinuousBackups", e))?;
         Ok(true)
+    }
+}
+
+fn count_of(item: Option<&Item>, max: u32) -> u32 {
+    match item.and_then(|a| a.get("n")) {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(max),
+        _ => max,
     }
 }
 
