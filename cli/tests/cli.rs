@@ -150,3 +150,206 @@ fn init_replay_and_audit_against_the_emulator() {
     let table_view = reflex(&[&["audit"][..], &t].concat());
     assert!(text(&table_view).0.contains("2 record(s)"));
 }
+
+fn unique_table() -> String {
+    format!(
+        "reflex-cli-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+fn reflex_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_reflex"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run reflex")
+}
+
+/// The demo turns Block Public Access off on two buckets: it must refuse anything but the
+/// emulator's default account on loopback, before any change or table write.
+#[tokio::test]
+async fn the_demo_refuses_anything_but_the_local_emulator() {
+    endpoint();
+    // Not loopback: refused before any connection is attempted (.invalid never resolves).
+    let remote = reflex_with_env(
+        &["demo", "--table", "reflex-demo-refused"],
+        &[(
+            "AWS_ENDPOINT_URL",
+            "https://dynamodb.us-east-1.example.invalid",
+        )],
+    );
+    assert_eq!(remote.status.code(), Some(1));
+    let (out, err) = text(&remote);
+    assert!(
+        err.contains("refusing to run the demo against https://dynamodb.us-east-1.example.invalid"),
+        "{err}"
+    );
+    assert!(!out.contains("Outcome table"), "{out}");
+
+    // Loopback, but credentials of another account (an assumed role in account 111111111111,
+    // which moto honours): refused after STS, before anything is written.
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let creds = aws_sdk_sts::Client::new(&sdk)
+        .assume_role()
+        .role_arn("arn:aws:iam::111111111111:role/reflex-demo-test")
+        .role_session_name("reflex-cli-test")
+        .send()
+        .await
+        .expect("AssumeRole")
+        .credentials
+        .expect("credentials");
+    let table = unique_table();
+    let other = reflex_with_env(
+        &["demo", "--table", &table],
+        &[
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
+            ("AWS_SESSION_TOKEN", creds.session_token()),
+        ],
+    );
+    assert_eq!(other.status.code(), Some(1));
+    let (out, err) = text(&other);
+    assert!(
+        err.contains("account 111111111111, not the emulator's default account 123456789012"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed or written"), "{err}");
+    assert!(!out.contains("Outcome table"), "{out}");
+    // Nothing written in that account: no table, no demo bucket.
+    let assumed = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_string()),
+            None,
+            "assumed",
+        ))
+        .load()
+        .await;
+    let tables = aws_sdk_dynamodb::Client::new(&assumed)
+        .list_tables()
+        .send()
+        .await
+        .unwrap();
+    assert!(!tables.table_names().contains(&table), "{tables:?}");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&assumed)
+            .force_path_style(true)
+            .build(),
+    );
+    assert!(s3
+        .head_bucket()
+        .bucket("reflex-demo-public")
+        .send()
+        .await
+        .is_err());
+}
+
+/// `replay --policy FILE` and `--policy-parameter NAME` apply that policy, not the
+/// environment's (an operator replaying dead-lettered events under the deployed policy).
+#[tokio::test]
+async fn replay_applies_the_policy_it_is_given() {
+    endpoint();
+    let table = unique_table();
+    let t = ["--table", table.as_str()];
+    assert!(reflex(&[&["init"][..], &t].concat()).status.success());
+    let off = "version: 1\nremediations:\n  s3-block-public-access: {enabled: false}\n";
+    let file = std::env::temp_dir().join(format!("{table}.yaml"));
+    std::fs::write(&file, off).unwrap();
+    let parameter = format!("/reflex-cli/{table}");
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(&parameter)
+        .value(off)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let event = sample("s3-block-public-access/securityhub-s3.8-imported.json");
+    let file = file.display().to_string();
+    for how in [
+        ["--policy", file.as_str()],
+        ["--policy-parameter", &parameter],
+    ] {
+        let out = reflex(
+            &[
+                &["replay", "--json", "--function", "s3-block-public-access"][..],
+                &how,
+                &[event.as_str()],
+                &t,
+            ]
+            .concat(),
+        );
+        let (stdout, err) = text(&out);
+        assert!(out.status.success(), "{how:?}: {err}");
+        let line: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(line["outcome"]["reason"], "disabled", "{how:?}: {line}");
+    }
+    let both = reflex(
+        &[
+            &["replay", "--function", "s3-block-public-access"][..],
+            &["--policy", file.as_str(), "--policy-parameter", &parameter],
+            &[event.as_str()],
+            &t,
+        ]
+        .concat(),
+    );
+    assert_eq!(both.status.code(), Some(2), "one policy source at a time");
+}
+
+/// `audit --stuck` lists records left `claimed` or `acting` past their lease, and nothing else.
+#[tokio::test]
+async fn audit_lists_stuck_records() {
+    use reflex_shared::ledger::{Ledger, OutcomeRecord, RecordMeta, Takeover};
+    endpoint();
+    let table = unique_table();
+    let t = ["--table", table.as_str()];
+    assert!(reflex(&[&["init"][..], &t].concat()).status.success());
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
+    let now = chrono::Utc::now();
+    let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for (id, status, lease) in [
+        (
+            "stuck-claimed",
+            reflex_shared::outcome::Status::Claimed,
+            -10,
+        ),
+        ("stuck-acting", reflex_shared::outcome::Status::Acting, -10),
+        ("live", reflex_shared::outcome::Status::Claimed, 600),
+    ] {
+        let meta = RecordMeta {
+            function_version: "t".into(),
+            request_id: id.into(),
+            event_digest: "0".repeat(64),
+            claim_token: id.into(),
+        };
+        let mut r = OutcomeRecord::new(
+            format!("s3-block-public-access#{id}"),
+            "s3-block-public-access",
+            &meta,
+            &stamp,
+        );
+        r.status = status;
+        r.lease_expires_at = Some(now.timestamp() + lease);
+        r.resource_arn = Some(format!("arn:aws:s3:::{id}"));
+        ledger
+            .claim(r, now.timestamp(), Takeover::ExpiredLease)
+            .await
+            .unwrap();
+    }
+    let out = reflex(&[&["audit", "--stuck", "--json"][..], &t].concat());
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let mut ids: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["request_id"].to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["\"stuck-acting\"", "\"stuck-claimed\""]);
+    let help = text(&reflex(&["audit", "--help"])).0;
+    assert!(help.contains("--stuck"), "{help}");
+}
