@@ -111,15 +111,7 @@ async fn crash_and_recover(name: &'static str, wire: Tripwire) -> String {
     assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
     let changes = proxy.logical_calls_per_bucket("PutPublicAccessBlock");
     assert_eq!(changes.get(&bucket), Some(&1), "{what}\n{changes:?}");
-    let records = h
-        .setup
-        .ledger
-        .query(
-            reflex_shared::ledger::Lookup::Resource(&format!("arn:aws:s3:::{bucket}")),
-            None,
-        )
-        .await
-        .unwrap();
+    let records = h.records_of(&bucket).await;
     assert_eq!(records.len(), 1, "{what}");
     let r = &records[0];
     assert_eq!(r.status, Status::Succeeded);

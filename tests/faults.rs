@@ -131,10 +131,10 @@ async fn twenty_findings_at_twenty_percent_faults_are_all_fixed_exactly_once() {
         if changes.get(&d.bucket).copied().unwrap_or(0) > 1 {
             changed_twice += 1;
         }
-        let finding = reflex_shared::finding::parse_event(&sample_for(S3_8, &d.bucket))
-            .unwrap()
-            .remove(0);
-        let id = reflex_shared::ledger::record_id("s3-block-public-access", &finding);
+        let id = reflex_shared::ledger::record_id(
+            "s3-block-public-access",
+            &finding_of(&sample_for(S3_8, &d.bucket)),
+        );
         match h.setup.ledger.get(&id).await.unwrap() {
             Some(r) if r.status == Status::Succeeded => succeeded += 1,
             Some(r) if r.status.in_progress() => stuck_or_lost += 1,
@@ -178,4 +178,149 @@ async fn twenty_findings_at_twenty_percent_faults_are_all_fixed_exactly_once() {
         FINDINGS as u32,
         "the budget counted each change once"
     );
+}
+
+/// A lost answer on each ledger write: the emulator applied it, the connection was reset, the
+/// SDK sent it again and met the write it had made. Each is recognised as the invocation's own
+/// (claim token, attempt), so the first delivery succeeds, with one change and one budget unit.
+#[tokio::test]
+async fn a_lost_answer_on_each_ledger_write_is_recognised_as_our_own() {
+    use reflex_tests::fault_proxy::{Fault, Rule};
+    let writes = [
+        ("the claim", "PutItem", None),
+        (
+            "the checkpoint",
+            "UpdateItem",
+            Some("if_not_exists(pre_state"),
+        ),
+        ("the budget reservation", "UpdateItem", Some("ADD n :one")),
+        (
+            "the completion",
+            "UpdateItem",
+            Some("REMOVE lease_expires_at"),
+        ),
+    ];
+    for (name, operation, containing) in writes {
+        let h = Harness::new().await;
+        let proxy = FaultProxy::start(&endpoint(), Faults::default()).await;
+        proxy.add_rule(Rule {
+            operation,
+            containing,
+            fault: Fault::LostResponse,
+            times: 1,
+        });
+        let sdk = sdk_config_via(&proxy.endpoint).await;
+        let settings = Settings {
+            table: h.setup.ledger.table().to_string(),
+            ..Default::default()
+        };
+        let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+        let d = lambda(&sdk, &settings, &h, bucket.clone()).await;
+        assert_eq!(d.deliveries, 1, "{name}: {d:?}");
+        let o = d.outcome.expect(name);
+        assert_eq!(o.status, Status::Succeeded, "{name}: {o:?}");
+        assert_eq!(
+            proxy.faults().get(&Fault::LostResponse),
+            Some(&1),
+            "{name}: the answer was lost once"
+        );
+        let changes = proxy.logical_calls_per_bucket("PutPublicAccessBlock");
+        assert_eq!(changes.get(&bucket), Some(&1), "{name}");
+        assert_eq!(h.budget_count("s3-block-public-access").await, 1, "{name}");
+        let r = h.record(&o.record_id).await;
+        assert_eq!((r.attempts, r.errors.len()), (1, 0), "{name}: {r:?}");
+    }
+}
+
+/// The policy's source is unavailable: at cold start the cold start fails (Lambda retries; it
+/// is not recorded as `policy-invalid`); on a warm function's re-read the last good policy
+/// stands in for the grace period, then invocations fail closed until a read succeeds.
+#[tokio::test]
+async fn an_unreadable_policy_fails_the_cold_start_and_a_stale_one_fails_closed() {
+    use aws_sdk_ssm::types::ParameterType;
+    use reflex_shared::pipeline::PipelineError;
+    use reflex_shared::policy::PolicyError;
+    use reflex_tests::fault_proxy::{Fault, Rule};
+    let h = Harness::new().await;
+    let proxy = FaultProxy::start(&endpoint(), Faults::default()).await;
+    let sdk = sdk_config_via(&proxy.endpoint).await;
+    let parameter = format!("/reflex-it/{}", unique("policy"));
+    aws_sdk_ssm::Client::new(&h.sdk)
+        .put_parameter()
+        .name(&parameter)
+        .r#type(ParameterType::String)
+        .value("version: 1")
+        .send()
+        .await
+        .unwrap();
+    let settings = Settings {
+        table: h.setup.ledger.table().to_string(),
+        policy_max_age: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let source = || Ok(PolicySource::Parameter(parameter.clone()));
+    let ssm_down = || Rule {
+        operation: "GetParameter",
+        containing: None,
+        fault: Fault::Unavailable,
+        times: usize::MAX,
+    };
+
+    proxy.add_rule(ssm_down());
+    match Setup::cold_start(sdk.clone(), settings.clone(), source()).await {
+        Err(reflex_shared::setup::SetupError::Policy(PolicyError::Unavailable {
+            name, ..
+        })) => {
+            assert_eq!(name, parameter)
+        }
+        other => panic!("the cold start must fail: {other:?}"),
+    }
+    proxy.clear_rules();
+
+    let mut setup = Setup::cold_start(sdk.clone(), settings, source())
+        .await
+        .unwrap();
+    setup.securityhub = h.setup.securityhub.clone();
+    setup.policy = std::sync::Arc::new(
+        std::sync::Arc::try_unwrap(setup.policy)
+            .unwrap()
+            .with_grace(Duration::from_secs(2)),
+    );
+    let remediation = S3BlockPublicAccess::new(&sdk);
+    let deliver = |bucket: String| {
+        let (setup, remediation) = (&setup, &remediation);
+        async move {
+            pipeline::handle(
+                setup,
+                remediation,
+                lambda_runtime::LambdaEvent::new(
+                    sample_for(S3_8, &bucket),
+                    lambda_runtime::Context::default(),
+                ),
+            )
+            .await
+        }
+    };
+    proxy.add_rule(ssm_down());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Older than its bound, not re-readable, within the grace period: the last good one acts.
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = deliver(bucket)
+        .await
+        .expect("the last good policy stands in");
+    assert_eq!(o[0].status, Status::Succeeded);
+    // Past the grace period: fail closed, nothing changed.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    match deliver(bucket.clone()).await {
+        Err(PipelineError::PolicyUnavailable(_)) => {}
+        other => panic!("fail closed: {other:?}"),
+    }
+    assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
+    // SSM back: the next invocation reads it and acts.
+    proxy.clear_rules();
+    let o = deliver(bucket.clone())
+        .await
+        .expect("policy readable again");
+    assert_eq!(o[0].status, Status::Succeeded);
 }

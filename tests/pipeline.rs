@@ -27,10 +27,7 @@ async fn world_with(script: Script, policy: &str) -> World {
     // under test here.
     h.setup.verify_delays = vec![Duration::from_millis(10), Duration::from_millis(20)];
     let event = sample_for(S3_8, &unique("fake"));
-    let finding = reflex_shared::finding::parse_event(&event)
-        .unwrap()
-        .remove(0);
-    let record_id = ledger::record_id(SCRIPTED_SPEC.name, &finding);
+    let record_id = ledger::record_id(SCRIPTED_SPEC.name, &finding_of(&event));
     let fake = Scripted::new(h.setup.ledger.clone(), script);
     World {
         h,
@@ -348,27 +345,15 @@ async fn transient_errors_on_every_attempt_end_in_retries_exhausted() {
 async fn a_live_lease_is_retry_later_and_an_expired_acting_record_is_resumed() {
     let w = world(Script::default()).await;
     // A crashed attempt's checkpoint: acting, planned step, pre-state, lease still live.
-    let finding = reflex_shared::finding::parse_event(&w.event)
-        .unwrap()
-        .remove(0);
-    let meta = ledger::RecordMeta {
-        function_version: "crashed".into(),
-        request_id: "crashed-request".into(),
-        event_digest: "0".repeat(64),
-        claim_token: "crashed-token".into(),
-    };
-    let mut r = OutcomeRecord::new(
-        w.record_id.clone(),
+    let mut r = crashed_record(
+        &w.record_id,
         SCRIPTED_SPEC.name,
-        &meta,
-        "2026-11-26T00:00:00.000Z",
+        finding_of(&w.event),
+        Status::Acting,
+        chrono::Utc::now().timestamp() + 600,
     );
-    r.finding = Some(finding);
-    r.resource_arn = Some("arn:aws:s3:::crashed".into());
-    r.status = Status::Acting;
     r.pre_state = Some(json!({ "fixed": false, "from": "attempt 1" }));
     r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
-    r.lease_expires_at = Some(chrono::Utc::now().timestamp() + 600);
     let put =
         w.h.setup
             .ledger

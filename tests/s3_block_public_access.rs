@@ -2,7 +2,7 @@
 //! AWS state and the outcome record.
 
 use futures::future::join_all;
-use reflex_shared::ledger::{self, OutcomeRecord, Takeover};
+use reflex_shared::ledger::{self, Takeover};
 use reflex_shared::outcome::{Reason, Status};
 use reflex_shared::policy::{Mode, PolicyError};
 use reflex_shared::remediation::Remediation;
@@ -286,15 +286,7 @@ async fn five_concurrent_deliveries_change_once_and_record_once() {
     assert!(outcomes.iter().all(|o| o.record_id == owners[0].record_id));
     assert_eq!(h.calls.count(PUT), 1, "{:?}", h.calls.calls());
     assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
-    let records = h
-        .setup
-        .ledger
-        .query(
-            reflex_shared::ledger::Lookup::Resource(&format!("arn:aws:s3:::{bucket}")),
-            None,
-        )
-        .await
-        .unwrap();
+    let records = h.records_of(&bucket).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].status, Status::Succeeded);
     assert_eq!(
@@ -305,24 +297,15 @@ async fn five_concurrent_deliveries_change_once_and_record_once() {
 
 /// Leave a claim as a crashed invocation would: status `claimed`, lease as given.
 async fn leave_claim(h: &Harness, event: &serde_json::Value, lease_expires_at: i64) -> String {
-    let finding = reflex_shared::finding::parse_event(event)
-        .unwrap()
-        .remove(0);
+    let finding = finding_of(event);
     let id = ledger::record_id("s3-block-public-access", &finding);
-    let meta = ledger::RecordMeta {
-        function_version: "crashed".into(),
-        request_id: "crashed-request".into(),
-        event_digest: "0".repeat(64),
-        claim_token: "crashed-token".into(),
-    };
-    let mut r = OutcomeRecord::new(
-        id.clone(),
+    let r = crashed_record(
+        &id,
         "s3-block-public-access",
-        &meta,
-        "2026-11-26T00:00:00.000Z",
+        finding,
+        Status::Claimed,
+        lease_expires_at,
     );
-    r.lease_expires_at = Some(lease_expires_at);
-    r.resource_arn = Some("arn:aws:s3:::crashed".into());
     let claim = h
         .setup
         .ledger

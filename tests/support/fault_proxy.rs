@@ -93,10 +93,21 @@ pub struct Tripwire {
     pub when: When,
 }
 
+/// A fault for chosen requests: the next `times` requests of `operation` whose body contains
+/// `containing` (when given) meet `fault`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub operation: &'static str,
+    pub containing: Option<&'static str>,
+    pub fault: Fault,
+    pub times: usize,
+}
+
 pub struct FaultProxy {
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
     pub endpoint: String,
     log: Arc<Mutex<Vec<Seen>>>,
+    rules: Arc<Mutex<Vec<Rule>>>,
     /// Fires once, when the tripwire trips.
     pub tripped: mpsc::UnboundedReceiver<Seen>,
 }
@@ -110,6 +121,7 @@ struct Shared {
     tripwire: Option<Tripwire>,
     matched: AtomicUsize,
     log: Arc<Mutex<Vec<Seen>>>,
+    rules: Arc<Mutex<Vec<Rule>>>,
     trip: mpsc::UnboundedSender<Seen>,
 }
 
@@ -125,7 +137,18 @@ impl Shared {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn fault(&self) -> Option<Fault> {
+    fn fault(&self, operation: &str, body: &[u8]) -> Option<Fault> {
+        let mut rules = self.rules.lock().unwrap();
+        if let Some(rule) = rules.iter_mut().find(|r| {
+            r.times > 0
+                && r.operation == operation
+                && r.containing
+                    .is_none_or(|c| String::from_utf8_lossy(body).contains(c))
+        }) {
+            rule.times -= 1;
+            return Some(rule.fault);
+        }
+        drop(rules);
         if self.kinds.is_empty() || self.roll() >= self.rate {
             return None;
         }
@@ -174,6 +197,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let log = Arc::new(Mutex::new(Vec::new()));
+        let rules = Arc::new(Mutex::new(Vec::new()));
         let (trip, tripped) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             upstream: upstream
@@ -187,6 +211,7 @@ impl FaultProxy {
             tripwire: faults.tripwire,
             matched: AtomicUsize::new(0),
             log: log.clone(),
+            rules: rules.clone(),
             trip,
         });
         tokio::spawn(async move {
@@ -197,8 +222,18 @@ impl FaultProxy {
         FaultProxy {
             endpoint,
             log,
+            rules,
             tripped,
         }
+    }
+
+    /// Add a targeted fault (before the random ones are rolled).
+    pub fn add_rule(&self, rule: Rule) {
+        self.rules.lock().unwrap().push(rule);
+    }
+
+    pub fn clear_rules(&self) {
+        self.rules.lock().unwrap().clear();
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -462,7 +497,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             std::future::pending::<()>().await;
         }
 
-        match shared.fault() {
+        match shared.fault(&seen.operation, &req.body) {
             None => {}
             Some(fault) => {
                 seen.fate = Fate::Faulted(fault);

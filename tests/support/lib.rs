@@ -124,6 +124,41 @@ pub fn sample_for(path: &str, bucket: &str) -> Value {
     v
 }
 
+/// The one finding a sample event carries.
+pub fn finding_of(event: &Value) -> reflex_shared::finding::Finding {
+    reflex_shared::finding::parse_event(event)
+        .expect("the sample parses")
+        .remove(0)
+}
+
+/// A record as a crashed invocation leaves it: `status` with a lease ending at
+/// `lease_expires_at`, held by request `crashed-request` (claim token `crashed-token`).
+pub fn crashed_record(
+    record_id: &str,
+    remediation: &str,
+    finding: reflex_shared::finding::Finding,
+    status: reflex_shared::outcome::Status,
+    lease_expires_at: i64,
+) -> OutcomeRecord {
+    let meta = reflex_shared::ledger::RecordMeta {
+        function_version: "crashed".into(),
+        request_id: "crashed-request".into(),
+        event_digest: "0".repeat(64),
+        claim_token: "crashed-token".into(),
+    };
+    let mut r = OutcomeRecord::new(
+        record_id.to_string(),
+        remediation,
+        &meta,
+        "2026-11-26T00:00:00.000Z",
+    );
+    r.finding = Some(finding);
+    r.resource_arn = Some("arn:aws:s3:::crashed".into());
+    r.status = status;
+    r.lease_expires_at = Some(lease_expires_at);
+    r
+}
+
 /// Records the operation name of every request a client sends.
 #[derive(Debug, Clone, Default)]
 pub struct CallLog(Arc<Mutex<Vec<String>>>);
@@ -400,6 +435,18 @@ impl Harness {
         let mut outcomes = self.deliver(event).await;
         assert_eq!(outcomes.len(), 1, "{outcomes:?}");
         outcomes.remove(0)
+    }
+
+    /// Every record of one bucket (the by-resource index).
+    pub async fn records_of(&self, bucket: &str) -> Vec<OutcomeRecord> {
+        self.setup
+            .ledger
+            .query(
+                reflex_shared::ledger::Lookup::Resource(&format!("arn:aws:s3:::{bucket}")),
+                None,
+            )
+            .await
+            .expect("query by resource")
     }
 
     pub async fn record(&self, record_id: &str) -> OutcomeRecord {

@@ -144,6 +144,25 @@ impl Ledger {
         }
     }
 
+    /// An `UpdateItem` whose condition failing means "nothing to do" (already given back, the
+    /// record gone): only other errors are errors.
+    fn unless_condition_failed<T>(
+        &self,
+        result: Result<
+            T,
+            SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+                aws_smithy_runtime_api::http::Response,
+            >,
+        >,
+    ) -> Result<(), LedgerError> {
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.aws("UpdateItem", e)),
+        }
+    }
+
     fn to_item(record: &OutcomeRecord) -> Result<Item, LedgerError> {
         serde_dynamo::to_item(record)
             .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))
@@ -429,7 +448,8 @@ impl Ledger {
     /// Give a reserved unit back: the reservation made no change. Idempotent like the
     /// reservation: only a token still in the set is taken out and uncounted.
     pub async fn give_back_change(&self, counter: &str, token: &str) -> Result<(), LedgerError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("record_id", s(counter))
@@ -439,15 +459,8 @@ impl Ledger {
             .expression_attribute_values(":token", AttributeValue::Ss(vec![token.to_string()]))
             .expression_attribute_values(":t", s(token))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_condition_failure(&e) {
-                    Ok(())
-                } else {
-                    Err(self.aws("UpdateItem", e))
-                }
-            })
+            .await;
+        self.unless_condition_failed(result)
     }
 
     /// Write the Security Hub feedback onto a completed record (a follow-up to `complete`:
@@ -515,7 +528,8 @@ impl Ledger {
 
     /// A duplicate delivery leaves its mark on the record it found.
     async fn count_delivery(&self, record_id: &str) -> Result<(), LedgerError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("record_id", AttributeValue::S(record_id.to_string()))
@@ -523,15 +537,8 @@ impl Ledger {
             .condition_expression("attribute_exists(record_id)")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_condition_failure(&e) {
-                    Ok(())
-                } else {
-                    Err(self.aws("UpdateItem", e))
-                }
-            })
+            .await;
+        self.unless_condition_failed(result)
     }
 
     pub async fn get(&self, record_id: &str) -> Result<Option<OutcomeRecord>, LedgerError> {

@@ -147,6 +147,12 @@ impl PolicyCache {
         })
     }
 
+    /// The same cache, with another grace period for failed re-reads.
+    pub fn with_grace(mut self, grace: Duration) -> PolicyCache {
+        self.grace = grace;
+        self
+    }
+
     /// The policy in force now, read again if it is older than the bound. `Err(Unavailable)`
     /// when it cannot be read and the last good one is older than the grace period.
     pub async fn current(&self) -> Result<Arc<Result<Policy, PolicyError>>, PolicyError> {
