@@ -404,3 +404,38 @@ async fn a_live_lease_is_retry_later_and_an_expired_acting_record_is_resumed() {
     assert_eq!(r.history[0].request_id, "crashed-request");
     assert_eq!(r.history[0].actions.len(), 1);
 }
+
+/// A crashed `acting` record met by a delivery the policy now skips (the kill switch): the
+/// record ends with that decision, not stuck in `acting`, and keeps the crashed attempt's plan
+/// and pre-state, saying the change was not checked.
+#[tokio::test]
+async fn an_expired_acting_record_under_a_skipping_policy_ends_honestly() {
+    let w = world_with(Script::default(), "version: 1\ndefaults: {enabled: false}").await;
+    let mut r = crashed_record(
+        &w.record_id,
+        SCRIPTED_SPEC.name,
+        finding_of(&w.event),
+        Status::Acting,
+        1,
+    );
+    r.pre_state = Some(json!({ "fixed": false }));
+    r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
+    w.h.setup
+        .ledger
+        .client()
+        .put_item()
+        .table_name(w.h.setup.ledger.table())
+        .set_item(Some(serde_dynamo::to_item(&r).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let o = w.deliver().await.unwrap();
+    assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Disabled));
+    assert!(o.detail.contains("was not checked"), "{}", o.detail);
+    let r = w.record().await;
+    assert_eq!(r.pre_state, Some(json!({ "fixed": false })));
+    assert_eq!(r.actions.len(), 1);
+    assert!(r.actions[0].is_planned());
+    assert_eq!(r.history[0].status, Status::Acting);
+    assert_eq!(w.fake.changes(), 0);
+}

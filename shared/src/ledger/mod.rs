@@ -215,12 +215,22 @@ impl Ledger {
         record.history = existing.history.clone();
         record.history.push(existing.prior());
         if existing.status == Status::Acting {
-            // Resume: the crashed attempt may have changed the resource. Its pre-state is the
-            // one to keep (never overwritten) and its plan says what it was about to do.
-            record.status = Status::Acting;
+            // The crashed attempt may have changed the resource. Its pre-state is the one to
+            // keep (never overwritten) and its plan says what it was about to do.
             record.pre_state = existing.pre_state.clone();
             record.actions = existing.actions.clone();
             record.budget = existing.budget.clone();
+            if record.status.in_progress() {
+                // Resume: the pipeline reads the resource and credits or completes the change.
+                record.status = Status::Acting;
+            } else {
+                // Decided before any read (the policy now says skip, say): say plainly that
+                // the earlier attempt's change was not checked.
+                record.detail = format!(
+                    "{}; attempt {} had stopped after its checkpoint (planned steps and pre-state kept here): whether its change took effect was not checked",
+                    record.detail, existing.attempts
+                );
+            }
         }
         // Optimistic: only if nobody else took it over since we read it.
         let values = HashMap::from([
