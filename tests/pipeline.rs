@@ -439,3 +439,36 @@ async fn an_expired_acting_record_under_a_skipping_policy_ends_honestly() {
     assert_eq!(r.history[0].status, Status::Acting);
     assert_eq!(w.fake.changes(), 0);
 }
+
+/// A finding retried after its reservation's outcome was unknown (the reservation's answer
+/// lost, then the record handed back) holds one unit, not two: the record is the token.
+#[tokio::test]
+async fn a_retried_finding_never_holds_two_budget_units() {
+    let w = world(script(|s| s.act.push_back(Go::Transient))).await;
+    // Reserve as the first attempt did, then lose the record's knowledge of it.
+    let window = ledger::window(chrono::Utc::now());
+    let counter = ledger::counter_key(SCRIPTED_SPEC.name, ACCOUNT, &window);
+    let reserve = || {
+        w.h.setup
+            .ledger
+            .reserve_change(&counter, &w.record_id, 20, i64::MAX / 2)
+    };
+    assert_eq!(reserve().await.unwrap(), Some(1));
+    assert_eq!(
+        reserve().await.unwrap(),
+        Some(1),
+        "the same token: the same unit"
+    );
+    assert!(w.deliver().await.is_err());
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::Succeeded);
+    assert_eq!(w.budget().await, 1, "one finding, one unit");
+    // Given back, it can be taken again (a later run of the same record).
+    w.h.setup
+        .ledger
+        .give_back_change(&counter, &w.record_id)
+        .await
+        .unwrap();
+    assert_eq!(w.budget().await, 0);
+    assert_eq!(reserve().await.unwrap(), Some(1));
+}

@@ -111,6 +111,7 @@ pub enum Reason {
     AlreadyCompliant,
     Untrusted,
     FindingInactive,
+    SampleFinding,
     ResourceGone,
     // rejected
     MalformedEvent,
@@ -143,6 +144,7 @@ impl Reason {
             Reason::AlreadyCompliant => "already-compliant",
             Reason::Untrusted => "untrusted",
             Reason::FindingInactive => "finding-inactive",
+            Reason::SampleFinding => "sample-finding",
             Reason::ResourceGone => "resource-gone",
             Reason::MalformedEvent => "malformed-event",
             Reason::UnsupportedEvent => "unsupported-event",

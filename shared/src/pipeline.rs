@@ -235,7 +235,9 @@ impl<R: Remediation> Run<'_, R> {
     /// An event that yielded no finding: a record keyed on the event's digest.
     async fn reject(&self, e: &ParseError) -> Result<Outcome, PipelineError> {
         let reason = match e {
-            ParseError::Unsupported { .. } => Reason::UnsupportedEvent,
+            ParseError::Unsupported { .. } | ParseError::NotForReflex(_) => {
+                Reason::UnsupportedEvent
+            }
             _ => Reason::MalformedEvent,
         };
         let mut record = self.new_record(ledger::rejected_record_id(
@@ -485,7 +487,10 @@ impl<R: Remediation> Run<'_, R> {
         // A unit an earlier attempt reserved, for a change whose outcome it could not know,
         // is used again rather than counted twice.
         let held = w.holds_budget();
-        let token = format!("{}#{}", w.record.claim_token, w.record.attempts);
+        // The record is the token: one finding generation holds at most one unit of a window,
+        // so a retry or a takeover after an unknown outcome finds its unit instead of taking
+        // a second one.
+        let token = w.record.record_id.clone();
         let reserve = async {
             if held {
                 Ok(Some(0))

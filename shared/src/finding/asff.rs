@@ -28,25 +28,39 @@ struct Asff {
     #[serde(default)]
     last_observed_at: Option<String>,
     #[serde(default)]
+    generator_id: Option<String>,
+    #[serde(default)]
+    types: Vec<String>,
+    #[serde(default)]
+    product_name: Option<String>,
+    #[serde(default)]
     severity: Option<AsffSeverity>,
     resources: Vec<AsffResource>,
     #[serde(default)]
     compliance: Option<Compliance>,
     #[serde(default)]
     workflow: Option<Workflow>,
+    /// The older workflow field; `Workflow.Status` wins where both are present.
+    #[serde(default)]
+    workflow_state: Option<String>,
     #[serde(default)]
     record_state: Option<String>,
+    /// Every value is a string in real findings; anything else is ignored, never fatal.
     #[serde(default)]
     product_fields: BTreeMap<String, Value>,
+    #[serde(default)]
+    vulnerabilities: Vec<Vulnerability>,
 }
 
+/// Four shapes occur: `{Label, Normalized, Original}`, `{Product, Label, Normalized}`,
+/// `{Product, Normalized}` (no label: derived from the score), and numbers as floats.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct AsffSeverity {
     #[serde(default)]
     label: Option<SeverityLabel>,
     #[serde(default)]
-    normalized: Option<u8>,
+    normalized: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +87,169 @@ struct Compliance {
 struct Workflow {
     #[serde(default)]
     status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Vulnerability {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// The AWS products whose findings Reflex reads through Security Hub, by product ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Product {
+    GuardDuty,
+    Config,
+    Inspector,
+    /// Security Hub's own control checks, and any other product.
+    Other,
+}
+
+impl Product {
+    fn of(product_arn: &str) -> Product {
+        match product_arn.rsplit_once(":product/").map(|(_, p)| p) {
+            Some("aws/guardduty") => Product::GuardDuty,
+            Some("aws/config") => Product::Config,
+            Some("aws/inspector") => Product::Inspector,
+            _ => Product::Other,
+        }
+    }
+}
+
+/// Per-standard control ids (consolidated control findings turned off) that are not security
+/// control ids, as (standard, id, security control id). Only mappings the design confirms are
+/// listed: an id not here is never guessed at (the finding is `not-handled`, with the id).
+const PER_STANDARD_CONTROLS: &[(&str, &str, &str)] = &[
+    (
+        "cis-aws-foundations-benchmark/v/1.2.0",
+        "2.7",
+        "CloudTrail.2",
+    ),
+    ("pci-dss/v/3.2.1", "PCI.CloudTrail.1", "CloudTrail.2"),
+];
+
+/// `S3.8`, `EC2.13`, `CloudTrail.2`: a service name, a dot, a number.
+fn is_security_control_id(id: &str) -> bool {
+    match id.split_once('.') {
+        Some((service, number)) => {
+            !service.is_empty()
+                && service
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+                && service.chars().all(|c| c.is_ascii_alphanumeric())
+                && service != "PCI"
+                && !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+impl Asff {
+    fn field(&self, key: &str) -> Option<&str> {
+        self.product_fields.get(key).and_then(Value::as_str)
+    }
+
+    /// The standard a per-standard finding belongs to, as its ARNs name it.
+    fn standard(&self) -> String {
+        [
+            self.field("StandardsArn"),
+            self.field("StandardsGuideArn"),
+            self.generator_id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+
+    /// The security control id, from whichever place this finding's format keeps it in.
+    fn control(&self) -> Result<String, String> {
+        let consolidated = self
+            .compliance
+            .as_ref()
+            .and_then(|c| c.security_control_id.clone())
+            .or_else(|| {
+                self.generator_id
+                    .as_deref()
+                    .and_then(|g| g.strip_prefix("security-control/"))
+                    .map(str::to_string)
+            })
+            .filter(|c| !c.is_empty());
+        if let Some(id) = consolidated {
+            return Ok(id);
+        }
+        let per_standard = self
+            .field("ControlId")
+            .or_else(|| self.field("RuleId"))
+            .filter(|c| !c.is_empty())
+            .ok_or("no control id (Compliance.SecurityControlId, GeneratorId, ProductFields.ControlId or RuleId)")?;
+        let standard = self.standard();
+        if let Some((_, _, control)) = PER_STANDARD_CONTROLS
+            .iter()
+            .find(|(std, id, _)| *id == per_standard && standard.contains(std))
+        {
+            return Ok(control.to_string());
+        }
+        if is_security_control_id(per_standard) {
+            return Ok(per_standard.to_string());
+        }
+        Err(format!(
+            "per-standard control id {per_standard:?} has no known security control id"
+        ))
+    }
+
+    /// GuardDuty's finding type, from `Types` (where `/` became `-`):
+    /// `TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce` →
+    /// `UnauthorizedAccess:EC2/SSHBruteForce`.
+    fn guardduty_type(&self) -> Option<String> {
+        self.types.iter().find_map(|t| {
+            let last = t.rsplit('/').next()?;
+            let (purpose, rest) = last.split_once(':')?;
+            let (resource, family) = rest.split_once('-')?;
+            Some(format!("{purpose}:{resource}/{family}"))
+        })
+    }
+
+    fn kind(&self, product: Product) -> FindingKind {
+        let product_name = || {
+            self.product_name
+                .clone()
+                .unwrap_or_else(|| self.product_arn.clone())
+        };
+        match product {
+            Product::GuardDuty => match self.guardduty_type() {
+                Some(t) => FindingKind::GuarddutyType(t),
+                None => FindingKind::Unrecognised("GuardDuty finding with no type in Types".into()),
+            },
+            Product::Config => match self.field("aws/config/ConfigRuleName") {
+                Some(rule) if !rule.is_empty() => FindingKind::ConfigRule(rule.to_string()),
+                _ => FindingKind::Unrecognised(
+                    "Config finding with no ProductFields aws/config/ConfigRuleName".into(),
+                ),
+            },
+            Product::Inspector => match self.vulnerabilities.iter().find_map(|v| v.id.clone()) {
+                Some(cve) => FindingKind::Vulnerability(cve),
+                None => FindingKind::Unrecognised(format!(
+                    "Inspector finding of type {:?} names no vulnerability",
+                    self.types.first()
+                )),
+            },
+            Product::Other => match self.control() {
+                Ok(control) => FindingKind::Control(control),
+                Err(why) if self.compliance.is_some() => {
+                    FindingKind::Unrecognised(format!("{} control finding: {why}", product_name()))
+                }
+                Err(_) => FindingKind::Unrecognised(format!(
+                    "{} finding of type {:?}",
+                    product_name(),
+                    self.types.first().map(String::as_str).unwrap_or("(none)")
+                )),
+            },
+        }
+    }
 }
 
 pub(super) fn parse_imported(raw: &Value) -> Result<Vec<Finding>, ParseError> {
@@ -113,28 +290,17 @@ fn intent_from_action_arns(resources: &[String]) -> Result<Intent, ParseError> {
     match action {
         REMEDIATE_ACTION_ID => Ok(Intent::Remediate),
         APPROVE_ACTION_ID => Ok(Intent::Approve),
-        other => Err(ParseError::Malformed {
-            kind: KIND,
-            message: format!("custom action {other:?} is not a Reflex action"),
-        }),
+        // Another team's action on the same findings: a real event, just not ours.
+        other => Err(ParseError::NotForReflex(format!(
+            "custom action {other:?} is not a Reflex action"
+        ))),
     }
 }
 
 fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
     let f: Asff = detail(KIND, raw)?;
-    let control = f
-        .compliance
-        .as_ref()
-        .and_then(|c| c.security_control_id.clone())
-        .or_else(|| f.product_fields.get("ControlId").and_then(Value::as_str).map(str::to_string))
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ParseError::Malformed {
-            kind: KIND,
-            message: format!(
-                "finding {} has no control id (Compliance.SecurityControlId or ProductFields.ControlId)",
-                f.id
-            ),
-        })?;
+    let product = Product::of(&f.product_arn);
+    let kind = f.kind(product);
     let region = f
         .region
         .clone()
@@ -151,68 +317,108 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
             message: format!("finding {} names no resource", f.id),
         });
     }
-    let resources = f
-        .resources
-        .iter()
-        .map(|r| {
-            let is_arn = r.id.starts_with("arn:");
-            Resource {
-                kind: ResourceKind::parse(&r.kind),
-                id: if is_arn {
-                    id_from_arn(&r.id)
-                } else {
-                    r.id.clone()
-                },
-                arn: is_arn.then(|| r.id.clone()),
-            }
-        })
-        .collect();
+    let resources: Vec<Resource> = f.resources.iter().map(resource).collect();
     let severity = match &f.severity {
         Some(AsffSeverity {
             normalized: Some(n),
             ..
-        }) => Severity::from_normalized(*n),
+        }) if n.is_finite() => Severity::from_normalized(n.round().clamp(0.0, 100.0) as u8),
         Some(AsffSeverity { label: Some(l), .. }) => Severity::from_normalized(l.normalized()),
         _ => {
             return Err(ParseError::Malformed {
                 kind: KIND,
-                message: format!("finding {} has no severity", f.id),
+                message: format!("finding {} has no severity (Normalized or Label)", f.id),
             })
         }
     };
+    let mut details = FindingDetails::default();
+    let mut sample = false;
+    let mut id = f.id.clone();
+    if product == Product::GuardDuty {
+        // The ASFF Id is the GuardDuty finding's ARN; its tail is GuardDuty's own id.
+        if let Some((_, tail)) = f.id.rsplit_once("/finding/") {
+            id = tail.to_string();
+        }
+        details.remote_ip = f
+            .product_fields
+            .iter()
+            .find(|(k, _)| k.ends_with("remoteIpDetails/ipAddressV4"))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string);
+        sample = f.field("aws/guardduty/service/additionalInfo/sample") == Some("true");
+    }
+    for r in &resources {
+        match r.kind {
+            ResourceKind::IamAccessKey => details.access_key_id = Some(r.id.clone()),
+            ResourceKind::Ec2Instance => details.instance_id = Some(r.id.clone()),
+            _ => {}
+        }
+    }
     Ok(Finding {
         source,
-        title: f.title.clone().unwrap_or_else(|| control.clone()),
-        kind: FindingKind::Control(control),
+        title: f.title.clone().unwrap_or_else(|| kind.name().to_string()),
+        kind,
         severity,
-        inactive: inactive(&f),
+        inactive: inactive(&f, product),
         observed_at: f
             .last_observed_at
             .clone()
             .or_else(|| Some(f.updated_at.clone())),
-        generation: f.updated_at,
-        id: f.id,
+        generation: super::canonical_time(&f.updated_at),
+        id,
         product_arn: f.product_arn,
         account: f.aws_account_id,
         region,
         resources,
-        details: FindingDetails::default(),
+        details,
         intent: None,
+        sample,
     })
 }
 
+/// A resource as ASFF names it. `Id` is an ARN, or an id of the form `AWS::::Account:1111…` or
+/// `AWS::IAM::AccessKey:ASIA…` (type, then the id), or a bare id.
+fn resource(r: &AsffResource) -> Resource {
+    let kind = ResourceKind::parse(&r.kind);
+    if r.id.starts_with("arn:") {
+        return Resource {
+            kind,
+            id: id_from_arn(&r.id),
+            arn: Some(r.id.clone()),
+        };
+    }
+    let id = match r.id.strip_prefix("AWS::") {
+        Some(rest) => rest.rsplit(':').next().unwrap_or(rest).to_string(),
+        None => r.id.clone(),
+    };
+    Resource {
+        kind,
+        id,
+        arn: None,
+    }
+}
+
 /// Why an imported finding no longer asks for action, if it does not.
-fn inactive(f: &Asff) -> Option<String> {
+fn inactive(f: &Asff, product: Product) -> Option<String> {
     if f.record_state.as_deref() == Some("ARCHIVED") {
         return Some("record state ARCHIVED".into());
     }
-    if let Some(status @ ("RESOLVED" | "SUPPRESSED")) =
-        f.workflow.as_ref().and_then(|w| w.status.as_deref())
-    {
+    // `Workflow.Status` wins over the older `WorkflowState` when both are present.
+    let workflow = match f.workflow.as_ref().and_then(|w| w.status.as_deref()) {
+        Some(status) => Some(status),
+        None => f.workflow_state.as_deref(),
+    };
+    if let Some(status @ ("RESOLVED" | "SUPPRESSED")) = workflow {
         return Some(format!("workflow status {status}"));
     }
+    if product == Product::GuardDuty && f.field("aws/guardduty/service/archived") == Some("true") {
+        return Some("archived in GuardDuty".into());
+    }
+    // Only FAILED asks for a fix; WARNING means the check could not decide.
     match f.compliance.as_ref().and_then(|c| c.status.as_deref()) {
-        Some(status @ ("PASSED" | "NOT_AVAILABLE")) => Some(format!("compliance status {status}")),
+        Some(status @ ("PASSED" | "NOT_AVAILABLE" | "WARNING")) => {
+            Some(format!("compliance status {status}"))
+        }
         _ => None,
     }
 }

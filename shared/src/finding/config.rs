@@ -31,7 +31,14 @@ struct Evaluation {
 pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
     let c: ComplianceChange = detail(KIND, raw)?;
     let kind = ResourceKind::parse(&c.resource_type);
-    let arn = resource_arn(&kind, &c.resource_id, &c.aws_region, &c.aws_account_id);
+    // Config names IAM users and roles by their unique id (`AIDA…`, `AROA…`), not their name:
+    // an ARN built from it would name another principal, so none is built (a remediation must
+    // look the principal up).
+    let arn = if is_iam_unique_id(&kind, &c.resource_id) {
+        None
+    } else {
+        resource_arn(&kind, &c.resource_id, &c.aws_region, &c.aws_account_id)
+    };
     let recorded = c
         .new_evaluation_result
         .result_recorded_time
@@ -58,7 +65,7 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         product_arn: aws_product_arn(&c.aws_region, "config"),
         inactive: (compliance != "NON_COMPLIANT").then(|| format!("compliance type {compliance}")),
         observed_at: Some(recorded.clone()),
-        generation: recorded,
+        generation: super::canonical_time(&recorded),
         kind: FindingKind::ConfigRule(c.config_rule_name),
         account: c.aws_account_id,
         region: c.aws_region,
@@ -69,5 +76,16 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         }],
         details: FindingDetails::default(),
         intent: None,
+        sample: false,
     })
+}
+
+/// An IAM unique id (`AIDA…` user, `AROA…` role) rather than a name.
+fn is_iam_unique_id(kind: &ResourceKind, id: &str) -> bool {
+    matches!(kind, ResourceKind::IamUser | ResourceKind::IamRole)
+        && (id.starts_with("AIDA") || id.starts_with("AROA"))
+        && id.len() >= 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }

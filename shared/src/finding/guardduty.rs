@@ -71,6 +71,9 @@ struct GdService {
     event_last_seen: Option<String>,
     #[serde(default)]
     action: Option<Value>,
+    /// `{"sample": true}` on findings made by "Generate sample findings"; other keys vary.
+    #[serde(default)]
+    additional_info: Option<Value>,
 }
 
 pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
@@ -120,6 +123,12 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         }
     }
     details.remote_ip = gd.service.action.as_ref().and_then(remote_ip);
+    let sample = gd
+        .service
+        .additional_info
+        .as_ref()
+        .and_then(|i| i.get("sample"))
+        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
     if resources.is_empty() {
         return Err(ParseError::Malformed {
             kind: KIND,
@@ -139,7 +148,7 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
             .service
             .event_last_seen
             .or_else(|| Some(gd.updated_at.clone())),
-        generation: gd.updated_at,
+        generation: super::canonical_time(&gd.updated_at),
         inactive: gd
             .service
             .archived
@@ -150,17 +159,20 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         resources,
         details,
         intent: None,
+        sample,
     })
 }
 
 /// The remote IPv4 address of whichever action the finding describes (network connection, port
-/// probe, API call, RDP/SSH brute force…). Each action kind nests it differently.
+/// probe, API call, RDP/SSH brute force…). Each action kind nests it differently; a port probe
+/// lists its probes in an array, of which the first names the address.
 fn remote_ip(action: &Value) -> Option<String> {
     let pointers = [
         "/networkConnectionAction/remoteIpDetails/ipAddressV4",
         "/awsApiCallAction/remoteIpDetails/ipAddressV4",
         "/kubernetesApiCallAction/remoteIpDetails/ipAddressV4",
         "/portProbeAction/portProbeDetails/0/remoteIpDetails/ipAddressV4",
+        "/rdpLoginAttemptAction/remoteIpDetails/ipAddressV4",
     ];
     pointers
         .iter()

@@ -27,6 +27,10 @@ pub enum ParseError {
     },
     #[error("malformed {kind} event: {message}")]
     Malformed { kind: &'static str, message: String },
+    /// A well-formed event that is not for Reflex (another team's custom action, a format not
+    /// yet supported): `unsupported-event`, never malformed.
+    #[error("{0}")]
+    NotForReflex(String),
 }
 
 /// The EventBridge detail-types Reflex handles, each with the only source allowed to send it.

@@ -46,6 +46,12 @@ pub enum FindingKind {
     /// An AWS Config rule name as deployed (may carry Security Hub's or a conformance pack's
     /// prefix and suffix; see [`crate::trigger::config_rule_matches`]).
     ConfigRule(String),
+    /// A software vulnerability (Amazon Inspector), by its id: `CVE-2024-1234`.
+    Vulnerability(String),
+    /// A real finding of a kind Reflex does not act on (a third-party product, a per-standard
+    /// control id with no known security control): handled by no remediation, with this
+    /// description as the reason.
+    Unrecognised(String),
 }
 
 impl FindingKind {
@@ -53,7 +59,9 @@ impl FindingKind {
         match self {
             FindingKind::GuarddutyType(s)
             | FindingKind::Control(s)
-            | FindingKind::ConfigRule(s) => s,
+            | FindingKind::ConfigRule(s)
+            | FindingKind::Vulnerability(s)
+            | FindingKind::Unrecognised(s) => s,
         }
     }
 }
@@ -256,11 +264,37 @@ pub struct Finding {
     pub inactive: Option<String>,
     /// Set for custom-action events.
     pub intent: Option<Intent>,
+    /// A GuardDuty sample finding ("Generate sample findings"): never acted on unless the
+    /// policy opts in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sample: bool,
+}
+
+/// A timestamp in one canonical form (RFC 3339, UTC, milliseconds), whatever form the source
+/// wrote (`+00:00`, microseconds, no fraction): so one finding generation has one key, however
+/// it arrives. Text that is no timestamp is kept as it is.
+pub fn canonical_time(text: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        Err(_) => text.to_string(),
+    }
 }
 
 impl Finding {
     /// Threat findings (GuardDuty) act faster by default than hygiene findings (controls, rules).
     pub fn is_threat(&self) -> bool {
         matches!(self.kind, FindingKind::GuarddutyType(_))
+    }
+
+    /// The family whose ids this finding's id belongs to, for its record key: a GuardDuty
+    /// finding has one identity whether it arrives from GuardDuty or through Security Hub.
+    pub fn family(&self) -> &'static str {
+        match (&self.kind, self.source) {
+            (FindingKind::GuarddutyType(_), _) => "guardduty",
+            (_, Source::Config) => "config",
+            _ => "securityhub",
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Record keys, derived from the event's content and never from its delivery. Pure.
 
-use crate::finding::{Finding, Source};
+use crate::finding::Finding;
 use sha2::{Digest, Sha256};
 
 /// sha256 of bytes, hex.
@@ -12,13 +12,15 @@ pub fn digest_hex(bytes: &[u8]) -> String {
 /// and an analyst's custom action on the same finding, map to the same record; a recurrence
 /// (the source updated the finding) maps to a new one.
 pub fn record_id(remediation: &str, finding: &Finding) -> String {
-    // A custom action carries the Security Hub finding: same namespace as imported findings.
-    let namespace = match finding.source {
-        Source::Securityhub | Source::CustomAction => "securityhub",
-        Source::Guardduty => "guardduty",
-        Source::Config => "config",
-    };
-    let material = [remediation, namespace, &finding.id, &finding.generation].join("\n");
+    // A custom action carries the Security Hub finding: same namespace as imported findings;
+    // a GuardDuty finding through Security Hub: the same as straight from GuardDuty.
+    let material = [
+        remediation,
+        finding.family(),
+        &finding.id,
+        &finding.generation,
+    ]
+    .join("\n");
     format!("{remediation}#{}", &digest_hex(material.as_bytes())[..32])
 }
 

@@ -403,9 +403,10 @@ impl Ledger {
 
     /// Reserve one change in the blast-radius budget: `ADD n 1` on the window's counter, only if
     /// `n < max`. `Some(count)`, this change's number in the window; `None` when the budget is
-    /// spent. Atomic, so concurrent findings cannot all read "0 < max" and all act; idempotent,
-    /// so an SDK retry after a lost answer does not count the change twice (the counter keeps
-    /// each reservation's `token` in a set).
+    /// spent. Atomic, so concurrent findings cannot all read "0 < max" and all act; idempotent
+    /// per `token` (the record id), so neither an SDK retry after a lost answer nor a later
+    /// attempt at the same record counts the change twice (the counter keeps the tokens in a
+    /// set).
     pub async fn reserve_change(
         &self,
         counter: &str,

@@ -78,7 +78,8 @@ pub struct BudgetUse {
     pub window: String,
     /// The counter after this reservation (this change is number `count` of the window).
     pub count: u32,
-    /// The reservation's token in the counter's set (what giving it back removes).
+    /// The reservation's token in the counter's set, the record id (what giving it back
+    /// removes).
     #[serde(default)]
     pub token: String,
     pub max: u32,

@@ -38,6 +38,10 @@ pub struct Policy {
     /// Settings per remediation, over `accounts`.
     #[serde(default)]
     pub remediations: BTreeMap<String, RemediationPolicy>,
+    /// Act on GuardDuty sample findings ("Generate sample findings"), e.g. to rehearse in a
+    /// sandbox account. Off by default: they describe resources that were never at risk.
+    #[serde(default)]
+    pub act_on_sample_findings: bool,
 }
 
 /// Settings that can be layered; an absent field leaves the layer below in force.
@@ -159,6 +163,7 @@ impl Default for Policy {
             exemptions: Exemptions::default(),
             accounts: BTreeMap::new(),
             remediations: BTreeMap::new(),
+            act_on_sample_findings: false,
         }
     }
 }

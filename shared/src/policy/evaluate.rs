@@ -44,6 +44,12 @@ impl Policy {
         if let Some(why) = &finding.inactive {
             return skip(Reason::FindingInactive, why.clone());
         }
+        if finding.sample && !self.act_on_sample_findings {
+            return skip(
+                Reason::SampleFinding,
+                "a GuardDuty sample finding (Generate sample findings); the policy's act_on_sample_findings is off".into(),
+            );
+        }
         if !self
             .trusted_products
             .iter()

@@ -123,10 +123,6 @@ fn hostile_samples_are_rejected_with_a_reason() {
             sample!("hostile/guardduty-missing-resource.json"),
             "missing field `resource`",
         ),
-        (
-            sample!("hostile/custom-action-not-reflex.json"),
-            "\"SendToTicketing\" is not a Reflex action",
-        ),
         (sample!("hostile/severity-wrong-type.json"), "invalid type"),
         (
             sample!("hostile/not-an-eventbridge-event.json"),
@@ -252,5 +248,183 @@ mod hostile_input {
             }
             _ => {}
         }
+    }
+}
+
+/// What one real-shape sample must parse to.
+struct Shape {
+    file: &'static str,
+    raw: &'static str,
+    kind: FindingKind,
+    severity: u8,
+    /// `Some(why)` when the finding must be inactive.
+    inactive: Option<&'static str>,
+    check: fn(&Finding),
+}
+
+fn nothing(_: &Finding) {}
+
+/// Every shape in the design's "Real event shapes", each from a committed sample in
+/// `events/real-shapes/`: a real AWS event is never malformed.
+#[test]
+fn real_shapes_parse_as_aws_sends_them() {
+    use FindingKind::*;
+    macro_rules! shape {
+        ($file:literal, $kind:expr, $sev:expr, $inactive:expr, $check:expr) => {
+            Shape {
+                file: $file,
+                raw: include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../events/real-shapes/",
+                    $file
+                )),
+                kind: $kind,
+                severity: $sev,
+                inactive: $inactive,
+                check: $check,
+            }
+        };
+    }
+    let s3_8 = || Control("S3.8".into());
+    let trail2 = || Control("CloudTrail.2".into());
+    let cases = [
+        shape!("envelope-extra-keys-any-order.json", GuarddutyType("Policy:S3/BucketBlockPublicAccessDisabled".into()), 20, None, nothing),
+        shape!("envelope-account-differs-delegated-admin.json", GuarddutyType("Policy:S3/BucketBlockPublicAccessDisabled".into()), 20, None,
+            |f| assert_eq!(f.account, "123456789012", "the finding's account, not the envelope's")),
+        shape!("guardduty-sample-finding.json", GuarddutyType("Policy:S3/BucketBlockPublicAccessDisabled".into()), 20, None,
+            |f| assert!(f.sample)),
+        shape!("guardduty-s3-policy-access-key-resource-float-severity.json", GuarddutyType("Policy:S3/BucketAnonymousAccessGranted".into()), 80, None, |f| {
+            assert!(f.resources.iter().any(|r| r.kind == ResourceKind::S3Bucket && r.id == "reflex-demo-public"), "{:?}", f.resources);
+            assert!(!f.sample);
+        }),
+        shape!("guardduty-port-probe-integer-severity-epoch-launch-time.json", GuarddutyType("Recon:EC2/PortProbeUnprotectedPort".into()), 20, None, |f| {
+            assert_eq!(f.details.remote_ip.as_deref(), Some("203.0.113.77"));
+            assert_eq!(f.details.instance_id.as_deref(), Some("i-0abc1234def567890"));
+        }),
+        shape!("guardduty-rdp-login-attempt.json", GuarddutyType("UnauthorizedAccess:EC2/RDPBruteForce".into()), 50, None,
+            |f| assert_eq!(f.details.remote_ip.as_deref(), Some("192.0.2.200"))),
+        shape!("securityhub-control-both-consolidated-and-per-standard-ids.json", s3_8(), 70, None, nothing),
+        shape!("securityhub-pci-per-standard-control-id.json", trail2(), 70, None, |f| {
+            assert_eq!(f.resources[0].kind, ResourceKind::CloudTrailTrail);
+        }),
+        shape!("securityhub-pci-per-standard-control-id-unmapped.json",
+            Unrecognised("Security Hub control finding: per-standard control id \"PCI.S3.1\" has no known security control id".into()), 70, None, nothing),
+        shape!("securityhub-cis-1.2-rule-id.json", trail2(), 70, None, nothing),
+        shape!("securityhub-compliance-warning.json", s3_8(), 70, Some("compliance status WARNING"), nothing),
+        shape!("securityhub-severity-product-normalized-no-label.json", s3_8(), 70, None,
+            |f| assert_eq!(f.severity.label, SeverityLabel::High)),
+        shape!("securityhub-severity-floats.json", s3_8(), 40, None,
+            |f| assert_eq!(f.severity.label, SeverityLabel::Medium)),
+        shape!("securityhub-severity-product-label-normalized.json", s3_8(), 70, None, nothing),
+        shape!("securityhub-workflowstate-disagrees-with-workflow-status.json", s3_8(), 70, None, nothing),
+        shape!("securityhub-resource-id-not-an-arn.json", Control("CloudTrail.1".into()), 70, None, |f| {
+            assert_eq!(f.resources[0].id, "123456789012");
+            assert_eq!(f.resources[0].arn, None);
+        }),
+        shape!("securityhub-third-party-no-compliance-offset-timestamps.json",
+            Unrecognised("Acme Scanner finding of type \"Software and Configuration Checks/Vulnerabilities/CVE\"".into()), 70, None,
+            |f| assert_eq!(f.generation, "2026-11-20T10:14:55.123Z", "one canonical form")),
+        shape!("securityhub-guardduty-finding.json", GuarddutyType("UnauthorizedAccess:EC2/SSHBruteForce".into()), 20, None, |f| {
+            assert_eq!(f.id, "60b8c1d2e3f4a5b6c7d8e9f0a1b2c3d5", "GuardDuty's own finding id");
+            assert_eq!(f.family(), "guardduty");
+            assert_eq!(f.source, Source::Securityhub, "feedback still goes to Security Hub");
+            assert_eq!(f.details.remote_ip.as_deref(), Some("203.0.113.5"));
+            assert_eq!(f.details.instance_id.as_deref(), Some("i-0abc1234def567890"));
+        }),
+        shape!("securityhub-config-finding.json", ConfigRule("team-x-no-public-buckets".into()), 40, None,
+            |f| assert_eq!(f.resources[0].id, "reflex-demo-public")),
+        shape!("securityhub-inspector-finding.json", Vulnerability("CVE-2024-6387".into()), 70, None,
+            |f| assert_eq!(f.details.instance_id.as_deref(), Some("i-0abc1234def567890"))),
+        shape!("config-first-evaluation-annotation-newline.json", ConfigRule("securityhub-s3-bucket-public-read-prohibited-8fa6bd2a".into()), 40, None, nothing),
+        shape!("config-annotation-null.json", ConfigRule("securityhub-s3-bucket-public-read-prohibited-8fa6bd2a".into()), 40, None, nothing),
+        shape!("config-account-level-resource.json", ConfigRule("securityhub-cloudtrail-enabled-c0ffee12".into()), 40, None, |f| {
+            assert_eq!(f.resources[0].kind, ResourceKind::Other("AWS::::Account".into()));
+            assert_eq!((f.resources[0].id.as_str(), f.resources[0].arn.as_ref()), ("123456789012", None));
+        }),
+        shape!("config-iam-user-named-by-unique-id.json", ConfigRule("securityhub-iam-user-no-policies-check-1a2b3c4d".into()), 40, None, |f| {
+            assert_eq!(f.resources[0].kind, ResourceKind::IamUser);
+            assert_eq!(f.resources[0].arn, None, "a unique id is not a name: no ARN is made up");
+        }),
+    ];
+    for c in &cases {
+        let f = one(c.raw);
+        assert_eq!(f.kind, c.kind, "{}", c.file);
+        assert_eq!(f.severity.normalized, c.severity, "{}", c.file);
+        assert_eq!(f.inactive.as_deref(), c.inactive, "{}", c.file);
+        assert_eq!(f.account, "123456789012", "{}", c.file);
+        (c.check)(&f);
+    }
+    // Every sample in the folder is in the table (or below).
+    let listed: Vec<&str> = cases.iter().map(|c| c.file).collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/real-shapes");
+    let mut unlisted: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !listed.contains(&n.as_str()))
+        .collect();
+    unlisted.sort();
+    assert_eq!(
+        unlisted,
+        [
+            "custom-action-another-teams-action.json",
+            "custom-action-several-findings-several-products.json",
+            "securityhub-findings-imported-v2.json",
+        ],
+        "each real-shape sample is checked"
+    );
+}
+
+#[test]
+fn real_shapes_that_are_not_for_reflex_are_unsupported_never_malformed() {
+    let cases = [
+        (
+            sample!("real-shapes/custom-action-another-teams-action.json"),
+            "\"SendToTicketing\" is not a Reflex action",
+        ),
+        (
+            sample!("real-shapes/securityhub-findings-imported-v2.json"),
+            "Findings Imported V2",
+        ),
+    ];
+    for (raw, want) in cases {
+        match parse_bytes(raw.as_bytes()) {
+            Err(e @ (ParseError::NotForReflex(_) | ParseError::Unsupported { .. })) => {
+                assert!(e.to_string().contains(want), "{e}")
+            }
+            other => panic!("{want}: {other:?}"),
+        }
+    }
+    // A custom action on several findings of several products: each parses, each carries the
+    // analyst's intent.
+    let findings = parse_bytes(
+        sample!("real-shapes/custom-action-several-findings-several-products.json").as_bytes(),
+    )
+    .unwrap();
+    let kinds: Vec<&str> = findings.iter().map(|f| f.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "S3.3",
+            "UnauthorizedAccess:EC2/SSHBruteForce",
+            "CVE-2024-6387"
+        ]
+    );
+    assert!(findings.iter().all(|f| f.intent == Some(Intent::Remediate)));
+    assert!(findings.iter().all(|f| f.source == Source::CustomAction));
+}
+
+#[test]
+fn timestamps_take_one_canonical_form() {
+    let cases = [
+        (
+            "2026-11-20T10:14:55.123456+00:00",
+            "2026-11-20T10:14:55.123Z",
+        ),
+        ("2026-11-20T10:14:55Z", "2026-11-20T10:14:55.000Z"),
+        ("2026-11-20T12:14:55.5+02:00", "2026-11-20T10:14:55.500Z"),
+        ("not a time", "not a time"),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(canonical_time(raw), want, "{raw}");
     }
 }

@@ -21,6 +21,7 @@ fn finding(kind: FindingKind, severity: u8) -> Finding {
         details: FindingDetails::default(),
         inactive: None,
         intent: None,
+        sample: false,
     }
 }
 
@@ -281,4 +282,26 @@ async fn policies_load_from_a_file_and_fail_closed_on_a_bad_one() {
         Policy::default()
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sample_findings_are_skipped_unless_the_policy_opts_in() {
+    let mut f = finding(
+        FindingKind::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted".into()),
+        50,
+    );
+    f.sample = true;
+    let off = Policy::default();
+    match off.evaluate("s3-block-public-access", Risk::Low, &f, BUCKET, OWN) {
+        Verdict::Skip { reason, detail } => {
+            assert_eq!(reason, Reason::SampleFinding);
+            assert!(detail.contains("act_on_sample_findings"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let on = Policy::from_yaml("version: 1\nact_on_sample_findings: true").unwrap();
+    assert!(matches!(
+        on.evaluate("s3-block-public-access", Risk::Low, &f, BUCKET, OWN),
+        Verdict::Act(_)
+    ));
 }
