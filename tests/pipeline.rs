@@ -472,3 +472,84 @@ async fn a_retried_finding_never_holds_two_budget_units() {
     assert_eq!(w.budget().await, 0);
     assert_eq!(reserve().await.unwrap(), Some(1));
 }
+
+/// Trait v2: every principal the fix would change is checked against protected_principals,
+/// after the remediation resolves its real ARN (a path included).
+#[tokio::test]
+async fn a_fix_that_would_touch_a_protected_principal_is_skipped() {
+    let w = world_with(
+        Script::default(),
+        "version: 1\nexemptions:\n  protected_principals: ['arn:aws:iam::*:role/break-glass/*']",
+    )
+    .await;
+    *w.fake.principals.lock().unwrap() = vec![
+        "arn:aws:iam::123456789012:user/alice".into(),
+        "arn:aws:iam::123456789012:role/break-glass/admin".into(),
+    ];
+    let o = w.deliver().await.unwrap();
+    assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Protected));
+    assert!(o.detail.contains("role/break-glass/admin"), "{}", o.detail);
+    assert_eq!(w.fake.changes(), 0);
+    assert_eq!(w.budget().await, 0);
+}
+
+/// Compliant except for parts Reflex must not touch: succeeded (not verification-failed), and
+/// the record says what was left alone.
+#[tokio::test]
+async fn parts_left_alone_on_purpose_are_named_not_failed() {
+    let w = world(Script::default()).await;
+    *w.fake.untouched.lock().unwrap() = vec!["rule sg-1/22 (protected)".into()];
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert!(
+        o.detail
+            .contains("except what Reflex must not touch: rule sg-1/22 (protected)"),
+        "{}",
+        o.detail
+    );
+}
+
+/// Dry-run and approval records hold exactly the typed steps that would run; a policy's
+/// parameters are validated by the remediation's own type, naming the key.
+#[tokio::test]
+async fn records_hold_the_typed_steps_and_parameters_are_validated() {
+    let w = world_with(Script::default(), "version: 1\ndefaults: {mode: dry-run}").await;
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::DryRun);
+    let r = w.record().await;
+    assert_eq!(r.actions.len(), 1);
+    assert_eq!(r.actions[0].step, Some(json!("fix")));
+    assert_eq!(
+        r.actions[0].parameters,
+        json!({ "Resource": r.resource.unwrap().id })
+    );
+
+    // The S3 function takes no parameters: any key is an error that names it.
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access:\n    parameters: {kms_key: alias/x}",
+    )
+    .await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Failed, Reason::PolicyInvalid)
+    );
+    assert!(
+        o.detail
+            .contains("remediations.s3-block-public-access.parameters")
+            && o.detail.contains("kms_key"),
+        "{}",
+        o.detail
+    );
+    assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access:\n    parameters: {}",
+    )
+    .await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    assert_eq!(
+        h.deliver_one(sample_for(S3_8, &bucket)).await.status,
+        Status::Succeeded
+    );
+}

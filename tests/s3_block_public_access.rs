@@ -491,13 +491,26 @@ async fn undo_restores_the_recorded_pre_state() {
         let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
         assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
         let r = h.record(&o.record_id).await;
-        let done = h
-            .remediation
-            .undo(&target(&bucket), r.pre_state.as_ref().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].result, "ok");
+        // Undo works from the applied record: its pre-state and the typed steps that took
+        // effect.
+        let pre: s3_block_public_access::BucketState =
+            serde_json::from_value(r.pre_state.clone().unwrap()).unwrap();
+        let applied: Vec<s3_block_public_access::BucketStep> = r
+            .actions
+            .iter()
+            .filter(|a| a.took_effect())
+            .map(|a| serde_json::from_value(a.step.clone().expect("typed step")).unwrap())
+            .collect();
+        assert_eq!(
+            applied,
+            [s3_block_public_access::BucketStep::Put(BlockConfig::ALL_ON)]
+        );
+        let t = target(&bucket);
+        let undo = h.remediation.undo(&t, &pre, &applied);
+        assert_eq!(undo.len(), 1);
+        for step in &undo {
+            h.remediation.apply(&t, step).await.unwrap();
+        }
         assert_eq!(h.pab(&bucket).await, before, "{before:?}");
     }
 }

@@ -5,7 +5,7 @@
 //! so it cannot judge these patterns). Pure: no emulator needed.
 
 use quamina::Quamina;
-use reflex_cli::functions::SPECS;
+use reflex_cli::functions;
 use reflex_shared::finding::{APPROVE_ACTION_ID, REMEDIATE_ACTION_ID};
 use reflex_shared::ledger::table::{DEFINITION, TTL_ATTRIBUTE};
 use reflex_shared::pipeline::PIPELINE_IAM_ACTIONS;
@@ -67,12 +67,11 @@ fn functions(t: &Value) -> Vec<(String, &Value, &'static Spec)> {
             let binary = r["Metadata"]["BuildProperties"]["Binary"]
                 .as_str()
                 .expect("BuildProperties.Binary");
-            let spec = SPECS
-                .iter()
+            let spec = functions::specs()
                 .find(|s| s.name == binary)
                 .unwrap_or_else(|| panic!("{name}: no spec for {binary}"));
             assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
-            out.push((name.clone(), r, *spec));
+            out.push((name.clone(), r, spec));
         }
     }
     out
@@ -114,7 +113,7 @@ fn matcher(function: &Value) -> Quamina {
 fn every_catalog_function_is_in_the_template() {
     let t = template();
     let deployed: BTreeSet<_> = functions(&t).iter().map(|(_, _, s)| s.name).collect();
-    let built: BTreeSet<_> = SPECS.iter().map(|s| s.name).collect();
+    let built: BTreeSet<_> = functions::specs().map(|s| s.name).collect();
     assert_eq!(deployed, built);
     for (name, f, _) in functions(&t) {
         let p = &f["Properties"];

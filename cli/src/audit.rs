@@ -1,7 +1,7 @@
 //! Reading the outcome table for `reflex audit`: by resource, or by remediation and time,
 //! through the table's indexes (never a scan).
 
-use crate::functions::SPECS;
+use crate::functions;
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use reflex_shared::ledger::{Ledger, LedgerError, Lookup, OutcomeRecord};
 use reflex_shared::outcome::Status;
@@ -22,9 +22,8 @@ pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeReco
     let mut records = match &filter.resource {
         Some(arn) => ledger.query(Lookup::Resource(arn), since).await?,
         None => {
-            let queries = SPECS
-                .iter()
-                .map(|s| ledger.query(Lookup::Remediation(s.name), since));
+            let queries =
+                functions::specs().map(|s| ledger.query(Lookup::Remediation(s.name), since));
             let mut all = Vec::new();
             for part in futures::future::try_join_all(queries).await? {
                 all.extend(part);

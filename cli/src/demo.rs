@@ -123,7 +123,7 @@ async fn describe(r: &S3BlockPublicAccess, bucket: &str, account: &str) -> Resul
         arn: format!("arn:aws:s3:::{bucket}"),
         account: account.into(),
     };
-    let state: BucketState = serde_json::from_value(r.inspect(&target).await?.state)?;
+    let state: BucketState = r.inspect(&target).await?;
     Ok(match state.public_access_block {
         None => "no Block Public Access configuration".into(),
         Some(c) => {
@@ -157,7 +157,7 @@ async fn show_buckets(r: &S3BlockPublicAccess, account: &str, exempt_note: &str)
 /// Replay every file; `Ok(outcomes)` as (file, outcome) pairs.
 async fn replay_all(
     setup: &Setup,
-    function: &functions::Function,
+    function: &dyn functions::Function,
     files: &[PathBuf],
     pass: &str,
 ) -> Result<Vec<(String, reflex_shared::pipeline::Outcome)>> {
@@ -189,8 +189,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
     let remediation = S3BlockPublicAccess::from_client(s3.clone());
-    let function =
-        functions::Function::new(FUNCTION, setup).context("the demo's function is built in")?;
+    let function = functions::build(FUNCTION, setup).context("the demo's function is built in")?;
 
     let created = setup.ledger.create_table_if_absent().await?;
     println!(
@@ -216,7 +215,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         "\n3. Replaying {} sample events through {FUNCTION}, as Lambda would:\n",
         files.len()
     );
-    let first = replay_all(setup, &function, &files, "1").await?;
+    let first = replay_all(setup, function.as_ref(), &files, "1").await?;
 
     println!(
         "
@@ -235,7 +234,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         "\n6. Delivering the same {} events again (EventBridge delivers at least once):\n",
         files.len()
     );
-    let second = replay_all(setup, &function, &files, "2").await?;
+    let second = replay_all(setup, function.as_ref(), &files, "2").await?;
     let after = audit::records(&setup.ledger, &Filter::default()).await?;
     let essence = |rs: &[reflex_shared::ledger::OutcomeRecord]| {
         rs.iter()

@@ -1,46 +1,66 @@
-//! Every remediation function, by name: what `reflex replay --function` runs in-process.
+//! Every remediation function, by name: what `reflex replay --function` runs in-process. Adding
+//! a function is one line in [`FUNCTIONS`].
 
+use futures::future::BoxFuture;
 use reflex_shared::pipeline::{self, Outcome, PipelineError};
-use reflex_shared::remediation::Spec;
+use reflex_shared::remediation::{Remediation, Spec};
 use reflex_shared::Setup;
-use s3_block_public_access::S3BlockPublicAccess;
 
-/// The specs of every function this workspace builds.
-pub const SPECS: &[&Spec] = &[&s3_block_public_access::SPEC];
-
-pub fn names() -> Vec<&'static str> {
-    SPECS.iter().map(|s| s.name).collect()
-}
-
-/// One function, its clients built once (as a Lambda cold start does), ready to replay events.
-pub enum Function {
-    S3BlockPublicAccess(S3BlockPublicAccess),
-}
-
-impl Function {
-    /// The function called `name`, or `None` if there is no such function.
-    pub fn new(name: &str, setup: &Setup) -> Option<Function> {
-        match name {
-            "s3-block-public-access" => Some(Function::S3BlockPublicAccess(
-                S3BlockPublicAccess::new(&setup.sdk),
-            )),
-            _ => None,
-        }
-    }
+/// Any remediation, behind one interface the CLI can hold.
+pub trait Function: Send + Sync {
+    fn spec(&self) -> &'static Spec;
 
     /// Run the handler on one raw event, exactly as Lambda would.
-    pub async fn replay(
-        &self,
-        setup: &Setup,
-        raw: &[u8],
-        request_id: &str,
-    ) -> Result<Vec<Outcome>, PipelineError> {
-        match self {
-            Function::S3BlockPublicAccess(r) => {
-                pipeline::handle_bytes(setup, r, raw, request_id).await
-            }
-        }
+    fn replay<'a>(
+        &'a self,
+        setup: &'a Setup,
+        raw: &'a [u8],
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Outcome>, PipelineError>>;
+}
+
+impl<R: Remediation + 'static> Function for R {
+    fn spec(&self) -> &'static Spec {
+        Remediation::spec(self)
     }
+
+    fn replay<'a>(
+        &'a self,
+        setup: &'a Setup,
+        raw: &'a [u8],
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Outcome>, PipelineError>> {
+        Box::pin(pipeline::handle_bytes(setup, self, raw, request_id))
+    }
+}
+
+/// A function's spec, and how to build it with its clients (once, as a cold start does).
+pub struct Entry {
+    pub spec: &'static Spec,
+    pub build: fn(&aws_config::SdkConfig) -> Box<dyn Function>,
+}
+
+/// Every function this workspace builds.
+pub const FUNCTIONS: &[Entry] = &[Entry {
+    spec: &s3_block_public_access::SPEC,
+    build: |sdk| Box::new(s3_block_public_access::S3BlockPublicAccess::new(sdk)),
+}];
+
+/// The specs of every function.
+pub fn specs() -> impl Iterator<Item = &'static Spec> {
+    FUNCTIONS.iter().map(|f| f.spec)
+}
+
+pub fn names() -> Vec<&'static str> {
+    specs().map(|s| s.name).collect()
+}
+
+/// The function called `name`, its clients built from `setup`, or `None` if there is none.
+pub fn build(name: &str, setup: &Setup) -> Option<Box<dyn Function>> {
+    FUNCTIONS
+        .iter()
+        .find(|f| f.spec.name == name)
+        .map(|f| (f.build)(&setup.sdk))
 }
 
 #[cfg(test)]
@@ -52,7 +72,7 @@ mod tests {
         let mut names = names();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), SPECS.len());
+        assert_eq!(names.len(), FUNCTIONS.len());
         for name in names {
             assert!(
                 reflex_shared::catalog::REMEDIATIONS.contains(&name),

@@ -144,7 +144,7 @@ async fn run(cli: Cli) -> Result<()> {
             if let Err(e) = setup.policy.current().await?.as_ref() {
                 eprintln!("warning: {e}; every event will be recorded as failed (policy-invalid)");
             }
-            let handler = functions::Function::new(&function, &setup)
+            let handler = functions::build(&function, &setup)
                 .ok_or_else(|| anyhow::anyhow!("unknown function {function:?}"))?;
             let format = if json { Format::Json } else { Format::Human };
             for (i, file) in files.iter().enumerate() {

@@ -6,13 +6,13 @@
 //! retries, `Stop::Ledger` when the ledger itself failed. The guarantees this gives are in the
 //! README's "Guarantees".
 
-use crate::finding::{self, Finding, ParseError};
+use crate::finding::{self, Finding, FindingKind, ParseError};
 use crate::ledger::{
     self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, RecordMeta, Takeover,
 };
 use crate::outcome::{Reason, Status};
 use crate::policy::{Decision, Mode, Policy, PolicyError, Verdict};
-use crate::remediation::{Inspection, Remediation, RemediationError, Tags, Target};
+use crate::remediation::{Remediation, RemediationError, Tags, Target, Unresolved};
 use crate::setup::Setup;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::LambdaEvent;
@@ -197,15 +197,16 @@ struct Run<'a, R> {
 }
 
 /// The record being worked on, and what it is worked on with.
-struct Work {
+struct Work<P> {
     record: OutcomeRecord,
     target: Target,
     decision: Decision,
+    params: P,
     /// Steps earlier attempts made (kept, never repeated).
     kept: Vec<Action>,
 }
 
-impl Work {
+impl<P> Work<P> {
     fn decide(&mut self, status: Status, reason: Reason, detail: impl Into<String>) -> Stop {
         self.record.set_outcome(status, reason, detail);
         Stop::Decided
@@ -296,8 +297,18 @@ impl<R: Remediation> Run<'_, R> {
             .map_err(PipelineError::PolicyUnavailable)?;
 
         // Detect and evaluate: is this ours, which resource, may we act, in which mode?
-        let Some((target, decision)) = self.evaluate(&finding, &policy, &mut record) else {
-            return self.finish_unclaimed(record, takeover).await;
+        let (target, decision, params) = match self.evaluate(&finding, &policy, &mut record).await {
+            Ok(decided) => decided,
+            Err(Stop::Decided) => return self.finish_unclaimed(record, takeover).await,
+            Err(Stop::Transient { step, message }) => {
+                // Nothing claimed yet: nothing to hand back.
+                return Err(PipelineError::Transient {
+                    record_id: record.record_id,
+                    step,
+                    message,
+                });
+            }
+            Err(Stop::Ledger(e)) => return Err(e.into()),
         };
         record.mode = Some(decision.mode);
         record.reversible = Some(spec.reversible);
@@ -308,7 +319,7 @@ impl<R: Remediation> Run<'_, R> {
         record.lease_expires_at = Some(now + self.setup.lease_seconds);
         let r = self.remediation;
         let reads = async { tokio::join!(r.tags(&target), r.inspect(&target)) };
-        let (claim, (tags, inspection)) =
+        let (claim, (tags, state)) =
             tokio::join!(self.setup.ledger.claim(record, now, takeover), reads);
         let record = match claim? {
             Claim::Held(existing) => {
@@ -328,9 +339,10 @@ impl<R: Remediation> Run<'_, R> {
             record,
             target,
             decision,
+            params,
             kept,
         };
-        match self.remediate(&mut work, tags, inspection).await {
+        match self.remediate(&mut work, tags, state).await {
             Ok(()) | Err(Stop::Decided) => {}
             Err(Stop::Transient { step, message }) => {
                 return self.release(work, step, message).await
@@ -343,30 +355,70 @@ impl<R: Remediation> Run<'_, R> {
         self.finish(work, &finding).await
     }
 
-    /// Detect and evaluate, before any AWS read. `None` when the record is decided (its
-    /// outcome set): not handled, no target, invalid policy, or a policy skip.
-    fn evaluate(
+    /// Detect and evaluate: the finding-level checks first (no AWS read for a finding that is
+    /// inactive, untrusted or unwanted), then the remediation's parameters, its target
+    /// (`resolve`, which may read AWS), and the checks on the target.
+    async fn evaluate(
         &self,
         finding: &Finding,
         policy: &Result<Policy, PolicyError>,
         record: &mut OutcomeRecord,
-    ) -> Option<(Target, Decision)> {
+    ) -> Step<(Target, Decision, R::Params)> {
         let spec = self.remediation.spec();
         if !spec.triggers.iter().any(|t| t.matches(&finding.kind)) {
-            let detail = format!(
-                "{} {:?} is not handled by {}",
-                finding.source,
-                finding.kind.name(),
-                spec.name
-            );
+            let detail = match &finding.kind {
+                FindingKind::Unrecognised(what) => format!("{what}: not handled by Reflex"),
+                kind => format!(
+                    "{} {:?} is not handled by {}",
+                    finding.source,
+                    kind.name(),
+                    spec.name
+                ),
+            };
             record.set_outcome(Status::Rejected, Reason::NotHandled, detail);
-            return None;
+            return Err(Stop::Decided);
         }
-        let target = match self.remediation.target(finding) {
+        let policy = match policy {
+            Ok(p) => p,
+            Err(e) => {
+                record.set_outcome(Status::Failed, Reason::PolicyInvalid, e.to_string());
+                return Err(Stop::Decided);
+            }
+        };
+        if let Some(Verdict::Skip { reason, detail }) =
+            policy.screen(spec.name, finding, &self.setup.account_id)
+        {
+            record.set_outcome(Status::Skipped, reason, detail);
+            return Err(Stop::Decided);
+        }
+        let params = match parameters::<R::Params>(spec.name, policy.parameters(spec.name)) {
+            Ok(p) => p,
+            Err(e) => {
+                record.set_outcome(Status::Failed, Reason::PolicyInvalid, e);
+                return Err(Stop::Decided);
+            }
+        };
+        let target = match self.remediation.resolve(finding, &params).await {
             Ok(t) => t,
-            Err(why) => {
+            Err(Unresolved::NoTarget(why)) => {
                 record.set_outcome(Status::Rejected, Reason::NoTarget, why);
-                return None;
+                return Err(Stop::Decided);
+            }
+            Err(Unresolved::Aws(e)) => {
+                return Err(match e {
+                    e if e.is_transient() => Stop::Transient {
+                        step: "resolve",
+                        message: e.to_string(),
+                    },
+                    RemediationError::Gone(why) => {
+                        record.set_outcome(Status::Skipped, Reason::ResourceGone, why);
+                        Stop::Decided
+                    }
+                    e => {
+                        record.set_outcome(Status::Failed, Reason::InspectError, e.to_string());
+                        Stop::Decided
+                    }
+                })
             }
         };
         record.resource_arn = Some(target.arn.clone());
@@ -375,13 +427,6 @@ impl<R: Remediation> Run<'_, R> {
             .iter()
             .find(|r| r.id == target.id)
             .cloned();
-        let policy = match policy {
-            Ok(p) => p,
-            Err(e) => {
-                record.set_outcome(Status::Failed, Reason::PolicyInvalid, e.to_string());
-                return None;
-            }
-        };
         match policy.evaluate(
             spec.name,
             spec.risk,
@@ -391,44 +436,49 @@ impl<R: Remediation> Run<'_, R> {
         ) {
             Verdict::Skip { reason, detail } => {
                 record.set_outcome(Status::Skipped, reason, detail);
-                None
+                Err(Stop::Decided)
             }
-            Verdict::Act(d) => Some((target, d)),
+            Verdict::Act(d) => Ok((target, d, params)),
         }
     }
 
     /// Steps 4–6 on a claimed record: inspect, then (by mode) act and verify.
     async fn remediate(
         &self,
-        w: &mut Work,
+        w: &mut Work<R::Params>,
         tags: Result<Tags, RemediationError>,
-        inspection: Result<Inspection, RemediationError>,
+        state: Result<R::State, RemediationError>,
     ) -> Step {
         let tags = read(w, tags)?;
-        let inspection = read(w, inspection)?;
-        exemption(w, &tags)?;
-        if w.record.status == Status::Acting {
-            return self.resume(w, inspection).await;
+        let state = read(w, state)?;
+        if let Some(why) = w.decision.exempt_by_tags(&tags) {
+            return Err(w.decide(Status::Skipped, Reason::Exempt, why));
         }
-        w.record.pre_state = Some(inspection.state.clone());
-        if inspection.compliant {
+        if w.record.status == Status::Acting {
+            return self.resume(w, state).await;
+        }
+        w.record.pre_state = Some(state_json(&state));
+        let plan = self.remediation.plan(&w.target, &state, &w.params);
+        if plan.compliant() {
             return Err(w.decide(
                 Status::Skipped,
                 Reason::AlreadyCompliant,
-                "the live resource is already compliant",
+                compliant_detail("the live resource is already compliant", &plan.untouched),
             ));
         }
         give_up_if_exhausted(w)?;
-        let plan = self.remediation.plan(&w.target, &inspection);
-        hold_for_mode(w, &plan)?;
-        self.change(w, plan).await
+        self.protected(w, &plan.steps)?;
+        let planned = self.planned(&w.target, &plan.steps);
+        hold_for_mode(w, &planned)?;
+        self.change(w, plan.steps, planned).await
     }
 
     /// A crashed attempt's `acting` record, taken over: credit what took effect, carry out
     /// only what is still missing, never repeat a change.
-    async fn resume(&self, w: &mut Work, inspection: Inspection) -> Step {
+    async fn resume(&self, w: &mut Work<R::Params>, state: R::State) -> Step {
         let earlier = w.record.attempts.saturating_sub(1);
-        if inspection.compliant {
+        let plan = self.remediation.plan(&w.target, &state, &w.params);
+        if plan.compliant() {
             w.record.actions = w
                 .record
                 .actions
@@ -443,7 +493,7 @@ impl<R: Remediation> Run<'_, R> {
                     }
                 })
                 .collect();
-            w.record.post_state = Some(inspection.state);
+            w.record.post_state = Some(state_json(&state));
             w.record.verified = Some(true);
             w.record.verified_at = Some(now());
             let detail = format!(
@@ -453,21 +503,54 @@ impl<R: Remediation> Run<'_, R> {
             return Err(w.decide(Status::Succeeded, Reason::Remediated, detail));
         }
         give_up_if_exhausted(w)?;
-        let plan = self.remediation.plan(&w.target, &inspection);
-        hold_for_mode(w, &plan)?;
-        self.change(w, plan).await
+        self.protected(w, &plan.steps)?;
+        let planned = self.planned(&w.target, &plan.steps);
+        hold_for_mode(w, &planned)?;
+        self.change(w, plan.steps, planned).await
+    }
+
+    /// Every principal the steps would change must be unprotected (resolved ARNs, paths
+    /// included).
+    fn protected(&self, w: &mut Work<R::Params>, steps: &[R::Step]) -> Step {
+        for principal in self.remediation.principals(&w.target, steps) {
+            if let Some(pattern) = w.decision.protects(&principal) {
+                let detail = format!(
+                    "the fix would change {principal}, which matches exemptions.protected_principals {pattern:?}"
+                );
+                return Err(w.decide(Status::Skipped, Reason::Protected, detail));
+            }
+        }
+        Ok(())
+    }
+
+    /// The steps as the record shows them: each described, each carrying its typed step.
+    fn planned(&self, target: &Target, steps: &[R::Step]) -> Vec<Action> {
+        steps
+            .iter()
+            .map(|step| {
+                let d = self.remediation.describe(target, step);
+                let mut a = Action::planned(d.api, d.parameters);
+                a.step = serde_json::to_value(step).ok();
+                a
+            })
+            .collect()
     }
 
     /// Checkpoint and budget reservation (one round), the change, and its verification.
-    async fn change(&self, w: &mut Work, plan: Vec<Action>) -> Step {
-        self.checkpoint(w, &plan).await?;
-        self.act(w, plan).await?;
+    async fn change(
+        &self,
+        w: &mut Work<R::Params>,
+        steps: Vec<R::Step>,
+        planned: Vec<Action>,
+    ) -> Step {
+        self.checkpoint(w, &planned).await?;
+        self.act(w, &steps, planned).await?;
         self.verify(w).await
     }
 
     /// The record goes to `acting` with its plan and pre-state, and the change takes a unit
     /// of the blast-radius budget, concurrently. Either failing means no change.
-    async fn checkpoint(&self, w: &mut Work, plan: &[Action]) -> Step {
+    async fn checkpoint(&self, w: &mut Work<R::Params>, plan: &[Action]) -> Step {
         let ledger = &self.setup.ledger;
         let now = Utc::now();
         w.record.status = Status::Acting;
@@ -524,52 +607,61 @@ impl<R: Remediation> Run<'_, R> {
         }
     }
 
-    async fn act(&self, w: &mut Work, plan: Vec<Action>) -> Step {
-        match self.remediation.act(&w.target, &plan).await {
-            Ok(done) => {
-                w.record.actions = w.kept.iter().chain(&done).cloned().collect();
-                Ok(())
-            }
-            Err(e) => {
-                let rest = plan.iter().skip(e.done.len());
-                w.record.actions = w.kept.iter().chain(&e.done).chain(rest).cloned().collect();
-                match e.source {
-                    err if err.is_transient() => Err(Stop::Transient {
+    /// Carry out the plan, step by step, recording each with its result.
+    async fn act(&self, w: &mut Work<R::Params>, steps: &[R::Step], planned: Vec<Action>) -> Step {
+        let mut done = Vec::with_capacity(steps.len());
+        for (step, action) in steps.iter().zip(&planned) {
+            let result = self.remediation.apply(&w.target, step).await;
+            done.push(action.carried_out(result.clone().map_err(|e| e.to_string())));
+            if let Err(e) = result {
+                let rest = planned.iter().skip(done.len());
+                w.record.actions = w.kept.iter().chain(&done).chain(rest).cloned().collect();
+                return Err(match e {
+                    e if e.is_transient() => Stop::Transient {
                         step: "act",
-                        message: err.to_string(),
-                    }),
+                        message: e.to_string(),
+                    },
                     RemediationError::Gone(why) => {
-                        Err(w.decide(Status::Skipped, Reason::ResourceGone, why))
+                        w.decide(Status::Skipped, Reason::ResourceGone, why)
                     }
-                    err => Err(w.decide(Status::Failed, Reason::ActionError, err.to_string())),
-                }
+                    e => w.decide(Status::Failed, Reason::ActionError, e.to_string()),
+                });
             }
         }
+        w.record.actions = w.kept.iter().chain(&done).cloned().collect();
+        Ok(())
     }
 
     /// Read again until the fix shows, within a few seconds (eventual consistency), before
     /// concluding `verification-failed`.
-    async fn verify(&self, w: &mut Work) -> Step {
+    async fn verify(&self, w: &mut Work<R::Params>) -> Step {
+        let r = self.remediation;
         let mut last = Err(RemediationError::Invalid("not verified".into()));
         for delay in std::iter::once(None).chain(self.setup.verify_delays.iter().map(Some)) {
             if let Some(d) = delay {
                 tokio::time::sleep(*d).await;
             }
-            last = self.remediation.verify(&w.target).await;
-            if last.as_ref().is_ok_and(|after| after.compliant) {
+            last = r
+                .inspect(&w.target)
+                .await
+                .map(|state| (r.plan(&w.target, &state, &w.params), state));
+            if last.as_ref().is_ok_and(|(plan, _)| plan.compliant()) {
                 break;
             }
         }
         let verified_at = now();
         match last {
-            Ok(after) => {
-                w.record.post_state = Some(after.state);
-                w.record.verified = Some(after.compliant);
+            Ok((plan, after)) => {
+                w.record.post_state = Some(state_json(&after));
+                w.record.verified = Some(plan.compliant());
                 w.record.verified_at = Some(verified_at);
-                if after.compliant {
-                    let detail = format!(
-                        "enforced by {}; verified by a fresh read",
-                        w.decision.because
+                if plan.compliant() {
+                    let detail = compliant_detail(
+                        &format!(
+                            "enforced by {}; verified by a fresh read",
+                            w.decision.because
+                        ),
+                        &plan.untouched,
                     );
                     Err(w.decide(Status::Succeeded, Reason::Remediated, detail))
                 } else {
@@ -597,7 +689,7 @@ impl<R: Remediation> Run<'_, R> {
 
     /// A reservation that made no change is given back (best effort: a unit kept by mistake
     /// only makes the budget stricter).
-    async fn give_back(&self, w: &mut Work) {
+    async fn give_back<P>(&self, w: &mut Work<P>) {
         if w.record.changed_anything() || !w.holds_budget() {
             return;
         }
@@ -620,7 +712,7 @@ impl<R: Remediation> Run<'_, R> {
     /// delivery takes over, or give up after `max_attempts`.
     async fn release(
         &self,
-        mut w: Work,
+        mut w: Work<R::Params>,
         step: &'static str,
         message: String,
     ) -> Result<Outcome, PipelineError> {
@@ -667,7 +759,7 @@ impl<R: Remediation> Run<'_, R> {
     }
 
     /// Store the outcome, then tell Security Hub, then write down what it said.
-    async fn finish(&self, mut w: Work, finding: &Finding) -> Result<Outcome, PipelineError> {
+    async fn finish<P>(&self, mut w: Work<P>, finding: &Finding) -> Result<Outcome, PipelineError> {
         if !w.record.status.in_progress() {
             self.give_back(&mut w).await;
         }
@@ -719,7 +811,7 @@ impl<R: Remediation> Run<'_, R> {
 
 /// A read's result as a step: a transient error hands the record back; a resource gone since
 /// the finding is nothing to fix; any other error fails closed.
-fn read<T>(w: &mut Work, result: Result<T, RemediationError>) -> Step<T> {
+fn read<T, P>(w: &mut Work<P>, result: Result<T, RemediationError>) -> Step<T> {
     match result {
         Ok(v) => Ok(v),
         Err(e) if e.is_transient() => Err(Stop::Transient {
@@ -733,19 +825,37 @@ fn read<T>(w: &mut Work, result: Result<T, RemediationError>) -> Step<T> {
     }
 }
 
-fn exemption(w: &mut Work, tags: &Tags) -> Step {
-    let tag = &w.decision.exemption_tag;
-    match tags.get(tag).filter(|v| !v.eq_ignore_ascii_case("false")) {
-        Some(value) => {
-            let detail = format!("resource carries the exemption tag {tag}={value:?}");
-            Err(w.decide(Status::Skipped, Reason::Exempt, detail))
-        }
-        None => Ok(()),
+/// The remediation's parameters from the policy (`remediations.<name>.parameters`); none
+/// given is the default. An error names the key.
+fn parameters<P: serde::de::DeserializeOwned + Default>(
+    remediation: &str,
+    value: Option<&Value>,
+) -> Result<P, String> {
+    match value {
+        None | Some(Value::Null) => Ok(P::default()),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| format!("policy key `remediations.{remediation}.parameters`: {e}")),
+    }
+}
+
+fn state_json<S: Serialize>(state: &S) -> Value {
+    serde_json::to_value(state).unwrap_or(Value::Null)
+}
+
+/// "Compliant", and which parts were left alone on purpose, if any.
+fn compliant_detail(base: &str, untouched: &[String]) -> String {
+    if untouched.is_empty() {
+        base.to_string()
+    } else {
+        format!(
+            "{base}, except what Reflex must not touch: {}",
+            untouched.join("; ")
+        )
     }
 }
 
 /// Dry-run and approve record exactly the steps that would run, and stop there.
-fn hold_for_mode(w: &mut Work, plan: &[Action]) -> Step {
+fn hold_for_mode<P>(w: &mut Work<P>, plan: &[Action]) -> Step {
     let because = w.decision.because.clone();
     match w.decision.mode {
         Mode::Enforce => Ok(()),
@@ -766,14 +876,14 @@ fn hold_for_mode(w: &mut Work, plan: &[Action]) -> Step {
 
 /// A record taken over more often than the policy allows (crashes that never released it) is
 /// not tried again.
-fn give_up_if_exhausted(w: &mut Work) -> Step {
+fn give_up_if_exhausted<P>(w: &mut Work<P>) -> Step {
     if w.record.attempts > w.decision.max_attempts {
         return Err(give_up(w));
     }
     Ok(())
 }
 
-fn give_up(w: &mut Work) -> Stop {
+fn give_up<P>(w: &mut Work<P>) -> Stop {
     let errors: Vec<String> = w
         .record
         .errors

@@ -4,11 +4,13 @@
 
 use crate::aws_error::Fault;
 use crate::finding::{Finding, ResourceKind};
-use crate::ledger::Action;
 use crate::policy::Risk;
 use crate::trigger::Trigger;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::future::Future;
 
 /// What a remediation is, as data: the pipeline, the policy, the SAM template's role and its
@@ -23,6 +25,9 @@ pub struct Spec {
     pub iam_actions: &'static [&'static str],
     /// Whether `undo` can restore the pre-state.
     pub reversible: bool,
+    /// What the parameters section (`remediations.<name>.parameters`) may hold, in words, for
+    /// the README and error messages; `None` when the remediation takes none.
+    pub parameters: Option<&'static str>,
 }
 
 /// The one resource a remediation changes for a finding.
@@ -35,13 +40,47 @@ pub struct Target {
     pub account: String,
 }
 
-/// What a read of the live resource found.
+/// The changes that would fix what a finding names, from the live state. Empty `steps`: the
+/// resource is compliant (except, possibly, for the parts listed in `untouched`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Inspection {
-    pub compliant: bool,
-    /// The state that matters to this remediation, as JSON: the pre-state kept for undo, or
-    /// the post-state recorded after the change.
-    pub state: Value,
+pub struct Plan<S> {
+    pub steps: Vec<S>,
+    /// Parts of the resource left as they are on purpose (a protected principal, an exempt
+    /// rule), each with why. A plan with no steps but untouched parts is still compliance as
+    /// far as Reflex may go: never a `verification-failed`.
+    pub untouched: Vec<String>,
+}
+
+impl<S> Plan<S> {
+    pub fn of(steps: Vec<S>) -> Plan<S> {
+        Plan {
+            steps,
+            untouched: Vec::new(),
+        }
+    }
+
+    pub fn compliant(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// How one step is written in the record: the IAM-style API name and its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// `service:Operation`, as IAM names it.
+    pub api: &'static str,
+    pub parameters: Value,
+}
+
+/// Why `resolve` found no target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolved {
+    /// The finding names nothing this remediation can change (`rejected / no-target`).
+    #[error("{0}")]
+    NoTarget(String),
+    /// Reading AWS to resolve the target failed.
+    #[error(transparent)]
+    Aws(#[from] RemediationError),
 }
 
 pub type Tags = BTreeMap<String, String>;
@@ -92,52 +131,63 @@ impl RemediationError {
     }
 }
 
-/// An action step failed. `done` lists what had already been changed (for the record and undo).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{source}")]
-pub struct ActError {
-    pub done: Vec<Action>,
-    pub source: RemediationError,
-}
-
+/// One remediation, as a spec: which findings it handles, the IAM actions it needs, how it
+/// resolves its target, reads the live state, plans, carries out one step, and undoes. The
+/// pipeline (`crate::pipeline`) does everything else, the same for every remediation: the
+/// ledger, the policy, the checkpoint, the budget, recording each step, verifying, reporting.
 pub trait Remediation: Send + Sync {
+    /// The remediation's own section of the policy, `remediations.<name>.parameters`
+    /// (`#[serde(deny_unknown_fields)]`: an unknown key is a policy error naming it).
+    type Params: DeserializeOwned + Default + fmt::Debug + Send + Sync;
+    /// The live state that matters: kept as the pre-state for undo, recorded as the post-state.
+    type State: Serialize + DeserializeOwned + fmt::Debug + Clone + PartialEq + Send + Sync;
+    /// One change. Dry-run and approval records hold exactly these; `apply` carries them out.
+    type Step: Serialize + DeserializeOwned + fmt::Debug + Clone + PartialEq + Send + Sync;
+
     fn spec(&self) -> &'static Spec;
 
-    /// The one resource to change for `finding`, or why the finding names none we can change.
-    fn target(&self, finding: &Finding) -> Result<Target, String>;
+    /// The one resource to change for `finding`, reading AWS where it must.
+    fn resolve(
+        &self,
+        finding: &Finding,
+        params: &Self::Params,
+    ) -> impl Future<Output = Result<Target, Unresolved>> + Send;
 
     /// The resource's tags, for the policy's exemption tag.
     fn tags(&self, target: &Target) -> impl Future<Output = Result<Tags, RemediationError>> + Send;
 
-    /// Read the live resource: is it already compliant, and what is its state (the pre-state)?
+    /// Read the live state.
     fn inspect(
         &self,
         target: &Target,
-    ) -> impl Future<Output = Result<Inspection, RemediationError>> + Send;
+    ) -> impl Future<Output = Result<Self::State, RemediationError>> + Send;
 
-    /// The smallest set of changes that fixes what the finding names, given the inspection.
-    /// Pure: dry-run and approve records show exactly this.
-    fn plan(&self, target: &Target, inspection: &Inspection) -> Vec<Action>;
+    /// The smallest set of steps that fixes what the finding names, given the live state.
+    /// Pure. An empty plan means compliant.
+    fn plan(&self, target: &Target, state: &Self::State, params: &Self::Params)
+        -> Plan<Self::Step>;
 
-    /// Carry out `plan`; each returned action carries its result.
-    fn act(
-        &self,
-        target: &Target,
-        plan: &[Action],
-    ) -> impl Future<Output = Result<Vec<Action>, ActError>> + Send;
-
-    /// Read the resource again after acting. By default the same read as `inspect`.
-    fn verify(
-        &self,
-        target: &Target,
-    ) -> impl Future<Output = Result<Inspection, RemediationError>> + Send {
-        self.inspect(target)
+    /// Every principal (resolved ARN, path included) the steps would change, for the policy's
+    /// `protected_principals`. None by default (a bucket is no principal).
+    fn principals(&self, _target: &Target, _steps: &[Self::Step]) -> Vec<String> {
+        Vec::new()
     }
 
-    /// Restore `pre_state` (as `inspect` captured it).
+    /// Carry out one step.
+    fn apply(
+        &self,
+        target: &Target,
+        step: &Self::Step,
+    ) -> impl Future<Output = Result<(), RemediationError>> + Send;
+
+    /// How a step is written in the record.
+    fn describe(&self, target: &Target, step: &Self::Step) -> StepRecord;
+
+    /// The steps that restore `pre_state`, given the steps that took effect.
     fn undo(
         &self,
         target: &Target,
-        pre_state: &Value,
-    ) -> impl Future<Output = Result<Vec<Action>, ActError>> + Send;
+        pre_state: &Self::State,
+        applied: &[Self::Step],
+    ) -> Vec<Self::Step>;
 }

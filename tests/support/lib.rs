@@ -365,8 +365,7 @@ impl Harness {
     pub async fn pab(&self, bucket: &str) -> Option<BlockConfig> {
         use reflex_shared::remediation::Remediation;
         let target = target(bucket);
-        let state: BucketState =
-            serde_json::from_value(self.observer.inspect(&target).await.unwrap().state).unwrap();
+        let state: BucketState = self.observer.inspect(&target).await.unwrap();
         state.public_access_block
     }
 

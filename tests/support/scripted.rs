@@ -4,13 +4,14 @@
 
 use reflex_shared::aws_error::Fault;
 use reflex_shared::finding::{Finding, ResourceKind};
-use reflex_shared::ledger::{Action, Ledger, Lookup, OutcomeRecord};
+use reflex_shared::ledger::{Ledger, Lookup, OutcomeRecord};
 use reflex_shared::policy::Risk;
 use reflex_shared::remediation::{
-    ActError, Inspection, Remediation, RemediationError, Spec, Tags, Target,
+    Plan, Remediation, RemediationError, Spec, StepRecord, Tags, Target, Unresolved,
 };
 use reflex_shared::trigger::Trigger;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -20,7 +21,21 @@ pub static SCRIPTED_SPEC: Spec = Spec {
     triggers: &[Trigger::Control("S3.8")],
     iam_actions: &[],
     reversible: true,
+    parameters: None,
 };
+
+/// The fake resource's state: fixed or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FakeState {
+    pub fixed: bool,
+}
+
+/// The fake's one change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FakeStep {
+    Fix,
+}
 
 pub const FIX: &str = "fake:Fix";
 
@@ -34,7 +49,8 @@ pub enum Go {
     Gone,
     /// `act` only: the change takes effect, then the answer is lost (a transient error).
     TransientAfterChange,
-    /// `verify` only: this read still shows the old state (eventual consistency).
+    /// `verify` only (a read after a change): this read still shows the old state (eventual
+    /// consistency).
     Stale,
 }
 
@@ -44,6 +60,7 @@ pub struct Script {
     pub tags: VecDeque<Go>,
     pub inspect: VecDeque<Go>,
     pub act: VecDeque<Go>,
+    /// Reads once a change was tried (verification, and reads by later attempts).
     pub verify: VecDeque<Go>,
 }
 
@@ -55,6 +72,12 @@ pub struct Scripted {
     /// The record as the ledger held it when `act` was called (the checkpoint, seen from
     /// outside).
     pub seen_at_act: Mutex<Option<OutcomeRecord>>,
+    /// A change was tried: later reads follow the `verify` script.
+    tried: Mutex<bool>,
+    /// The principals the fix would change (for `protected_principals`).
+    pub principals: Mutex<Vec<String>>,
+    /// Parts the plan leaves alone on purpose.
+    pub untouched: Mutex<Vec<String>>,
     ledger: Ledger,
 }
 
@@ -84,6 +107,9 @@ impl Scripted {
             script: Mutex::new(script),
             changes: Mutex::new(0),
             seen_at_act: Mutex::new(None),
+            tried: Mutex::new(false),
+            principals: Mutex::new(Vec::new()),
+            untouched: Mutex::new(Vec::new()),
             ledger,
         }
     }
@@ -98,22 +124,27 @@ impl Scripted {
         *self.changes.lock().unwrap()
     }
 
-    fn state(&self) -> Inspection {
-        let compliant = *self.compliant.lock().unwrap();
-        Inspection {
-            compliant,
-            state: json!({ "fixed": compliant }),
+    fn state(&self) -> FakeState {
+        FakeState {
+            fixed: *self.compliant.lock().unwrap(),
         }
     }
 }
 
 impl Remediation for Scripted {
+    type Params = ();
+    type State = FakeState;
+    type Step = FakeStep;
+
     fn spec(&self) -> &'static Spec {
         &SCRIPTED_SPEC
     }
 
-    fn target(&self, finding: &Finding) -> Result<Target, String> {
-        let r = finding.resources.first().ok_or("no resource")?;
+    async fn resolve(&self, finding: &Finding, _params: &()) -> Result<Target, Unresolved> {
+        let r = finding
+            .resources
+            .first()
+            .ok_or_else(|| Unresolved::NoTarget("no resource".into()))?;
         Ok(Target {
             kind: ResourceKind::S3Bucket,
             id: r.id.clone(),
@@ -126,16 +157,36 @@ impl Remediation for Scripted {
         fail(self.next(|s| &mut s.tags), "fake:GetTags").map(|_| Tags::new())
     }
 
-    async fn inspect(&self, _target: &Target) -> Result<Inspection, RemediationError> {
-        fail(self.next(|s| &mut s.inspect), "fake:Read")?;
+    async fn inspect(&self, _target: &Target) -> Result<FakeState, RemediationError> {
+        let tried = *self.tried.lock().unwrap();
+        let go = if tried {
+            self.next(|s| &mut s.verify)
+        } else {
+            self.next(|s| &mut s.inspect)
+        };
+        fail(go, "fake:Read")?;
+        if go == Go::Stale {
+            return Ok(FakeState { fixed: false });
+        }
         Ok(self.state())
     }
 
-    fn plan(&self, target: &Target, _inspection: &Inspection) -> Vec<Action> {
-        vec![Action::planned(FIX, json!({ "Resource": target.id }))]
+    fn plan(&self, _target: &Target, state: &FakeState, _params: &()) -> Plan<FakeStep> {
+        Plan {
+            steps: if state.fixed {
+                vec![]
+            } else {
+                vec![FakeStep::Fix]
+            },
+            untouched: self.untouched.lock().unwrap().clone(),
+        }
     }
 
-    async fn act(&self, target: &Target, plan: &[Action]) -> Result<Vec<Action>, ActError> {
+    fn principals(&self, _target: &Target, _steps: &[FakeStep]) -> Vec<String> {
+        self.principals.lock().unwrap().clone()
+    }
+
+    async fn apply(&self, target: &Target, _step: &FakeStep) -> Result<(), RemediationError> {
         let seen = self
             .ledger
             .query(Lookup::Resource(&target.arn), None)
@@ -143,36 +194,23 @@ impl Remediation for Scripted {
             .ok()
             .and_then(|mut rs| rs.pop());
         *self.seen_at_act.lock().unwrap() = seen;
+        *self.tried.lock().unwrap() = true;
         let go = self.next(|s| &mut s.act);
-        let mut done = Vec::new();
-        for step in plan {
-            if matches!(go, Go::Ok | Go::TransientAfterChange) {
-                *self.compliant.lock().unwrap() = true;
-                *self.changes.lock().unwrap() += 1;
-            }
-            let result = fail(go, FIX);
-            done.push(step.carried_out(result.clone().map_err(|e| e.to_string())));
-            if let Err(source) = result {
-                return Err(ActError { done, source });
-            }
+        if matches!(go, Go::Ok | Go::TransientAfterChange) {
+            *self.compliant.lock().unwrap() = true;
+            *self.changes.lock().unwrap() += 1;
         }
-        Ok(done)
+        fail(go, FIX)
     }
 
-    async fn verify(&self, _target: &Target) -> Result<Inspection, RemediationError> {
-        let go = self.next(|s| &mut s.verify);
-        fail(go, "fake:Read")?;
-        if go == Go::Stale {
-            return Ok(Inspection {
-                compliant: false,
-                state: json!({ "fixed": false }),
-            });
+    fn describe(&self, target: &Target, _step: &FakeStep) -> StepRecord {
+        StepRecord {
+            api: FIX,
+            parameters: json!({ "Resource": target.id }),
         }
-        Ok(self.state())
     }
 
-    async fn undo(&self, _target: &Target, _pre_state: &Value) -> Result<Vec<Action>, ActError> {
-        *self.compliant.lock().unwrap() = false;
-        Ok(vec![])
+    fn undo(&self, _target: &Target, _pre: &FakeState, _applied: &[FakeStep]) -> Vec<FakeStep> {
+        vec![]
     }
 }

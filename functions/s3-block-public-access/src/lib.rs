@@ -5,15 +5,14 @@
 use aws_sdk_s3::types::PublicAccessBlockConfiguration;
 use reflex_shared::aws_error::code;
 use reflex_shared::finding::{Finding, ResourceKind};
-use reflex_shared::ledger::Action;
 use reflex_shared::policy::Risk;
 use reflex_shared::remediation::{
-    ActError, Inspection, Remediation, RemediationError, Spec, Tags, Target,
+    Plan, Remediation, RemediationError, Spec, StepRecord, Tags, Target, Unresolved,
 };
 use reflex_shared::setup::s3_path_style;
 use reflex_shared::trigger::Trigger;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub static SPEC: Spec = Spec {
     name: "s3-block-public-access",
@@ -38,16 +37,17 @@ pub static SPEC: Spec = Spec {
         "s3:GetBucketTagging",
     ],
     reversible: true,
+    parameters: None,
 };
 
 const PUT: &str = "s3:PutPublicAccessBlock";
+const DELETE: &str = "s3:DeletePublicAccessBlock";
 const NO_SUCH_BUCKET: &str = "NoSuchBucket";
 
 /// The bucket was deleted since the finding: nothing to fix.
 fn gone(target: &Target) -> RemediationError {
     RemediationError::Gone(format!("bucket {} no longer exists", target.id))
 }
-const DELETE: &str = "s3:DeletePublicAccessBlock";
 
 /// The bucket's Block Public Access configuration, as recorded in pre- and post-state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,22 @@ pub struct BucketState {
     pub public_access_block: Option<BlockConfig>,
 }
 
+/// One change to a bucket's Block Public Access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "op", content = "config")]
+pub enum BucketStep {
+    /// Set the configuration (all four on, to fix; the previous one, to undo).
+    Put(BlockConfig),
+    /// Remove the bucket-level configuration (to undo a fix where there was none).
+    Delete,
+}
+
+/// No parameters: the fix is always all four settings on. (Per-bucket exceptions are the
+/// policy's exemptions.)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {}
+
 pub struct S3BlockPublicAccess {
     s3: aws_sdk_s3::Client,
 }
@@ -110,21 +126,6 @@ impl S3BlockPublicAccess {
     pub fn from_client(s3: aws_sdk_s3::Client) -> Self {
         S3BlockPublicAccess { s3 }
     }
-
-    async fn put(&self, target: &Target, config: BlockConfig) -> Result<(), RemediationError> {
-        self.s3
-            .put_public_access_block()
-            .bucket(&target.id)
-            .expected_bucket_owner(&target.account)
-            .public_access_block_configuration(config.to_sdk())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| match code(&e) {
-                Some(NO_SUCH_BUCKET) => gone(target),
-                _ => RemediationError::aws(PUT, e),
-            })
-    }
 }
 
 /// S3's rules for bucket names: 3–63 of lowercase letters, digits, dots and hyphens, starting
@@ -140,11 +141,17 @@ pub fn valid_bucket_name(name: &str) -> bool {
 }
 
 impl Remediation for S3BlockPublicAccess {
+    type Params = Params;
+    type State = BucketState;
+    type Step = BucketStep;
+
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
 
-    fn target(&self, finding: &Finding) -> Result<Target, String> {
+    /// The one bucket the finding names, by a valid name whose ARN agrees.
+    async fn resolve(&self, finding: &Finding, _params: &Params) -> Result<Target, Unresolved> {
+        let no = |why: String| Err(Unresolved::NoTarget(why));
         let buckets: Vec<_> = finding
             .resources
             .iter()
@@ -152,23 +159,23 @@ impl Remediation for S3BlockPublicAccess {
             .collect();
         let bucket = match buckets.as_slice() {
             [one] => *one,
-            [] => return Err("the finding names no S3 bucket".into()),
+            [] => return no("the finding names no S3 bucket".into()),
             many => {
-                return Err(format!(
+                return no(format!(
                     "the finding names {} buckets; Reflex changes exactly one",
                     many.len()
                 ))
             }
         };
         if !valid_bucket_name(&bucket.id) {
-            return Err(format!("{:?} is not a valid S3 bucket name", bucket.id));
+            return no(format!("{:?} is not a valid S3 bucket name", bucket.id));
         }
         let arn = bucket
             .arn
             .clone()
             .unwrap_or_else(|| format!("arn:aws:s3:::{}", bucket.id));
         if !arn.ends_with(&format!(":s3:::{}", bucket.id)) {
-            return Err(format!(
+            return no(format!(
                 "bucket ARN {arn} does not name bucket {}",
                 bucket.id
             ));
@@ -201,7 +208,7 @@ impl Remediation for S3BlockPublicAccess {
         }
     }
 
-    async fn inspect(&self, target: &Target) -> Result<Inspection, RemediationError> {
+    async fn inspect(&self, target: &Target) -> Result<BucketState, RemediationError> {
         let config = match self
             .s3
             .get_public_access_block()
@@ -217,73 +224,82 @@ impl Remediation for S3BlockPublicAccess {
             Err(e) if code(&e) == Some(NO_SUCH_BUCKET) => return Err(gone(target)),
             Err(e) => return Err(RemediationError::aws("s3:GetPublicAccessBlock", e)),
         };
-        Ok(Inspection {
-            compliant: config == Some(BlockConfig::ALL_ON),
-            state: json!(BucketState {
-                public_access_block: config
-            }),
+        Ok(BucketState {
+            public_access_block: config,
         })
     }
 
-    fn plan(&self, target: &Target, _inspection: &Inspection) -> Vec<Action> {
-        vec![Action::planned(
-            PUT,
-            json!({
-                "Bucket": target.id,
-                "ExpectedBucketOwner": target.account,
-                "PublicAccessBlockConfiguration": BlockConfig::ALL_ON,
-            }),
-        )]
-    }
-
-    async fn act(&self, target: &Target, plan: &[Action]) -> Result<Vec<Action>, ActError> {
-        let mut done = Vec::new();
-        for step in plan {
-            let result = self.put(target, BlockConfig::ALL_ON).await;
-            done.push(step.carried_out(result.clone().map_err(|e| e.to_string())));
-            if let Err(source) = result {
-                return Err(ActError { done, source });
-            }
+    fn plan(&self, _target: &Target, state: &BucketState, _params: &Params) -> Plan<BucketStep> {
+        if state.public_access_block == Some(BlockConfig::ALL_ON) {
+            Plan::of(vec![])
+        } else {
+            Plan::of(vec![BucketStep::Put(BlockConfig::ALL_ON)])
         }
-        Ok(done)
     }
 
-    async fn undo(&self, target: &Target, pre_state: &Value) -> Result<Vec<Action>, ActError> {
-        let fail = |source| ActError {
-            done: vec![],
-            source,
+    async fn apply(&self, target: &Target, step: &BucketStep) -> Result<(), RemediationError> {
+        let result = match step {
+            BucketStep::Put(config) => self
+                .s3
+                .put_public_access_block()
+                .bucket(&target.id)
+                .expected_bucket_owner(&target.account)
+                .public_access_block_configuration(config.to_sdk())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        code(&e) == Some(NO_SUCH_BUCKET),
+                        RemediationError::aws(PUT, e),
+                    )
+                }),
+            BucketStep::Delete => self
+                .s3
+                .delete_public_access_block()
+                .bucket(&target.id)
+                .expected_bucket_owner(&target.account)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        code(&e) == Some(NO_SUCH_BUCKET),
+                        RemediationError::aws(DELETE, e),
+                    )
+                }),
         };
-        let before: BucketState = serde_json::from_value(pre_state.clone()).map_err(|e| {
-            fail(RemediationError::Invalid(format!(
-                "pre-state is not a bucket state: {e}"
-            )))
-        })?;
-        let params = json!({ "Bucket": target.id, "ExpectedBucketOwner": target.account });
-        let (step, result) = match before.public_access_block {
-            Some(config) => {
-                let step = Action::planned(
-                    PUT,
-                    json!({ "Bucket": target.id, "PublicAccessBlockConfiguration": config }),
-                );
-                (step, self.put(target, config).await)
-            }
-            None => {
-                let result = self
-                    .s3
-                    .delete_public_access_block()
-                    .bucket(&target.id)
-                    .expected_bucket_owner(&target.account)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| RemediationError::aws(DELETE, e));
-                (Action::planned(DELETE, params), result)
-            }
-        };
-        let done = vec![step.carried_out(result.clone().map_err(|e| e.to_string()))];
-        result
-            .map(|_| done.clone())
-            .map_err(|source| ActError { done, source })
+        result.map_err(|(gone_now, e)| if gone_now { gone(target) } else { e })
+    }
+
+    fn describe(&self, target: &Target, step: &BucketStep) -> StepRecord {
+        match step {
+            BucketStep::Put(config) => StepRecord {
+                api: PUT,
+                parameters: json!({
+                    "Bucket": target.id,
+                    "ExpectedBucketOwner": target.account,
+                    "PublicAccessBlockConfiguration": config,
+                }),
+            },
+            BucketStep::Delete => StepRecord {
+                api: DELETE,
+                parameters: json!({ "Bucket": target.id, "ExpectedBucketOwner": target.account }),
+            },
+        }
+    }
+
+    /// The previous configuration back, or none where there was none.
+    fn undo(
+        &self,
+        _target: &Target,
+        pre: &BucketState,
+        _applied: &[BucketStep],
+    ) -> Vec<BucketStep> {
+        match pre.public_access_block {
+            Some(config) => vec![BucketStep::Put(config)],
+            None => vec![BucketStep::Delete],
+        }
     }
 }
 

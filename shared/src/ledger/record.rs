@@ -19,6 +19,10 @@ pub struct Action {
     /// The attempt that made the change (set when a later attempt credits an earlier one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// The remediation's own step, exactly as planned: what approval carries out and undo
+    /// reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Value>,
 }
 
 impl Action {
@@ -29,6 +33,7 @@ impl Action {
             result: "planned".into(),
             at: None,
             attempt: None,
+            step: None,
         }
     }
 
@@ -40,6 +45,7 @@ impl Action {
             result: result.err().unwrap_or_else(|| "ok".into()),
             at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             attempt: None,
+            step: self.step.clone(),
         }
     }
 

@@ -108,6 +108,10 @@ pub struct RemediationPolicy {
     /// `failed / retries-exhausted` (1-10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// The remediation's own settings (a KMS key, a rule-number range…), validated by the
+    /// remediation's `Params` type: an unknown key is an error naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
     /// Applied in order over the remediation's settings when their `match` holds.
     #[serde(default)]
     pub overrides: Vec<Override>,
@@ -239,6 +243,13 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// The parameters section of one remediation, if the policy has one.
+    pub fn parameters(&self, remediation: &str) -> Option<&serde_json::Value> {
+        self.remediations
+            .get(remediation)
+            .and_then(|r| r.parameters.as_ref())
     }
 
     /// Attempts for one remediation before `retries-exhausted`.

@@ -22,6 +22,30 @@ pub struct Decision {
     pub exemption_tag: String,
     pub max_changes_per_hour: u32,
     pub max_attempts: u32,
+    /// `exemptions.protected_principals`: checked against every principal a fix would change.
+    pub protected_principals: Vec<String>,
+}
+
+impl Decision {
+    /// The `protected_principals` pattern `principal_arn` matches, if any.
+    pub fn protects(&self, principal_arn: &str) -> Option<String> {
+        self.protected_principals
+            .iter()
+            .find(|p| glob(p, principal_arn))
+            .cloned()
+    }
+
+    /// The exemption tag's word on a resource's tags: `Some(why)` when it is exempt. Any value
+    /// but `false` exempts.
+    pub fn exempt_by_tags(
+        &self,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Option<String> {
+        let tag = &self.exemption_tag;
+        tags.get(tag)
+            .filter(|v| !v.eq_ignore_ascii_case("false"))
+            .map(|value| format!("resource carries the exemption tag {tag}={value:?}"))
+    }
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -29,18 +53,15 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 impl Policy {
-    /// Decide for `finding`, which names `target_arn`, in this function's `own_account`.
-    /// Checks run from the most fundamental (is the finding real and ours?) to the most
-    /// specific; the first that fails decides.
-    pub fn evaluate(
+    /// The checks that need no target and no AWS read: is the finding live, real, trusted,
+    /// ours, wanted and severe enough? `Some(skip)` decides; `None` lets `evaluate` go on.
+    pub fn screen(
         &self,
         remediation: &str,
-        risk: Risk,
         finding: &Finding,
-        target_arn: &str,
         own_account: &str,
-    ) -> Verdict {
-        let skip = |reason, detail: String| Verdict::Skip { reason, detail };
+    ) -> Option<Verdict> {
+        let skip = |reason, detail: String| Some(Verdict::Skip { reason, detail });
         if let Some(why) = &finding.inactive {
             return skip(Reason::FindingInactive, why.clone());
         }
@@ -85,18 +106,41 @@ impl Policy {
                 ),
             );
         }
+        None
+    }
+
+    /// A principal the policy protects, if `principal_arn` is one: the pattern that matches.
+    pub fn protects(&self, principal_arn: &str) -> Option<&str> {
+        self.exemptions
+            .protected_principals
+            .iter()
+            .find(|p| glob(p, principal_arn))
+            .map(String::as_str)
+    }
+
+    /// Decide for `finding`, which names `target_arn`, in this function's `own_account`.
+    /// Checks run from the most fundamental (is the finding real and ours?) to the most
+    /// specific; the first that fails decides.
+    pub fn evaluate(
+        &self,
+        remediation: &str,
+        risk: Risk,
+        finding: &Finding,
+        target_arn: &str,
+        own_account: &str,
+    ) -> Verdict {
+        let skip = |reason, detail: String| Verdict::Skip { reason, detail };
+        if let Some(verdict) = self.screen(remediation, finding, own_account) {
+            return verdict;
+        }
+        let (settings, because) = self.settings_for(remediation, finding);
         if let Some(p) = self.exemptions.arns.iter().find(|p| glob(p, target_arn)) {
             return skip(
                 Reason::Exempt,
                 format!("{target_arn} matches exemptions.arns {p:?}"),
             );
         }
-        if let Some(p) = self
-            .exemptions
-            .protected_principals
-            .iter()
-            .find(|p| glob(p, target_arn))
-        {
+        if let Some(p) = self.protects(target_arn) {
             return skip(
                 Reason::Protected,
                 format!("{target_arn} matches exemptions.protected_principals {p:?}"),
@@ -124,6 +168,7 @@ impl Policy {
             exemption_tag: self.exemptions.tag.clone(),
             max_changes_per_hour: self.max_changes_per_hour(remediation),
             max_attempts: self.max_attempts(remediation),
+            protected_principals: self.exemptions.protected_principals.clone(),
         })
     }
 
