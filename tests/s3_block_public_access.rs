@@ -886,3 +886,194 @@ async fn real_event_shapes_are_never_recorded_as_malformed() {
     // Nothing here names a bucket that exists: no change was made.
     assert!(h.calls.writes().is_empty(), "{:?}", h.calls.writes());
 }
+
+const GUARDDUTY: &str = "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json";
+
+/// A Security Hub custom-action event (`action` is ReflexApprove or ReflexRemediate) carrying
+/// one ASFF finding.
+fn custom_action(action: &str, finding: serde_json::Value, id: &str) -> serde_json::Value {
+    let mut e: serde_json::Value = serde_json::from_str(&sample(
+        "s3-block-public-access/securityhub-custom-action-remediate-s3.3.json",
+    ))
+    .unwrap();
+    e["id"] = json!(id);
+    e["resources"] = json!([format!(
+        "arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/{action}"
+    )]);
+    e["detail"]["actionName"] = json!(action);
+    e["detail"]["findings"] = json!([finding]);
+    e
+}
+
+/// The GuardDuty finding of `direct` (a GuardDuty event) as Security Hub carries it.
+fn guardduty_in_security_hub(direct: &serde_json::Value, bucket: &str) -> serde_json::Value {
+    let d = &direct["detail"];
+    let mut f: serde_json::Value =
+        serde_json::from_str(&sample("real-shapes/securityhub-guardduty-finding.json")).unwrap();
+    let mut f = f["detail"]["findings"][0].take();
+    f["Id"] = json!(format!(
+        "arn:aws:guardduty:us-east-1:{ACCOUNT}:detector/6cb5b3f3d1a2e4f5a6b7c8d9e0f1a2b3/finding/{}",
+        d["id"].as_str().unwrap()
+    ));
+    f["Types"] = json!(["Effects/Data Exposure/Policy:S3-BucketBlockPublicAccessDisabled"]);
+    f["UpdatedAt"] = d["updatedAt"].clone();
+    f["Resources"] = json!([{ "Type": "AwsS3Bucket", "Id": format!("arn:aws:s3:::{bucket}"), "Region": "us-east-1" }]);
+    f["Workflow"] = json!({ "Status": "NOTIFIED" });
+    f
+}
+
+#[tokio::test]
+async fn a_guardduty_finding_approved_through_security_hub_gets_the_shown_plan_once() {
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
+    )
+    .await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let direct = sample_for(GUARDDUTY, &bucket);
+    let held = h.deliver_one(direct.clone()).await;
+    assert_eq!(held.status, Status::PendingApproval, "{held:?}");
+
+    // "Reflex: remediate" runs under the policy: approve mode still waits.
+    let in_sh = guardduty_in_security_hub(&direct, &bucket);
+    let remediate = h
+        .deliver_one(custom_action(
+            "ReflexRemediate",
+            in_sh.clone(),
+            "press-remediate",
+        ))
+        .await;
+    assert_eq!(
+        remediate.record_id, held.record_id,
+        "one identity across sources"
+    );
+    assert_eq!(remediate.status, Status::PendingApproval, "{remediate:?}");
+    assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
+
+    // "Reflex: approve": the same record, the plan that was shown, carried out.
+    let approved = h
+        .deliver_one(custom_action(
+            "ReflexApprove",
+            in_sh.clone(),
+            "press-approve",
+        ))
+        .await;
+    assert_eq!(approved.record_id, held.record_id);
+    assert_eq!(approved.status, Status::Succeeded, "{approved:?}");
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+    let r = h.record(&held.record_id).await;
+    let by = r.approved_by.as_deref().unwrap_or_default();
+    assert!(by.contains("custom action ReflexApprove at"), "{by}");
+    assert!(r.approved_at.is_some());
+    assert!(
+        r.detail
+            .contains("approved by Security Hub custom action ReflexApprove"),
+        "{}",
+        r.detail
+    );
+    assert_eq!(r.pre_state, Some(json!({ "public_access_block": ALL_OFF })));
+
+    // Approving twice acts once.
+    let again = h
+        .deliver_one(custom_action("ReflexApprove", in_sh, "press-approve-again"))
+        .await;
+    assert!(again.duplicate, "{again:?}");
+    assert_eq!(h.calls.count(PUT), 1);
+}
+
+#[tokio::test]
+async fn a_config_finding_approved_through_security_hub_is_fixed() {
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
+    )
+    .await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let mut imported: serde_json::Value =
+        serde_json::from_str(&sample("real-shapes/securityhub-config-finding.json")).unwrap();
+    let f = &mut imported["detail"]["findings"][0];
+    f["Id"] = json!(format!("{}-{bucket}", f["Id"].as_str().unwrap()));
+    f["ProductFields"]["aws/config/ConfigRuleName"] = json!("s3-bucket-public-read-prohibited");
+    f["Resources"][0]["Id"] = json!(format!("arn:aws:s3:::{bucket}"));
+    let finding = f.clone();
+    let held = h.deliver_one(imported).await;
+    assert_eq!(held.status, Status::PendingApproval, "{held:?}");
+    let approved = h
+        .deliver_one(custom_action(
+            "ReflexApprove",
+            finding,
+            "press-approve-config",
+        ))
+        .await;
+    assert_eq!(
+        (approved.record_id.as_str(), approved.status),
+        (held.record_id.as_str(), Status::Succeeded),
+        "{approved:?}"
+    );
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+}
+
+#[tokio::test]
+async fn an_approval_of_a_plan_the_resource_has_outgrown_asks_again() {
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
+    )
+    .await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let held = h.deliver_one(sample_for(GUARDDUTY, &bucket)).await;
+    assert_eq!(held.status, Status::PendingApproval);
+    // Someone changes the bucket after the plan was shown.
+    let partly = BlockConfig {
+        block_public_acls: true,
+        ..ALL_OFF
+    };
+    h.observer_client()
+        .put_public_access_block()
+        .bucket(&bucket)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let by = "arn:aws:iam::123456789012:user/analyst";
+    let o = reflex_shared::pipeline::approve(&h.setup, &h.remediation, &held.record_id, by)
+        .await
+        .unwrap();
+    assert_eq!(o.status, Status::PendingApproval, "{o:?}");
+    assert!(
+        o.detail.contains("changed since the plan was shown"),
+        "{}",
+        o.detail
+    );
+    assert_eq!(h.pab(&bucket).await, Some(partly), "not applied");
+    let r = h.record(&held.record_id).await;
+    assert_eq!(
+        r.pre_state,
+        Some(json!({ "public_access_block": partly })),
+        "the new plan's pre-state"
+    );
+
+    // Approved again, now for what is there: carried out, the operator recorded.
+    let o = reflex_shared::pipeline::approve(&h.setup, &h.remediation, &held.record_id, by)
+        .await
+        .unwrap();
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+    assert_eq!(
+        h.record(&held.record_id).await.approved_by.as_deref(),
+        Some(by)
+    );
+
+    // A record that is not pending approval is refused, and nothing changes.
+    match reflex_shared::pipeline::approve(&h.setup, &h.remediation, &held.record_id, by).await {
+        Err(reflex_shared::pipeline::PipelineError::Refused(why)) => {
+            assert!(
+                why.contains("is succeeded (remediated), not pending approval"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.calls.count(PUT), 1);
+}

@@ -17,6 +17,14 @@ pub trait Function: Send + Sync {
         raw: &'a [u8],
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Outcome>, PipelineError>>;
+
+    /// Approve a record held for approval, as `by`.
+    fn approve<'a>(
+        &'a self,
+        setup: &'a Setup,
+        record_id: &'a str,
+        by: &'a str,
+    ) -> BoxFuture<'a, Result<Outcome, PipelineError>>;
 }
 
 impl<R: Remediation + 'static> Function for R {
@@ -31,6 +39,15 @@ impl<R: Remediation + 'static> Function for R {
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Outcome>, PipelineError>> {
         Box::pin(pipeline::handle_bytes(setup, self, raw, request_id))
+    }
+
+    fn approve<'a>(
+        &'a self,
+        setup: &'a Setup,
+        record_id: &'a str,
+        by: &'a str,
+    ) -> BoxFuture<'a, Result<Outcome, PipelineError>> {
+        Box::pin(pipeline::approve(setup, self, record_id, by))
     }
 }
 

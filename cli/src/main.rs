@@ -55,6 +55,22 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         policy_parameter: Option<String>,
     },
+    /// Approve a fix held for approval (`pending-approval`): carries out exactly the plan that
+    /// was shown, if a fresh read still matches the recorded pre-state, and records you (your
+    /// STS identity) as the approver. Refuses, changing nothing, any other record.
+    Approve {
+        /// The record id, as `reflex audit` shows it.
+        record_id: String,
+        /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
+        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
+        policy: Option<PathBuf>,
+        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy).
+        #[arg(long, value_name = "NAME")]
+        policy_parameter: Option<String>,
+        /// The result as a JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List outcome records as a table (or JSON lines, or CSV).
     Audit {
         /// Only this status (succeeded, failed, dry-run, pending-approval, skipped, rejected…).
@@ -102,6 +118,15 @@ async fn ledger(table: &str) -> Ledger {
     Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), table)
 }
 
+/// The policy a command was told to apply, if any.
+fn policy_source(file: Option<PathBuf>, parameter: Option<String>) -> Option<PolicySource> {
+    match (file, parameter) {
+        (Some(file), _) => Some(PolicySource::File(file.display().to_string())),
+        (None, Some(name)) => Some(PolicySource::Parameter(name)),
+        (None, None) => None,
+    }
+}
+
 /// The function environment, as a cold start builds it; `policy` overrides the environment's
 /// policy source.
 async fn setup_for(table: &str, policy: Option<PolicySource>) -> Result<Setup> {
@@ -135,12 +160,7 @@ async fn run(cli: Cli) -> Result<()> {
             policy,
             policy_parameter,
         } => {
-            let source = match (policy, policy_parameter) {
-                (Some(file), _) => Some(PolicySource::File(file.display().to_string())),
-                (None, Some(name)) => Some(PolicySource::Parameter(name)),
-                (None, None) => None,
-            };
-            let setup = setup_for(&cli.table, source).await?;
+            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
             if let Err(e) = setup.policy.current().await?.as_ref() {
                 eprintln!("warning: {e}; every event will be recorded as failed (policy-invalid)");
             }
@@ -158,6 +178,26 @@ async fn run(cli: Cli) -> Result<()> {
                     );
                 }
             }
+        }
+        Command::Approve {
+            record_id,
+            policy,
+            policy_parameter,
+            json,
+        } => {
+            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
+            let name = record_id.split('#').next().unwrap_or_default();
+            let function = functions::build(name, &setup).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "record id {record_id:?} names no Reflex function (known: {})",
+                    functions::names().join(", ")
+                )
+            })?;
+            let outcome = function
+                .approve(&setup, &record_id, &setup.caller_arn)
+                .await?;
+            let format = if json { Format::Json } else { Format::Human };
+            println!("{}", render::outcome_line("approve", &outcome, format));
         }
         Command::Audit {
             status,

@@ -353,3 +353,114 @@ async fn audit_lists_stuck_records() {
     let help = text(&reflex(&["audit", "--help"])).0;
     assert!(help.contains("--stuck"), "{help}");
 }
+
+/// `reflex approve RECORD_ID`: a GuardDuty finding held for approval is carried out as shown,
+/// with the operator's STS identity recorded; a second approval is refused, changing nothing.
+#[tokio::test]
+async fn approve_carries_out_a_held_fix_and_records_the_operator() {
+    endpoint();
+    let table = unique_table();
+    let t = ["--table", table.as_str()];
+    assert!(reflex(&[&["init"][..], &t].concat()).status.success());
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!(
+        "reflex-cli-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let off = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+        .block_public_acls(false)
+        .ignore_public_acls(false)
+        .block_public_policy(false)
+        .restrict_public_buckets(false)
+        .build();
+    s3.put_public_access_block()
+        .bucket(&bucket)
+        .public_access_block_configuration(off)
+        .send()
+        .await
+        .unwrap();
+    let event = std::fs::read_to_string(sample(
+        "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json",
+    ))
+    .unwrap()
+    .replace("reflex-demo-public", &bucket);
+    let dir = std::env::temp_dir();
+    let event_file = dir.join(format!("{table}-event.json"));
+    std::fs::write(&event_file, event).unwrap();
+    let policy = dir.join(format!("{table}-policy.yaml"));
+    std::fs::write(
+        &policy,
+        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}\n",
+    )
+    .unwrap();
+    let p = ["--policy", policy.to_str().unwrap()];
+
+    let replay = reflex(
+        &[
+            &["replay", "--json", "--function", "s3-block-public-access"][..],
+            &p,
+            &[event_file.to_str().unwrap()],
+            &t,
+        ]
+        .concat(),
+    );
+    let line: Value = serde_json::from_str(text(&replay).0.trim()).unwrap();
+    assert_eq!(line["outcome"]["status"], "pending-approval", "{line}");
+    let record_id = line["outcome"]["record_id"].as_str().unwrap().to_string();
+
+    let approve = reflex(&[&["approve", &record_id, "--json"][..], &p, &t].concat());
+    let (out, err) = text(&approve);
+    assert!(approve.status.success(), "{err}");
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["outcome"]["status"], "succeeded", "{line}");
+    let record: Value = serde_json::from_str(
+        text(&reflex(
+            &[
+                &[
+                    "audit",
+                    "--json",
+                    "--resource",
+                    &format!("arn:aws:s3:::{bucket}"),
+                ][..],
+                &t,
+            ]
+            .concat(),
+        ))
+        .0
+        .trim(),
+    )
+    .unwrap();
+    let by = record["approved_by"].as_str().unwrap_or_default();
+    assert!(
+        by.starts_with("arn:aws:") && by.contains("123456789012"),
+        "{record}"
+    );
+    let pab = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pab.public_access_block_configuration()
+            .and_then(|c| c.block_public_acls()),
+        Some(true)
+    );
+
+    let again = reflex(&[&["approve", &record_id][..], &p, &t].concat());
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again).1.contains("not pending approval"),
+        "{:?}",
+        text(&again)
+    );
+    let unknown = reflex(&[&["approve", "no-such-function#abc"][..], &t].concat());
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown).1.contains("names no Reflex function"));
+}

@@ -8,7 +8,8 @@
 
 use crate::finding::{self, Finding, FindingKind, ParseError};
 use crate::ledger::{
-    self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, RecordMeta, Takeover,
+    self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, PriorOutcome,
+    RecordMeta, Takeover,
 };
 use crate::outcome::{Reason, Status};
 use crate::policy::{Decision, Mode, Policy, PolicyError, Verdict};
@@ -90,6 +91,9 @@ pub enum PipelineError {
     /// The policy cannot be read and the last good one is too old to use: fail closed.
     #[error(transparent)]
     PolicyUnavailable(PolicyError),
+    /// An operator's command that cannot be carried out as asked; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
 }
 
 fn timestamp(t: DateTime<Utc>) -> String {
@@ -133,6 +137,50 @@ pub async fn handle_bytes<R: Remediation>(
         request_id,
     )
     .await
+}
+
+/// An operator's approval of a record held for approval (`reflex approve RECORD_ID`): carries out
+/// the stored plan if a fresh read still matches the stored pre-state, recording `by` as the
+/// approver. Refused, changing nothing, for a record that is not pending approval.
+pub async fn approve<R: Remediation>(
+    setup: &Setup,
+    remediation: &R,
+    record_id: &str,
+    by: &str,
+) -> Result<Outcome, PipelineError> {
+    let record = setup.ledger.get(record_id).await?.ok_or_else(|| {
+        PipelineError::Refused(format!(
+            "no record {record_id} in table {}",
+            setup.ledger.table()
+        ))
+    })?;
+    if record.status != Status::PendingApproval {
+        return Err(PipelineError::Refused(format!(
+            "record {record_id} is {} ({}), not pending approval: nothing to approve",
+            record.status, record.reason
+        )));
+    }
+    let mut finding = record
+        .finding
+        .clone()
+        .ok_or_else(|| PipelineError::Refused(format!("record {record_id} holds no finding")))?;
+    finding.intent = Some(finding::Intent::Approve);
+    finding.requested_by = Some(by.to_string());
+    let token = uuid::Uuid::new_v4().to_string();
+    let run = Run {
+        setup,
+        remediation,
+        meta: RecordMeta {
+            function_version: setup.function_version.clone(),
+            request_id: format!("reflex-approve-{token}"),
+            // A new request: its own digest, so it may take the held record over.
+            event_digest: ledger::digest_hex(
+                format!("approve\n{record_id}\n{by}\n{token}").as_bytes(),
+            ),
+            claim_token: token,
+        },
+    };
+    run.finding(finding).await
 }
 
 async fn run<R: Remediation>(
@@ -457,6 +505,9 @@ impl<R: Remediation> Run<'_, R> {
         if w.record.status == Status::Acting {
             return self.resume(w, state).await;
         }
+        if let Some(shown) = approved_plan(w) {
+            return self.carry_out_approved(w, state, shown).await;
+        }
         w.record.pre_state = Some(state_json(&state));
         let plan = self.remediation.plan(&w.target, &state, &w.params);
         if plan.compliant() {
@@ -471,6 +522,73 @@ impl<R: Remediation> Run<'_, R> {
         let planned = self.planned(&w.target, &plan.steps);
         hold_for_mode(w, &planned)?;
         self.change(w, plan.steps, planned).await
+    }
+
+    /// An approval of the plan an analyst was shown: carried out exactly, if the resource is
+    /// still as it was then; otherwise the new plan waits for a new approval.
+    async fn carry_out_approved(
+        &self,
+        w: &mut Work<R::Params>,
+        state: R::State,
+        shown: PriorOutcome,
+    ) -> Step {
+        let fresh = state_json(&state);
+        if shown.pre_state.as_ref() != Some(&fresh) {
+            w.record.pre_state = Some(fresh);
+            let plan = self.remediation.plan(&w.target, &state, &w.params);
+            if plan.compliant() {
+                return Err(w.decide(
+                    Status::Skipped,
+                    Reason::AlreadyCompliant,
+                    "the live resource is already compliant (it changed since the plan was shown)",
+                ));
+            }
+            w.record.actions = self.planned(&w.target, &plan.steps);
+            w.record.mode = Some(Mode::Approve);
+            return Err(w.decide(
+                Status::PendingApproval,
+                Reason::AwaitingApproval,
+                "the resource changed since the plan was shown for approval, so this approval was not applied; the new plan awaits a new approval",
+            ));
+        }
+        let planned: Vec<Action> = shown
+            .actions
+            .into_iter()
+            .filter(Action::is_planned)
+            .collect();
+        let steps: Result<Vec<R::Step>, String> = planned
+            .iter()
+            .map(|a| {
+                let v = a.step.clone().ok_or("a planned step is not stored")?;
+                serde_json::from_value(v).map_err(|e| e.to_string())
+            })
+            .collect();
+        let steps = match steps {
+            Ok(s) if !s.is_empty() => s,
+            Ok(_) => {
+                return Err(w.decide(
+                    Status::Failed,
+                    Reason::ActionError,
+                    "the approved plan holds no step",
+                ))
+            }
+            Err(e) => {
+                return Err(w.decide(
+                    Status::Failed,
+                    Reason::ActionError,
+                    format!("the approved plan cannot be read: {e}"),
+                ))
+            }
+        };
+        w.record.pre_state = shown.pre_state;
+        w.record.approved_by = w
+            .record
+            .finding
+            .as_ref()
+            .and_then(|f| f.requested_by.clone());
+        w.record.approved_at = Some(now());
+        self.protected(w, &steps)?;
+        self.change(w, steps, planned).await
     }
 
     /// A crashed attempt's `acting` record, taken over: credit what took effect, carry out
@@ -825,6 +943,19 @@ fn read<T, P>(w: &mut Work<P>, result: Result<T, RemediationError>) -> Step<T> {
     }
 }
 
+/// The plan an approval approves: this run is an approved one ("Reflex: approve", or
+/// `reflex approve`), and the record's previous outcome showed a plan for approval.
+fn approved_plan<P>(w: &Work<P>) -> Option<PriorOutcome> {
+    let approving = w.decision.mode == Mode::Enforce
+        && w.record.finding.as_ref().and_then(|f| f.intent) == Some(finding::Intent::Approve);
+    let shown = w.record.history.last()?;
+    (approving
+        && shown.status == Status::PendingApproval
+        && shown.pre_state.is_some()
+        && shown.actions.iter().any(Action::is_planned))
+    .then(|| shown.clone())
+}
+
 /// The remediation's parameters from the policy (`remediations.<name>.parameters`); none
 /// given is the default. An error names the key.
 fn parameters<P: serde::de::DeserializeOwned + Default>(
@@ -936,6 +1067,7 @@ impl From<PipelineError> for lambda_runtime::Diagnostic {
             PipelineError::Transient { .. } => "Reflex.TransientError",
             PipelineError::RetriesExhausted { .. } => "Reflex.RetriesExhausted",
             PipelineError::PolicyUnavailable(_) => "Reflex.PolicyUnavailable",
+            PipelineError::Refused(_) => "Reflex.Refused",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.into(),

@@ -112,6 +112,8 @@ pub struct Setup {
     pub sdk: SdkConfig,
     /// The account this function runs in; findings for any other account are not acted on.
     pub account_id: String,
+    /// Who this process runs as (STS): the approver `reflex approve` records.
+    pub caller_arn: String,
     /// The policy, re-read when older than its bound (or why it is unusable: every invocation
     /// then records `policy-invalid`).
     pub policy: Arc<PolicyCache>,
@@ -189,8 +191,10 @@ impl Setup {
             }
         };
         let (identity, policy) = tokio::join!(identity, policy);
+        let identity =
+            identity.map_err(|e| SetupError::Identity(crate::aws_error::describe(&e)))?;
+        let caller_arn = identity.arn.clone().unwrap_or_default();
         let account_id = identity
-            .map_err(|e| SetupError::Identity(crate::aws_error::describe(&e)))?
             .account
             .ok_or_else(|| SetupError::Identity("no account in the answer".into()))?;
         Ok(Setup {
@@ -202,6 +206,7 @@ impl Setup {
             verify_delays: VERIFY_DELAYS.to_vec(),
             policy: Arc::new(policy?),
             account_id,
+            caller_arn,
             sdk,
         })
     }

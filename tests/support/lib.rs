@@ -296,6 +296,7 @@ impl Harness {
         let setup = Setup {
             sdk: sdk.clone(),
             account_id: ACCOUNT.into(),
+            caller_arn: format!("arn:aws:iam::{ACCOUNT}:user/analyst"),
             policy: Arc::new(PolicyCache::fixed(options.policy)),
             ledger,
             securityhub: SecurityHubFeedback::new(sh),

@@ -264,8 +264,17 @@ pub(super) fn parse_imported(raw: &Value) -> Result<Vec<Finding>, ParseError> {
 pub(super) fn parse_custom_action(
     raw: &Value,
     resources: &[String],
+    time: Option<&str>,
 ) -> Result<Vec<Finding>, ParseError> {
     let intent = intent_from_action_arns(resources)?;
+    let action = match intent {
+        Intent::Approve => APPROVE_ACTION_ID,
+        Intent::Remediate => REMEDIATE_ACTION_ID,
+    };
+    let requested_by = format!(
+        "Security Hub custom action {action} at {}",
+        time.unwrap_or("(no event time)")
+    );
     let detail: Detail = detail(KIND, raw)?;
     detail
         .findings
@@ -273,6 +282,7 @@ pub(super) fn parse_custom_action(
         .map(|f| {
             let mut finding = parse_one(f, Source::CustomAction)?;
             finding.intent = Some(intent);
+            finding.requested_by = Some(requested_by.clone());
             Ok(finding)
         })
         .collect()
@@ -373,6 +383,7 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
         details,
         intent: None,
         sample,
+        requested_by: None,
     })
 }
 

@@ -77,6 +77,7 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         details: FindingDetails::default(),
         intent: None,
         sample: false,
+        requested_by: None,
     })
 }
 

@@ -160,6 +160,7 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         details,
         intent: None,
         sample,
+        requested_by: None,
     })
 }
 

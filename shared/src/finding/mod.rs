@@ -59,7 +59,10 @@ pub fn parse_event(value: &Value) -> Result<Vec<Finding>, ParseError> {
         asff::parse_imported(&envelope.detail)?
     } else if pair == SH_CUSTOM_ACTION {
         let resources = envelope.resources.as_deref().unwrap_or_default();
-        asff::parse_custom_action(&envelope.detail, resources)?
+        let time = envelope
+            .time
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        asff::parse_custom_action(&envelope.detail, resources, time.as_deref())?
     } else if pair == CONFIG {
         vec![config::parse(&envelope.detail)?]
     } else {

@@ -268,6 +268,10 @@ pub struct Finding {
     /// policy opts in.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sample: bool,
+    /// Who asked for this run: the custom action and its time, or the operator's STS identity
+    /// (`reflex approve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 /// A timestamp in one canonical form (RFC 3339, UTC, milliseconds), whatever form the source

@@ -168,6 +168,11 @@ pub struct OutcomeRecord {
     pub reversible: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub securityhub: Option<Feedback>,
+    /// Who approved the change (the custom action and its time, or the operator's identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<String>,
     /// The blast-radius budget unit the change used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetUse>,
@@ -215,6 +220,8 @@ impl OutcomeRecord {
             verified_at: None,
             reversible: None,
             securityhub: None,
+            approved_by: None,
+            approved_at: None,
             budget: None,
             errors: Vec::new(),
             attempts: 1,

@@ -153,14 +153,18 @@ impl Policy {
                 format!("the default for {risk} risk"),
             ),
         };
-        // An analyst's custom action is the approval an `approve` mode waits for. A dry-run
-        // policy stays dry-run: the button does not override the operator's choice.
-        if mode == Mode::Approve && finding.intent.is_some() {
+        // "Reflex: approve" is the approval an `approve` mode waits for. "Reflex: remediate" runs
+        // the fix under the policy (approve mode still waits), and a dry-run policy stays
+        // dry-run: no button overrides the operator's choice.
+        if mode == Mode::Approve && finding.intent == Some(Intent::Approve) {
             mode = Mode::Enforce;
-            because = match finding.intent {
-                Some(Intent::Approve) => "approved with the Reflex: approve custom action".into(),
-                _ => "requested with the Reflex: remediate custom action".into(),
-            };
+            because = format!(
+                "approved by {}",
+                finding
+                    .requested_by
+                    .as_deref()
+                    .unwrap_or("the Reflex: approve custom action")
+            );
         }
         Verdict::Act(Decision {
             mode,

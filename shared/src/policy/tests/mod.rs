@@ -22,6 +22,7 @@ fn finding(kind: FindingKind, severity: u8) -> Finding {
         inactive: None,
         intent: None,
         sample: false,
+        requested_by: None,
     }
 }
 
@@ -226,8 +227,9 @@ fn custom_actions_approve_but_never_override_dry_run() {
     assert_eq!(mode_of(eval(&p, Risk::Low, &f)), Mode::Approve);
     f.intent = Some(Intent::Approve);
     assert_eq!(mode_of(eval(&p, Risk::Low, &f)), Mode::Enforce);
+    // "Reflex: remediate" runs the fix under the policy: approve mode still waits.
     f.intent = Some(Intent::Remediate);
-    assert_eq!(mode_of(eval(&p, Risk::Low, &f)), Mode::Enforce);
+    assert_eq!(mode_of(eval(&p, Risk::Low, &f)), Mode::Approve);
     let dry = Policy::from_yaml("version: 1\ndefaults: {mode: dry-run}").unwrap();
     assert_eq!(mode_of(eval(&dry, Risk::Low, &f)), Mode::DryRun);
 }
