@@ -1077,3 +1077,141 @@ async fn an_approval_of_a_plan_the_resource_has_outgrown_asks_again() {
     }
     assert_eq!(h.calls.count(PUT), 1);
 }
+
+/// Rollback restores the recorded pre-state, verifies it, records who/when/what, and holds the
+/// resource back so the finding's echo does not re-apply the fix; each refusal changes nothing.
+#[tokio::test]
+async fn rollback_restores_the_pre_state_and_its_echo_is_held_back() {
+    use reflex_shared::pipeline::{rollback, PipelineError};
+    let h = Harness::new().await;
+    let by = "arn:aws:iam::123456789012:user/operator";
+    let until = chrono::Utc::now() + chrono::Duration::days(7);
+    let partly = BlockConfig {
+        block_public_policy: true,
+        ..ALL_OFF
+    };
+    let bucket = h.bucket(Some(partly), &[]).await;
+    let fixed = h.deliver_one(sample_for(S3_8, &bucket)).await;
+    assert_eq!(fixed.status, Status::Succeeded);
+    let refused = |r: Result<reflex_shared::pipeline::Outcome, PipelineError>, want: &str| match r {
+        Err(PipelineError::Refused(why)) => {
+            assert!(
+                why.contains(want) && why.contains("nothing was changed"),
+                "{why}"
+            )
+        }
+        other => panic!("{want}: {other:?}"),
+    };
+
+    // Dry-run: says what it would do, changes nothing.
+    let dry = rollback(&h.setup, &h.remediation, &fixed.record_id, by, true, until)
+        .await
+        .unwrap();
+    assert!(
+        dry.detail
+            .starts_with("dry-run: the rollback would make 1 change(s): s3:PutPublicAccessBlock"),
+        "{}",
+        dry.detail
+    );
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+    assert_eq!(h.record(&fixed.record_id).await.status, Status::Succeeded);
+
+    // Someone changed the bucket since the fix: refused.
+    let other = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h.deliver_one(sample_for(S3_8, &other)).await;
+    h.observer_client()
+        .put_public_access_block()
+        .bucket(&other)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    refused(
+        rollback(&h.setup, &h.remediation, &o.record_id, by, false, until).await,
+        "the resource changed since the fix",
+    );
+
+    // The rollback itself.
+    let rolled = rollback(&h.setup, &h.remediation, &fixed.record_id, by, false, until)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rolled.status, rolled.reason),
+        (Status::RolledBack, Reason::Undone)
+    );
+    assert_eq!(h.pab(&bucket).await, Some(partly), "the pre-state is back");
+    let r = h.record(&fixed.record_id).await;
+    let rb = r.rollback.clone().expect("who, when, what");
+    assert_eq!(rb.by, by);
+    assert_eq!(rb.actions.len(), 1);
+    assert_eq!(rb.actions[0].result, "ok");
+    assert_eq!(r.history.last().unwrap().status, Status::Succeeded);
+    assert_eq!(
+        r.pre_state,
+        Some(json!({ "public_access_block": partly })),
+        "kept"
+    );
+
+    // Already rolled back: refused.
+    refused(
+        rollback(&h.setup, &h.remediation, &fixed.record_id, by, false, until).await,
+        "already rolled back",
+    );
+
+    // The echo: the finding again (a new generation) is held back, naming the rollback.
+    let mut echo = sample_for(S3_8, &bucket);
+    echo["detail"]["findings"][0]["UpdatedAt"] = json!("2026-11-21T10:00:00.000Z");
+    let o = h.deliver_one(echo).await;
+    assert_ne!(o.record_id, fixed.record_id);
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::RolledBack),
+        "{o:?}"
+    );
+    assert!(
+        o.detail.contains(&fixed.record_id) && o.detail.contains(by),
+        "{}",
+        o.detail
+    );
+    assert_eq!(h.pab(&bucket).await, Some(partly));
+    assert_eq!(h.calls.count(PUT), 3, "fix, other fix, rollback");
+
+    // Not succeeded (a dry-run record): refused.
+    let hd = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {mode: dry-run}",
+    )
+    .await;
+    let b = hd.bucket(Some(ALL_OFF), &[]).await;
+    let o = hd.deliver_one(sample_for(S3_8, &b)).await;
+    refused(
+        rollback(&hd.setup, &hd.remediation, &o.record_id, by, false, until).await,
+        "only a succeeded fix can be rolled back",
+    );
+
+    // Not reversible: refused.
+    let b = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h.deliver_one(sample_for(S3_8, &b)).await;
+    h.setup
+        .ledger
+        .client()
+        .update_item()
+        .table_name(h.setup.ledger.table())
+        .key(
+            "record_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(o.record_id.clone()),
+        )
+        .update_expression("SET reversible = :f")
+        .expression_attribute_values(":f", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+        .send()
+        .await
+        .unwrap();
+    refused(
+        rollback(&h.setup, &h.remediation, &o.record_id, by, false, until).await,
+        "is not reversible",
+    );
+    assert_eq!(h.pab(&b).await, Some(BlockConfig::ALL_ON));
+}

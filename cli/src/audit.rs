@@ -53,35 +53,58 @@ pub fn is_stuck(r: &OutcomeRecord, now_epoch: i64) -> bool {
 /// The longest `--since` duration: a century.
 const MAX_SINCE_DAYS: i64 = 36_500;
 
+/// A duration written `90m`, `24h` or `7d`, from 0 up to a century. `None` when `text` is not
+/// of that form at all; `Some(Err)` when it is, but out of range.
+pub fn parse_duration(text: &str) -> Option<Result<Duration, String>> {
+    let t = text.trim();
+    let (n, unit) = t.char_indices().last().map(|(i, c)| (&t[..i], c))?;
+    let n = n.parse::<i64>().ok()?;
+    let per_day = match unit {
+        'm' => 24 * 60,
+        'h' => 24,
+        'd' => 1,
+        _ => return None,
+    };
+    let max = MAX_SINCE_DAYS * per_day;
+    let d = match unit {
+        'm' => Duration::try_minutes(n),
+        'h' => Duration::try_hours(n),
+        _ => Duration::try_days(n),
+    };
+    Some(match d {
+        Some(d) if (0..=max).contains(&n) => Ok(d),
+        _ => Err(format!(
+            "{text:?}: a duration must be from 0 to {max}{unit} ({MAX_SINCE_DAYS} days)"
+        )),
+    })
+}
+
+/// Live suppressions (rollbacks holding a resource back from its remediation), oldest first.
+pub async fn suppressions(
+    ledger: &Ledger,
+    now: DateTime<Utc>,
+) -> Result<Vec<reflex_shared::ledger::Suppression>, LedgerError> {
+    let mut all = Vec::new();
+    for s in functions::specs() {
+        all.extend(ledger.suppressions(s.name).await?);
+    }
+    all.retain(|s| s.expires_at > now.timestamp());
+    all.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    Ok(all)
+}
+
 /// `--since` accepts a duration back from now (`90m`, `24h`, `7d`), a date (`2026-11-20`) or an
 /// RFC 3339 time. The answer is the RFC 3339 form the table stores.
 pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<String, String> {
     let t = text.trim();
     let fmt = |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Millis, true);
-    if let Some((n, unit)) = t.char_indices().last().map(|(i, c)| (&t[..i], c)) {
-        if let (Ok(n), Some(per_day)) = (
-            n.parse::<i64>(),
-            match unit {
-                'm' => Some(24 * 60),
-                'h' => Some(24),
-                'd' => Some(1),
-                _ => None,
-            },
-        ) {
-            // Checked: a huge count must be a clear error, not an overflow inside chrono.
-            let max = MAX_SINCE_DAYS * per_day;
-            let back = match unit {
-                'm' => Duration::try_minutes(n),
-                'h' => Duration::try_hours(n),
-                _ => Duration::try_days(n),
-            };
-            return match back.and_then(|d| now.checked_sub_signed(d)) {
-                Some(t) if (0..=max).contains(&n) => Ok(fmt(t)),
-                _ => Err(format!(
-                    "--since {text:?}: a duration must be from 0 to {max}{unit} ({MAX_SINCE_DAYS} days)"
-                )),
-            };
-        }
+    if let Some(d) = parse_duration(t) {
+        // Checked: a huge count is a clear error, not an overflow inside chrono.
+        return match d.map(|d| now.checked_sub_signed(d)) {
+            Ok(Some(t)) => Ok(fmt(t)),
+            Ok(None) => Err(format!("--since {text:?}: too far back")),
+            Err(e) => Err(format!("--since {e}")),
+        };
     }
     if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         if let Some(start) = date.and_hms_opt(0, 0, 0) {

@@ -25,6 +25,16 @@ pub trait Function: Send + Sync {
         record_id: &'a str,
         by: &'a str,
     ) -> BoxFuture<'a, Result<Outcome, PipelineError>>;
+
+    /// Roll a succeeded fix back, as `by`, holding its resource back until `hold_until`.
+    fn rollback<'a>(
+        &'a self,
+        setup: &'a Setup,
+        record_id: &'a str,
+        by: &'a str,
+        dry_run: bool,
+        hold_until: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'a, Result<Outcome, PipelineError>>;
 }
 
 impl<R: Remediation + 'static> Function for R {
@@ -48,6 +58,19 @@ impl<R: Remediation + 'static> Function for R {
         by: &'a str,
     ) -> BoxFuture<'a, Result<Outcome, PipelineError>> {
         Box::pin(pipeline::approve(setup, self, record_id, by))
+    }
+
+    fn rollback<'a>(
+        &'a self,
+        setup: &'a Setup,
+        record_id: &'a str,
+        by: &'a str,
+        dry_run: bool,
+        hold_until: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'a, Result<Outcome, PipelineError>> {
+        Box::pin(pipeline::rollback(
+            setup, self, record_id, by, dry_run, hold_until,
+        ))
     }
 }
 

@@ -71,6 +71,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Roll a succeeded fix back: restores the recorded pre-state, verifies it, and records
+    /// `rolled-back` with who, when and what. The resource is then held back from the
+    /// remediation (`--hold-for`), so the finding's echo does not re-apply the fix. Refuses,
+    /// changing nothing, a record that is not reversible, not succeeded, already rolled back,
+    /// or whose resource changed since the fix.
+    Rollback {
+        /// The record id, as `reflex audit` shows it.
+        record_id: String,
+        /// Say what the rollback would do; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How long findings for the resource are not acted on: 90m, 24h, 7d…
+        #[arg(long, default_value = "7d", value_parser = parse_hold)]
+        hold_for: chrono::Duration,
+        /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
+        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
+        policy: Option<PathBuf>,
+        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy).
+        #[arg(long, value_name = "NAME")]
+        policy_parameter: Option<String>,
+        /// The result as a JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List outcome records as a table (or JSON lines, or CSV).
     Audit {
         /// Only this status (succeeded, failed, dry-run, pending-approval, skipped, rejected…).
@@ -86,6 +110,10 @@ enum Command {
         /// and were not yet taken over by a retry.
         #[arg(long, conflicts_with = "status")]
         stuck: bool,
+        /// List the live suppressions (resources a rollback holds back from their remediation)
+        /// instead of records.
+        #[arg(long, conflicts_with_all = ["status", "stuck", "resource", "since"])]
+        suppressions: bool,
         /// One JSON object per record (every field), instead of a table.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
@@ -104,6 +132,10 @@ enum Command {
         #[arg(long, default_value_os_t = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../events")))]
         events: PathBuf,
     },
+}
+
+fn parse_hold(s: &str) -> Result<chrono::Duration, String> {
+    audit::parse_duration(s).unwrap_or_else(|| Err(format!("{s:?}: use 90m, 24h or 7d")))
 }
 
 fn parse_status(s: &str) -> Result<Status, String> {
@@ -199,6 +231,39 @@ async fn run(cli: Cli) -> Result<()> {
             let format = if json { Format::Json } else { Format::Human };
             println!("{}", render::outcome_line("approve", &outcome, format));
         }
+        Command::Rollback {
+            record_id,
+            dry_run,
+            hold_for,
+            policy,
+            policy_parameter,
+            json,
+        } => {
+            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
+            let name = record_id.split('#').next().unwrap_or_default();
+            let function = functions::build(name, &setup).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "record id {record_id:?} names no Reflex function (known: {})",
+                    functions::names().join(", ")
+                )
+            })?;
+            let until = chrono::Utc::now()
+                .checked_add_signed(hold_for)
+                .context("--hold-for is too long")?;
+            let outcome = function
+                .rollback(&setup, &record_id, &setup.caller_arn, dry_run, until)
+                .await?;
+            let format = if json { Format::Json } else { Format::Human };
+            println!("{}", render::outcome_line("rollback", &outcome, format));
+        }
+        Command::Audit {
+            suppressions: true,
+            json,
+            ..
+        } => {
+            let live = audit::suppressions(&ledger(&cli.table).await, chrono::Utc::now()).await?;
+            println!("{}", render::suppressions(&live, json));
+        }
         Command::Audit {
             status,
             resource,
@@ -206,6 +271,7 @@ async fn run(cli: Cli) -> Result<()> {
             stuck,
             json,
             csv,
+            ..
         } => {
             let since = since
                 .map(|s| audit::parse_since(&s, chrono::Utc::now()))

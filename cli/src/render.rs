@@ -123,3 +123,37 @@ pub fn records(records: &[OutcomeRecord], format: Format) -> Result<String, Stri
         }
     }
 }
+
+/// Live suppressions as a table, or JSON lines.
+pub fn suppressions(list: &[reflex_shared::ledger::Suppression], json: bool) -> String {
+    if json {
+        return list
+            .iter()
+            .filter_map(|s| serde_json::to_string(s).ok())
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    if list.is_empty() {
+        return "no live suppressions".into();
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_header([
+        "remediation",
+        "resource",
+        "held until",
+        "by",
+        "rollback record",
+    ]);
+    for s in list {
+        t.add_row([
+            s.remediation.trim_start_matches("suppression:"),
+            s.resource.as_str(),
+            s.until.as_str(),
+            s.by.as_str(),
+            s.rollback_record.as_str(),
+        ]);
+    }
+    format!("{t}\n{} live suppression(s)", list.len())
+}

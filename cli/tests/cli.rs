@@ -463,4 +463,52 @@ async fn approve_carries_out_a_held_fix_and_records_the_operator() {
     let unknown = reflex(&[&["approve", "no-such-function#abc"][..], &t].concat());
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown).1.contains("names no Reflex function"));
+
+    // Rolled back: a dry-run first, then for real, held back for a day.
+    let dry = reflex(&[&["rollback", &record_id, "--dry-run"][..], &p, &t].concat());
+    let (out, err) = text(&dry);
+    assert!(dry.status.success(), "{err}");
+    assert!(
+        out.contains("dry-run: the rollback would make 1 change(s)"),
+        "{out}"
+    );
+    let rolled = reflex(
+        &[
+            &["rollback", &record_id, "--hold-for", "24h", "--json"][..],
+            &p,
+            &t,
+        ]
+        .concat(),
+    );
+    let (out, err) = text(&rolled);
+    assert!(rolled.status.success(), "{err}");
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["outcome"]["status"], "rolled-back", "{line}");
+    let pab = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pab.public_access_block_configuration()
+            .and_then(|c| c.block_public_acls()),
+        Some(false),
+        "the pre-state is back"
+    );
+    let listed = reflex(&[&["audit", "--suppressions"][..], &t].concat());
+    let (out, _) = text(&listed);
+    assert!(
+        out.contains(&format!("arn:aws:s3:::{bucket}")) && out.contains("1 live suppression(s)"),
+        "{out}"
+    );
+    let twice = reflex(&[&["rollback", &record_id][..], &p, &t].concat());
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(
+        text(&twice).1.contains("already rolled back"),
+        "{:?}",
+        text(&twice)
+    );
+    let bad_hold = reflex(&[&["rollback", &record_id, "--hold-for", "soon"][..], &t].concat());
+    assert_eq!(bad_hold.status.code(), Some(2));
 }

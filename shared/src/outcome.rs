@@ -113,6 +113,8 @@ pub enum Reason {
     FindingInactive,
     SampleFinding,
     ResourceGone,
+    /// An operator rolled the fix back on this resource; the suppression holds.
+    RolledBack,
     // rejected
     MalformedEvent,
     UnsupportedEvent,
@@ -146,6 +148,7 @@ impl Reason {
             Reason::FindingInactive => "finding-inactive",
             Reason::SampleFinding => "sample-finding",
             Reason::ResourceGone => "resource-gone",
+            Reason::RolledBack => "rolled-back",
             Reason::MalformedEvent => "malformed-event",
             Reason::UnsupportedEvent => "unsupported-event",
             Reason::NotHandled => "not-handled",

@@ -9,7 +9,7 @@
 use crate::finding::{self, Finding, FindingKind, ParseError};
 use crate::ledger::{
     self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, PriorOutcome,
-    RecordMeta, Takeover,
+    RecordMeta, Rollback, Suppression, Takeover,
 };
 use crate::outcome::{Reason, Status};
 use crate::policy::{Decision, Mode, Policy, PolicyError, Verdict};
@@ -181,6 +181,205 @@ pub async fn approve<R: Remediation>(
         },
     };
     run.finding(finding).await
+}
+
+/// An operator's rollback of a succeeded fix (`reflex rollback RECORD_ID`): restores the
+/// recorded pre-state through the remediation's `undo`, verifies it, and records `rolled-back`
+/// with who, when and what; a suppression then holds the resource back from the remediation
+/// until `hold_until`, so the finding's echo does not re-apply the fix. Refused, changing
+/// nothing, for a record that is not reversible, not succeeded, already rolled back, or whose
+/// resource changed since the fix. `dry_run`: only says what it would do.
+pub async fn rollback<R: Remediation>(
+    setup: &Setup,
+    remediation: &R,
+    record_id: &str,
+    by: &str,
+    dry_run: bool,
+    hold_until: DateTime<Utc>,
+) -> Result<Outcome, PipelineError> {
+    let refuse = |why: String| {
+        Err(PipelineError::Refused(format!(
+            "{why}; nothing was changed"
+        )))
+    };
+    let spec = remediation.spec();
+    let Some(read) = setup.ledger.get(record_id).await? else {
+        return refuse(format!(
+            "no record {record_id} in table {}",
+            setup.ledger.table()
+        ));
+    };
+    if let Some(rb) = &read.rollback {
+        return refuse(format!(
+            "record {record_id} was already rolled back by {} at {}",
+            rb.by, rb.at
+        ));
+    }
+    if read.status != Status::Succeeded {
+        return refuse(format!(
+            "record {record_id} is {} ({}): only a succeeded fix can be rolled back",
+            read.status, read.reason
+        ));
+    }
+    if !spec.reversible || read.reversible != Some(true) {
+        return refuse(format!(
+            "record {record_id}: {} is not reversible",
+            spec.name
+        ));
+    }
+    let (Some(finding), Some(pre_json), Some(post_json)) =
+        (&read.finding, &read.pre_state, &read.post_state)
+    else {
+        return refuse(format!(
+            "record {record_id} lacks its finding, pre-state or post-state"
+        ));
+    };
+    let policy = setup
+        .policy
+        .current()
+        .await
+        .map_err(PipelineError::PolicyUnavailable)?;
+    let params = match policy.as_ref() {
+        Ok(p) => parameters::<R::Params>(spec.name, p.parameters(spec.name)),
+        Err(e) => Err(e.to_string()),
+    };
+    let params =
+        params.map_err(|e| PipelineError::Refused(format!("the policy is not usable: {e}")))?;
+    let target = remediation
+        .resolve(finding, &params)
+        .await
+        .map_err(|e| match e {
+            Unresolved::Aws(e) if e.is_transient() => PipelineError::Transient {
+                record_id: record_id.into(),
+                step: "resolve",
+                message: e.to_string(),
+            },
+            e => PipelineError::Refused(format!(
+                "record {record_id}: cannot find its resource again: {e}"
+            )),
+        })?;
+    let pre: R::State = serde_json::from_value(pre_json.clone()).map_err(|e| {
+        PipelineError::Refused(format!(
+            "record {record_id}: its pre-state cannot be read: {e}"
+        ))
+    })?;
+    let applied: Vec<R::Step> = read
+        .actions
+        .iter()
+        .filter(|a| a.took_effect())
+        .map(|a| serde_json::from_value(a.step.clone().unwrap_or(Value::Null)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            PipelineError::Refused(format!("record {record_id}: its steps cannot be read: {e}"))
+        })?;
+    let live = remediation.inspect(&target).await.map_err(|e| {
+        if e.is_transient() {
+            PipelineError::Transient {
+                record_id: record_id.into(),
+                step: "inspect",
+                message: e.to_string(),
+            }
+        } else {
+            PipelineError::Refused(format!("record {record_id}: cannot read the resource: {e}"))
+        }
+    })?;
+    let live_json = state_json(&live);
+    let earlier_suppression = setup.ledger.suppression(spec.name, &target.arn).await?;
+    // A rollback that was interrupted after restoring the pre-state: finish recording it.
+    let interrupted = live_json == *pre_json
+        && earlier_suppression
+            .as_ref()
+            .is_some_and(|s| s.rollback_record == record_id);
+    if live_json != *post_json && !interrupted {
+        return refuse(format!(
+            "record {record_id}: the resource changed since the fix (recorded post-state {post_json}, now {live_json}); a rollback would overwrite someone else's change"
+        ));
+    }
+    let steps = remediation.undo(&target, &pre, &applied);
+    let planned: Vec<Action> = steps
+        .iter()
+        .map(|step| {
+            let d = remediation.describe(&target, step);
+            let mut a = Action::planned(d.api, d.parameters);
+            a.step = serde_json::to_value(step).ok();
+            a
+        })
+        .collect();
+    let described = planned
+        .iter()
+        .map(|a| format!("{} {}", a.api, a.parameters))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let until = timestamp(hold_until);
+    if dry_run {
+        return Ok(Outcome {
+            record_id: record_id.into(),
+            status: read.status,
+            reason: read.reason,
+            detail: format!(
+                "dry-run: the rollback would make {} change(s): {described}; then hold findings for this resource until {until}; nothing was changed",
+                planned.len()
+            ),
+            duplicate: false,
+            resource: read.resource_arn.clone(),
+            mode: read.mode,
+        });
+    }
+    // The suppression first: the echo of the rollback must find it, even if this stops midway.
+    let now_text = now();
+    setup
+        .ledger
+        .put_suppression(&Suppression {
+            record_id: Suppression::key(spec.name, &target.arn),
+            remediation: Suppression::partition(spec.name),
+            created_at: now_text.clone(),
+            resource: target.arn.clone(),
+            rollback_record: record_id.into(),
+            by: by.into(),
+            until: until.clone(),
+            expires_at: hold_until.timestamp(),
+        })
+        .await?;
+    let mut done = Vec::with_capacity(planned.len());
+    if interrupted {
+        done = planned.iter().map(|a| a.carried_out(Ok(()))).collect();
+    } else {
+        for (step, action) in steps.iter().zip(&planned) {
+            let result = remediation.apply(&target, step).await;
+            done.push(action.carried_out(result.clone().map_err(|e| e.to_string())));
+            if let Err(e) = result {
+                return Err(PipelineError::Refused(format!(
+                    "record {record_id}: the rollback stopped at {}: {e}; steps so far: {done:?}",
+                    action.api
+                )));
+            }
+        }
+    }
+    let restored = remediation.inspect(&target).await.map(|s| state_json(&s));
+    if restored.as_ref() != Ok(pre_json) {
+        return Err(PipelineError::Refused(format!(
+            "record {record_id}: the rollback was applied ({described}) but a fresh read does not show the pre-state {pre_json}: {restored:?}"
+        )));
+    }
+    let mut record = read.clone();
+    record.history.push(read.prior());
+    record.rollback = Some(Rollback {
+        by: by.into(),
+        at: now_text.clone(),
+        actions: done,
+        suppressed_until: until.clone(),
+    });
+    record.set_outcome(
+        Status::RolledBack,
+        Reason::Undone,
+        format!(
+            "rolled back by {by}: the pre-state restored and verified by a fresh read; findings for this resource are held until {until}"
+        ),
+    );
+    record.updated_at = now_text;
+    record.request_id = format!("reflex-rollback-{}", uuid::Uuid::new_v4());
+    setup.ledger.mark_rolled_back(&record, &read).await?;
+    Ok(Outcome::of(&record, false))
 }
 
 async fn run<R: Remediation>(
@@ -366,8 +565,14 @@ impl<R: Remediation> Run<'_, R> {
         let now = Utc::now().timestamp();
         record.lease_expires_at = Some(now + self.setup.lease_seconds);
         let r = self.remediation;
-        let reads = async { tokio::join!(r.tags(&target), r.inspect(&target)) };
-        let (claim, (tags, state)) =
+        let reads = async {
+            tokio::join!(
+                r.tags(&target),
+                r.inspect(&target),
+                self.setup.ledger.suppression(spec.name, &target.arn)
+            )
+        };
+        let (claim, (tags, state, suppression)) =
             tokio::join!(self.setup.ledger.claim(record, now, takeover), reads);
         let record = match claim? {
             Claim::Held(existing) => {
@@ -390,7 +595,8 @@ impl<R: Remediation> Run<'_, R> {
             params,
             kept,
         };
-        match self.remediate(&mut work, tags, state).await {
+        let held_back = suppression.map(|s| s.filter(|s| s.expires_at > now));
+        match self.remediate(&mut work, tags, state, held_back).await {
             Ok(()) | Err(Stop::Decided) => {}
             Err(Stop::Transient { step, message }) => {
                 return self.release(work, step, message).await
@@ -496,9 +702,18 @@ impl<R: Remediation> Run<'_, R> {
         w: &mut Work<R::Params>,
         tags: Result<Tags, RemediationError>,
         state: Result<R::State, RemediationError>,
+        held_back: Result<Option<Suppression>, LedgerError>,
     ) -> Step {
         let tags = read(w, tags)?;
         let state = read(w, state)?;
+        // An operator rolled this fix back: its echo (the finding again) must not undo that.
+        if let Some(s) = held_back.map_err(|e| ledger_stop("suppression", e))? {
+            let detail = format!(
+                "{} rolled this fix back (record {}); findings for this resource are held until {}",
+                s.by, s.rollback_record, s.until
+            );
+            return Err(w.decide(Status::Skipped, Reason::RolledBack, detail));
+        }
         if let Some(why) = w.decision.exempt_by_tags(&tags) {
             return Err(w.decide(Status::Skipped, Reason::Exempt, why));
         }

@@ -22,7 +22,8 @@ pub mod table;
 pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
 pub use record::{
-    Action, AttemptError, BudgetUse, Feedback, OutcomeRecord, PriorOutcome, RecordMeta,
+    Action, AttemptError, BudgetUse, Feedback, OutcomeRecord, PriorOutcome, RecordMeta, Rollback,
+    Suppression,
 };
 
 use crate::aws_error::{self, Fault};
@@ -472,6 +473,123 @@ impl Ledger {
             .send()
             .await;
         self.unless_condition_failed(result)
+    }
+
+    /// A succeeded record becomes `rolled-back`: conditional on still being the succeeded
+    /// record this rollback read (status and attempt), its earlier outcome kept in `history`.
+    pub async fn mark_rolled_back(
+        &self,
+        record: &OutcomeRecord,
+        read: &OutcomeRecord,
+    ) -> Result<(), LedgerError> {
+        let codec =
+            |e: serde_dynamo::Error| LedgerError::Codec(record.record_id.clone(), e.to_string());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", s(&record.record_id))
+            .update_expression(
+                "SET #st = :rolled, #rs = :reason, #dt = :detail, #rb = :rollback, \
+                 #ua = :now, #hi = :history, #rq = :request",
+            )
+            .condition_expression("#st = :succeeded AND attempts = :attempt")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#rs", "reason")
+            .expression_attribute_names("#dt", "detail")
+            .expression_attribute_names("#rb", "rollback")
+            .expression_attribute_names("#ua", "updated_at")
+            .expression_attribute_names("#hi", "history")
+            .expression_attribute_names("#rq", "request_id")
+            .expression_attribute_values(":rolled", s(Status::RolledBack.as_str()))
+            .expression_attribute_values(":succeeded", s(Status::Succeeded.as_str()))
+            .expression_attribute_values(":attempt", n(read.attempts))
+            .expression_attribute_values(":reason", s(record.reason.as_str()))
+            .expression_attribute_values(":detail", s(&record.detail))
+            .expression_attribute_values(":now", s(&record.updated_at))
+            .expression_attribute_values(":request", s(&record.request_id))
+            .expression_attribute_values(
+                ":rollback",
+                serde_dynamo::to_attribute_value(&record.rollback).map_err(codec)?,
+            )
+            .expression_attribute_values(
+                ":history",
+                serde_dynamo::to_attribute_value(&record.history).map_err(codec)?,
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => {
+                Err(LedgerError::LeaseLost(record.record_id.clone()))
+            }
+            Err(e) => Err(self.aws("UpdateItem", e)),
+        }
+    }
+
+    pub async fn put_suppression(&self, suppression: &Suppression) -> Result<(), LedgerError> {
+        let item = serde_dynamo::to_item(suppression)
+            .map_err(|e| LedgerError::Codec(suppression.record_id.clone(), e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.aws("PutItem", e))
+    }
+
+    /// The suppression holding `resource_arn` back from `remediation`, if one is stored (it may
+    /// have expired: DynamoDB's TTL removes items late).
+    pub async fn suppression(
+        &self,
+        remediation: &str,
+        resource_arn: &str,
+    ) -> Result<Option<Suppression>, LedgerError> {
+        let key = Suppression::key(remediation, resource_arn);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("record_id", s(&key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.aws("GetItem", e))?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| LedgerError::Codec(key.clone(), e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// Every stored suppression of `remediation` (through the by-time index, never a scan).
+    pub async fn suppressions(&self, remediation: &str) -> Result<Vec<Suppression>, LedgerError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(table::BY_TIME_INDEX)
+            .key_condition_expression("remediation = :r")
+            .expression_attribute_values(":r", s(Suppression::partition(remediation)))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page
+                .map_err(|e| self.aws("Query", e))?
+                .items
+                .unwrap_or_default()
+            {
+                out.push(
+                    serde_dynamo::from_item(item)
+                        .map_err(|e| LedgerError::Codec(remediation.to_string(), e.to_string()))?,
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Write the Security Hub feedback onto a completed record (a follow-up to `complete`:

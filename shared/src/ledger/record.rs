@@ -67,6 +67,47 @@ impl Action {
     }
 }
 
+/// A rollback of a succeeded record: who, when, and what was done to restore the pre-state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollback {
+    pub by: String,
+    pub at: String,
+    pub actions: Vec<Action>,
+    /// Findings for this resource and remediation are not acted on until then.
+    pub suppressed_until: String,
+}
+
+/// A resource a rollback holds back from its remediation: findings meeting it are
+/// `skipped / rolled-back`. An item of the outcome table under its own key; DynamoDB's TTL
+/// removes it when it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// `suppress#<remediation>#<resource ARN>`.
+    pub record_id: String,
+    /// `suppression:<remediation>`: the by-time index lists suppressions apart from records.
+    pub remediation: String,
+    pub created_at: String,
+    /// The resource (not `resource_arn`, so the by-resource index lists records only).
+    pub resource: String,
+    /// The rollback's record.
+    pub rollback_record: String,
+    pub by: String,
+    /// RFC 3339.
+    pub until: String,
+    /// Epoch seconds (DynamoDB TTL).
+    pub expires_at: i64,
+}
+
+impl Suppression {
+    pub fn key(remediation: &str, resource_arn: &str) -> String {
+        format!("suppress#{remediation}#{resource_arn}")
+    }
+
+    pub fn partition(remediation: &str) -> String {
+        format!("suppression:{remediation}")
+    }
+}
+
 /// A transient error that ended one attempt; the record lists every one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptError {
@@ -173,6 +214,9 @@ pub struct OutcomeRecord {
     pub approved_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_at: Option<String>,
+    /// The rollback of this change, if an operator rolled it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
     /// The blast-radius budget unit the change used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetUse>,
@@ -222,6 +266,7 @@ impl OutcomeRecord {
             securityhub: None,
             approved_by: None,
             approved_at: None,
+            rollback: None,
             budget: None,
             errors: Vec::new(),
             attempts: 1,
