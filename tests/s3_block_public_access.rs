@@ -85,12 +85,15 @@ async fn public_bucket_is_blocked_verified_and_recorded() {
 #[tokio::test]
 async fn every_trigger_kind_fixes_its_bucket() {
     let h = Harness::new().await;
+    h.sample_config_rules().await;
     let samples = [
         "s3-block-public-access/securityhub-s3.2-legacy-control-id.json",
         "s3-block-public-access/securityhub-custom-action-remediate-s3.3.json",
         "s3-block-public-access/config-securityhub-s3-bucket-public-read-prohibited.json",
         "s3-block-public-access/config-conformance-pack-s3-bucket-public-write-prohibited.json",
         "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json",
+        "s3-block-public-access/securityhub-config-finding-managed-rule-custom-name.json",
+        "s3-block-public-access/securityhub-custom-action-approve-guardduty.json",
     ];
     for sample in samples {
         // No configuration at all: the pre-state records its absence, for undo.
@@ -106,8 +109,9 @@ async fn every_trigger_kind_fixes_its_bucket() {
         );
         assert_eq!(r.verified, Some(true), "{sample}");
     }
-    // Only the Security Hub findings get feedback: legacy S3.2 and the custom action.
-    assert_eq!(h.feedback.lock().unwrap().len(), 2);
+    // Only the findings that live in Security Hub get feedback: legacy S3.2, the two custom
+    // actions and the Config finding imported into Security Hub.
+    assert_eq!(h.feedback.lock().unwrap().len(), 4);
 }
 
 #[tokio::test]
@@ -994,6 +998,11 @@ async fn a_config_finding_approved_through_security_hub_is_fixed() {
     f["ProductFields"]["aws/config/ConfigRuleName"] = json!("s3-bucket-public-read-prohibited");
     f["Resources"][0]["Id"] = json!(format!("arn:aws:s3:::{bucket}"));
     let finding = f.clone();
+    h.managed_config_rule(
+        "s3-bucket-public-read-prohibited",
+        "S3_BUCKET_PUBLIC_READ_PROHIBITED",
+    )
+    .await;
     let held = h.deliver_one(imported).await;
     assert_eq!(held.status, Status::PendingApproval, "{held:?}");
     let approved = h
@@ -1214,4 +1223,117 @@ async fn rollback_restores_the_pre_state_and_its_echo_is_held_back() {
         "is not reversible",
     );
     assert_eq!(h.pab(&b).await, Some(BlockConfig::ALL_ON));
+}
+
+const CONFIG: &str =
+    "s3-block-public-access/config-securityhub-s3-bucket-public-read-prohibited.json";
+
+/// A Config compliance change for `bucket` from the rule deployed as `rule`.
+fn config_event(bucket: &str, rule: &str) -> serde_json::Value {
+    let mut e = sample_for(CONFIG, bucket);
+    e["detail"]["configRuleName"] = json!(rule);
+    e
+}
+
+/// Config's answer for one rule: a custom (`CUSTOM_LAMBDA`) rule, whatever its name. moto
+/// accepts `CUSTOM_LAMBDA` rules only with a function in its Lambda backend, so this call is
+/// answered by aws-smithy-mocks; the rest of the test uses the emulator.
+fn config_saying_custom(name: &str, arn: &str) -> aws_sdk_config::Client {
+    use aws_sdk_config::operation::describe_config_rules::DescribeConfigRulesOutput;
+    use aws_sdk_config::types::{ConfigRule, Owner, Source, SourceDetail};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    let (name, arn) = (name.to_string(), arn.to_string());
+    let rule = mock!(aws_sdk_config::Client::describe_config_rules).then_output(move || {
+        DescribeConfigRulesOutput::builder()
+            .config_rules(
+                ConfigRule::builder()
+                    .config_rule_name(&name)
+                    .config_rule_arn(&arn)
+                    .source(
+                        Source::builder()
+                            .owner(Owner::CustomLambda)
+                            .source_identifier(
+                                "arn:aws:lambda:us-east-1:123456789012:function:flag-everything",
+                            )
+                            .source_details(SourceDetail::builder().build())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    mock_client!(aws_sdk_config, RuleMode::MatchAny, [&rule])
+}
+
+#[tokio::test]
+async fn config_rules_are_known_by_identity_not_by_name() {
+    use reflex_shared::config_rules::ConfigRules;
+    // A managed rule under a name its owner chose: fixed, and the record names both.
+    let h = Harness::new().await;
+    h.managed_config_rule(
+        "team-x-no-public-buckets",
+        "S3_BUCKET_PUBLIC_READ_PROHIBITED",
+    )
+    .await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h
+        .deliver_one(config_event(&bucket, "team-x-no-public-buckets"))
+        .await;
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+    let f = h.record(&o.record_id).await.finding.unwrap();
+    assert_eq!(f.kind.name(), "S3_BUCKET_PUBLIC_READ_PROHIBITED");
+    assert_eq!(
+        f.details.config_rule.as_deref(),
+        Some("team-x-no-public-buckets")
+    );
+
+    // A rule that does not exist: untrusted, no S3 call.
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h.deliver_one(config_event(&bucket, "no-such-rule")).await;
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::Untrusted),
+        "{o:?}"
+    );
+    assert!(
+        o.detail.contains("no Config rule named no-such-rule"),
+        "{}",
+        o.detail
+    );
+
+    // A forged custom rule named exactly like the managed one: untrusted, untouched.
+    let forged = "s3-bucket-public-read-prohibited";
+    let arn = "arn:aws:config:us-east-1:123456789012:config-rule/config-rule-f0rged";
+    let mut h = Harness::new().await;
+    h.setup.config_rules = ConfigRules::new(config_saying_custom(forged, arn));
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h.deliver_one(config_event(&bucket, forged)).await;
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::Untrusted),
+        "{o:?}"
+    );
+    assert!(
+        o.detail.contains("CUSTOM_LAMBDA") && o.detail.contains(arn),
+        "{}",
+        o.detail
+    );
+    assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
+    assert!(
+        h.calls.calls().is_empty(),
+        "no S3 call at all: {:?}",
+        h.calls.calls()
+    );
+
+    // The same custom rule, trusted by ARN in the policy: acted on as the rule it stands for.
+    let mut h = Harness::with_policy(&format!(
+        "version: 1\ntrusted_config_rules:\n  \"{arn}\": S3_BUCKET_PUBLIC_READ_PROHIBITED"
+    ))
+    .await;
+    h.setup.config_rules = ConfigRules::new(config_saying_custom(forged, arn));
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h.deliver_one(config_event(&bucket, forged)).await;
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
 }

@@ -182,10 +182,13 @@ fn listed(patterns: &[(String, Value)], key: &str) -> BTreeSet<String> {
                     for item in child.as_array().into_iter().flatten() {
                         match item {
                             Value::String(s) => out.insert(s.clone()),
-                            other => out.insert(format!(
-                                "prefix:{}",
-                                other["prefix"].as_str().unwrap_or("?")
-                            )),
+                            Value::Object(o) => match o.iter().next() {
+                                Some((k, v)) => {
+                                    out.insert(format!("{k}:{}", v.as_str().unwrap_or("?")))
+                                }
+                                None => out.insert("?".into()),
+                            },
+                            other => out.insert(other.to_string()),
                         };
                     }
                 } else {
@@ -216,15 +219,51 @@ fn rule_patterns_list_exactly_the_declared_triggers() {
                 }
                 Trigger::ConfigRule(r) => {
                     rules.insert(r.to_string());
-                    rules.insert(format!("prefix:securityhub-{r}-"));
-                    rules.insert(format!("prefix:{r}-conformance-pack-"));
                 }
             }
         }
+        // Config rules are routed by the resource types they evaluate (their identity is
+        // resolved at run time, never their name): in Config's own events and in Security
+        // Hub's Config findings alike.
+        let config_types: BTreeSet<String> = if rules.is_empty() {
+            BTreeSet::new()
+        } else {
+            spec.config_resource_types
+                .iter()
+                .map(|t| t.to_string())
+                .collect()
+        };
+        assert!(
+            rules.is_empty() || !config_types.is_empty(),
+            "{name}: Config triggers need config_resource_types"
+        );
+        assert_eq!(listed(&ps, "resourceType"), config_types, "{name}");
+        let asff_types: BTreeSet<String> = config_types
+            .iter()
+            .map(|t| {
+                reflex_shared::finding::ResourceKind::parse(t)
+                    .as_str()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(listed(&ps, "Type"), asff_types, "{name}");
+        assert!(
+            listed(&ps, "configRuleName").is_empty(),
+            "{name}: never by rule name"
+        );
+        // GuardDuty types as Security Hub writes them (custom actions on GuardDuty findings).
+        let in_types: BTreeSet<String> = types
+            .iter()
+            .map(|t| match t.split_once('/') {
+                Some((head, tail)) => format!("wildcard:*/{head}-{tail}"),
+                None => t.clone(),
+            })
+            .collect();
+        assert_eq!(listed(&ps, "Types"), in_types, "{name}");
         assert_eq!(listed(&ps, "SecurityControlId"), controls, "{name}");
         assert_eq!(listed(&ps, "ControlId"), controls, "{name}");
         assert_eq!(listed(&ps, "type"), types, "{name}");
-        assert_eq!(listed(&ps, "configRuleName"), rules, "{name}");
+
         // Every rule is pinned to this account's findings.
         for (rule, p) in &ps {
             let d = &p["detail"];

@@ -81,6 +81,46 @@ pub fn demo_events(events: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The AWS-managed Config rules the demo's Config samples come from, under the names they are
+/// deployed as (Security Hub's, a conformance pack's, and one a team chose): Reflex knows them
+/// by identity, so each must exist, as in a real account.
+const CONFIG_RULES: &[(&str, &str)] = &[
+    (
+        "securityhub-s3-bucket-public-read-prohibited-8fa6bd2a",
+        "S3_BUCKET_PUBLIC_READ_PROHIBITED",
+    ),
+    (
+        "s3-bucket-public-write-prohibited-conformance-pack-kuyoa3x8n",
+        "S3_BUCKET_PUBLIC_WRITE_PROHIBITED",
+    ),
+    (
+        "team-x-no-public-buckets",
+        "S3_BUCKET_PUBLIC_READ_PROHIBITED",
+    ),
+];
+
+async fn make_config_rules(config: &aws_sdk_config::Client) -> Result<()> {
+    use aws_sdk_config::types::{ConfigRule, Owner, Source};
+    for (name, identifier) in CONFIG_RULES {
+        let source = Source::builder()
+            .owner(Owner::Aws)
+            .source_identifier(*identifier)
+            .build()?;
+        config
+            .put_config_rule()
+            .config_rule(
+                ConfigRule::builder()
+                    .config_rule_name(*name)
+                    .source(source)
+                    .build(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("cannot create the managed Config rule {name}"))?;
+    }
+    Ok(())
+}
+
 async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: bool) -> Result<()> {
     match s3.create_bucket().bucket(name).send().await {
         Ok(_) => {}
@@ -198,6 +238,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
         if created { "created" } else { "already there" }
     );
 
+    make_config_rules(&aws_sdk_config::Client::new(&setup.sdk)).await?;
     make_public_bucket(&s3, PUBLIC_BUCKET, false).await?;
     make_public_bucket(&s3, EXEMPT_BUCKET, true).await?;
     println!(

@@ -6,6 +6,7 @@
 //! retries, `Stop::Ledger` when the ledger itself failed. The guarantees this gives are in the
 //! README's "Guarantees".
 
+use crate::config_rules::RuleIdentity;
 use crate::finding::{self, Finding, FindingKind, ParseError};
 use crate::ledger::{
     self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, PriorOutcome,
@@ -29,6 +30,7 @@ pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:Query",
+    "config:DescribeConfigRules",
     "securityhub:BatchUpdateFindings",
     "sqs:SendMessage",
     "ssm:GetParameter",
@@ -543,6 +545,23 @@ impl<R: Remediation> Run<'_, R> {
             .await
             .map_err(PipelineError::PolicyUnavailable)?;
 
+        // A Config rule is known by its identity, not its name.
+        let mut finding = finding;
+        if let Err(stop) = self
+            .identify_config_rule(&mut finding, &policy, &mut record)
+            .await
+        {
+            return match stop {
+                Stop::Transient { step, message } => Err(PipelineError::Transient {
+                    record_id: record.record_id,
+                    step,
+                    message,
+                }),
+                Stop::Ledger(e) => Err(e.into()),
+                Stop::Decided => self.finish_unclaimed(record, takeover).await,
+            };
+        }
+
         // Detect and evaluate: is this ours, which resource, may we act, in which mode?
         let (target, decision, params) = match self.evaluate(&finding, &policy, &mut record).await {
             Ok(decided) => decided,
@@ -607,6 +626,72 @@ impl<R: Remediation> Run<'_, R> {
             }
         }
         self.finish(work, &finding).await
+    }
+
+    /// A Config finding names its rule by the name its owner chose. Resolve the rule through
+    /// `config:DescribeConfigRules`: an AWS-managed rule becomes its identifier, whatever its
+    /// name; a custom rule is `untrusted` unless the policy names its ARN (with the identifier
+    /// it stands for). Finding-level checks come first, so an inactive or foreign finding
+    /// costs no AWS read.
+    async fn identify_config_rule(
+        &self,
+        finding: &mut Finding,
+        policy: &Result<Policy, PolicyError>,
+        record: &mut OutcomeRecord,
+    ) -> Step {
+        let FindingKind::ConfigRule(name) = &finding.kind else {
+            return Ok(());
+        };
+        let name = name.clone();
+        let Ok(policy) = policy else {
+            return Ok(()); // `evaluate` records the invalid policy.
+        };
+        if let Some(Verdict::Skip { reason, detail }) =
+            policy.screen(self.name(), finding, &self.setup.account_id)
+        {
+            record.set_outcome(Status::Skipped, reason, detail);
+            return Err(Stop::Decided);
+        }
+        let untrusted = |record: &mut OutcomeRecord, detail: String| {
+            record.set_outcome(Status::Skipped, Reason::Untrusted, detail);
+            Err(Stop::Decided)
+        };
+        let identifier = match self.setup.config_rules.identify(&name).await {
+            Ok(Some(RuleIdentity::Managed { identifier, .. })) => identifier,
+            Ok(Some(RuleIdentity::Custom { owner, arn })) => {
+                match policy.trusted_config_rules.get(&arn) {
+                    Some(identifier) => identifier.clone(),
+                    None => {
+                        return untrusted(
+                            record,
+                            format!(
+                                "Config rule {name} ({arn}) is a {owner} rule, not AWS-managed, whatever its name; name its ARN under trusted_config_rules to act on it"
+                            ),
+                        )
+                    }
+                }
+            }
+            Ok(None) => {
+                return untrusted(
+                    record,
+                    format!("no Config rule named {name} in this account and region"),
+                )
+            }
+            Err(e) if e.is_transient() => {
+                return Err(Stop::Transient {
+                    step: "identify",
+                    message: e.to_string(),
+                })
+            }
+            Err(e) => {
+                record.set_outcome(Status::Failed, Reason::InspectError, e.to_string());
+                return Err(Stop::Decided);
+            }
+        };
+        finding.details.config_rule = Some(name);
+        finding.kind = FindingKind::ConfigRule(identifier);
+        record.finding = Some(finding.clone());
+        Ok(())
     }
 
     /// Detect and evaluate: the finding-level checks first (no AWS read for a finding that is

@@ -25,6 +25,9 @@ pub struct Spec {
     pub iam_actions: &'static [&'static str],
     /// Whether `undo` can restore the pre-state.
     pub reversible: bool,
+    /// The resource types (CloudFormation names, `AWS::S3::Bucket`) its Config rules evaluate:
+    /// Config events are routed by type, since a rule's name says nothing about what it is.
+    pub config_resource_types: &'static [&'static str],
     /// What the parameters section (`remediations.<name>.parameters`) may hold, in words, for
     /// the README and error messages; `None` when the remediation takes none.
     pub parameters: Option<&'static str>,

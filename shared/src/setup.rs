@@ -1,6 +1,7 @@
 //! What every function builds once per cold start: the SDK config (with explicit retries and
 //! timeouts), its own account, the policy, the ledger and the Security Hub reporter.
 
+use crate::config_rules::ConfigRules;
 use crate::ledger::{table, Ledger};
 use crate::policy::{PolicyCache, PolicyError, PolicySource, DEFAULT_POLICY_MAX_AGE};
 use crate::securityhub::SecurityHubFeedback;
@@ -119,6 +120,8 @@ pub struct Setup {
     pub policy: Arc<PolicyCache>,
     pub ledger: Ledger,
     pub securityhub: SecurityHubFeedback,
+    /// Config rules' identities (managed-rule identifier or custom), cached per cold start.
+    pub config_rules: ConfigRules,
     pub function_version: String,
     pub lease_seconds: i64,
     /// Outcome records expire after this many days, only if set (`REFLEX_RECORD_TTL_DAYS`).
@@ -200,6 +203,7 @@ impl Setup {
         Ok(Setup {
             ledger: Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table),
             securityhub: SecurityHubFeedback::new(aws_sdk_securityhub::Client::new(&sdk)),
+            config_rules: ConfigRules::new(aws_sdk_config::Client::new(&sdk)),
             function_version: settings.function_version,
             lease_seconds: settings.lease_seconds,
             record_ttl_days: settings.record_ttl_days,

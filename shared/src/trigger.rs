@@ -11,7 +11,8 @@ pub enum Trigger {
     GuarddutyType(&'static str),
     /// A Security Hub control id (`S3.2`).
     Control(&'static str),
-    /// An AWS Config rule's base name (`s3-bucket-public-read-prohibited`).
+    /// An AWS Config managed rule, by its identifier (`S3_BUCKET_PUBLIC_READ_PROHIBITED`),
+    /// whatever name it is deployed under.
     ConfigRule(&'static str),
 }
 
@@ -25,8 +26,9 @@ impl Trigger {
                 }
             }
             (Trigger::Control(c), FindingKind::Control(id)) => id == c,
-            (Trigger::ConfigRule(base), FindingKind::ConfigRule(name)) => {
-                config_rule_matches(name, base)
+            // By identity: the managed-rule identifier the pipeline resolved, never the name.
+            (Trigger::ConfigRule(identifier), FindingKind::ConfigRule(resolved)) => {
+                resolved == identifier
             }
             _ => false,
         }
@@ -89,24 +91,25 @@ mod tests {
             (Trigger::Control("S3.2"), control("S3.2"), true),
             (Trigger::Control("S3.2"), control("S3.20"), false),
             (Trigger::Control("S3.2"), gd("S3.2"), false),
+            // Config rules match by the identity the pipeline resolved, never by name.
             (
-                Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
+                Trigger::ConfigRule("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
+                rule("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
+                true,
+            ),
+            (
+                Trigger::ConfigRule("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
                 rule("s3-bucket-public-read-prohibited"),
-                true,
+                false,
             ),
             (
-                Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
-                rule("securityhub-s3-bucket-public-read-prohibited-a1b2c3d4"),
-                true,
+                Trigger::ConfigRule("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
+                rule("S3_BUCKET_PUBLIC_WRITE_PROHIBITED"),
+                false,
             ),
             (
-                Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
-                rule("s3-bucket-public-read-prohibited-conformance-pack-xyz123abc"),
-                true,
-            ),
-            (
-                Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
-                control("s3-bucket-public-read-prohibited"),
+                Trigger::ConfigRule("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
+                control("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
                 false,
             ),
         ];

@@ -300,6 +300,9 @@ impl Harness {
             policy: Arc::new(PolicyCache::fixed(options.policy)),
             ledger,
             securityhub: SecurityHubFeedback::new(sh),
+            config_rules: reflex_shared::config_rules::ConfigRules::new(
+                aws_sdk_config::Client::new(&sdk),
+            ),
             function_version: "test".into(),
             lease_seconds: 120,
             record_ttl_days: None,
@@ -355,6 +358,42 @@ impl Harness {
                 .expect("tag bucket");
         }
         name
+    }
+
+    /// An AWS-managed Config rule (`identifier`, e.g. `S3_BUCKET_PUBLIC_READ_PROHIBITED`)
+    /// deployed under `name`, in the emulator.
+    pub async fn managed_config_rule(&self, name: &str, identifier: &str) {
+        use aws_sdk_config::types::{ConfigRule, Owner, Source};
+        let rule = ConfigRule::builder()
+            .config_rule_name(name)
+            .source(
+                Source::builder()
+                    .owner(Owner::Aws)
+                    .source_identifier(identifier)
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        aws_sdk_config::Client::new(&self.sdk)
+            .put_config_rule()
+            .config_rule(rule)
+            .send()
+            .await
+            .expect("put the managed Config rule");
+    }
+
+    /// The Config rules the committed Config samples name, as the managed rules they are.
+    pub async fn sample_config_rules(&self) {
+        self.managed_config_rule(
+            "securityhub-s3-bucket-public-read-prohibited-8fa6bd2a",
+            "S3_BUCKET_PUBLIC_READ_PROHIBITED",
+        )
+        .await;
+        self.managed_config_rule(
+            "s3-bucket-public-write-prohibited-conformance-pack-kuyoa3x8n",
+            "S3_BUCKET_PUBLIC_WRITE_PROHIBITED",
+        )
+        .await;
     }
 
     /// An S3 client for the emulator that logs nothing (for a second function instance).

@@ -21,6 +21,7 @@ pub static SCRIPTED_SPEC: Spec = Spec {
     triggers: &[Trigger::Control("S3.8")],
     iam_actions: &[],
     reversible: true,
+    config_resource_types: &[],
     parameters: None,
 };
 

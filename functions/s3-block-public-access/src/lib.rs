@@ -21,9 +21,10 @@ pub static SPEC: Spec = Spec {
         Trigger::Control("S3.2"),
         Trigger::Control("S3.3"),
         Trigger::Control("S3.8"),
-        Trigger::ConfigRule("s3-bucket-public-read-prohibited"),
-        Trigger::ConfigRule("s3-bucket-public-write-prohibited"),
-        Trigger::ConfigRule("s3-bucket-level-public-access-prohibited"),
+        // AWS-managed Config rules, by identifier, whatever name they are deployed under.
+        Trigger::ConfigRule("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
+        Trigger::ConfigRule("S3_BUCKET_PUBLIC_WRITE_PROHIBITED"),
+        Trigger::ConfigRule("S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED"),
         Trigger::GuarddutyType("Policy:S3/BucketBlockPublicAccessDisabled"),
         Trigger::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted"),
         Trigger::GuarddutyType("Policy:S3/BucketPublicAccessGranted"),
@@ -37,6 +38,7 @@ pub static SPEC: Spec = Spec {
         "s3:GetBucketTagging",
     ],
     reversible: true,
+    config_resource_types: &["AWS::S3::Bucket"],
     parameters: None,
 };
 

@@ -43,8 +43,9 @@ pub enum FindingKind {
     GuarddutyType(String),
     /// A Security Hub control id, e.g. `S3.2`.
     Control(String),
-    /// An AWS Config rule name as deployed (may carry Security Hub's or a conformance pack's
-    /// prefix and suffix; see [`crate::trigger::config_rule_matches`]).
+    /// An AWS Config rule: as parsed, its name as deployed; once the pipeline has resolved it
+    /// through `config:DescribeConfigRules`, its managed-rule identifier
+    /// (`S3_BUCKET_PUBLIC_READ_PROHIBITED`).
     ConfigRule(String),
     /// A software vulnerability (Amazon Inspector), by its id: `CVE-2024-1234`.
     Vulnerability(String),
@@ -224,6 +225,9 @@ pub struct FindingDetails {
     pub remote_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+    /// The Config rule's name as deployed (the finding's kind names its identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_rule: Option<String>,
 }
 
 /// What an analyst asked for with a Security Hub custom action.

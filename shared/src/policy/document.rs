@@ -42,6 +42,11 @@ pub struct Policy {
     /// sandbox account. Off by default: they describe resources that were never at risk.
     #[serde(default)]
     pub act_on_sample_findings: bool,
+    /// Custom Config rules to trust, by ARN, each with the managed-rule identifier it stands
+    /// for (`S3_BUCKET_PUBLIC_READ_PROHIBITED`). Any other custom rule is `untrusted`,
+    /// whatever its name.
+    #[serde(default)]
+    pub trusted_config_rules: BTreeMap<String, String>,
 }
 
 /// Settings that can be layered; an absent field leaves the layer below in force.
@@ -168,6 +173,7 @@ impl Default for Policy {
             accounts: BTreeMap::new(),
             remediations: BTreeMap::new(),
             act_on_sample_findings: false,
+            trusted_config_rules: BTreeMap::new(),
         }
     }
 }
@@ -208,6 +214,25 @@ impl Policy {
             "exemptions.protected_principals",
             &self.exemptions.protected_principals,
         )?;
+        for (arn, identifier) in &self.trusted_config_rules {
+            let key = format!("trusted_config_rules.{arn}");
+            if !(arn.starts_with("arn:") && arn.contains(":config-rule/")) {
+                return invalid(
+                    key,
+                    "not a Config rule ARN (arn:aws:config:REGION:ACCOUNT:config-rule/…)",
+                );
+            }
+            if identifier.is_empty()
+                || !identifier
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                return invalid(
+                    key,
+                    "the value must be a managed-rule identifier such as S3_BUCKET_PUBLIC_READ_PROHIBITED",
+                );
+            }
+        }
         for (account, settings) in &self.accounts {
             check_account(&format!("accounts.{account}"), account)?;
             check_settings(&format!("accounts.{account}"), settings)?;
