@@ -553,3 +553,52 @@ async fn records_hold_the_typed_steps_and_parameters_are_validated() {
         Status::Succeeded
     );
 }
+
+/// One way in, three kinds of invocation: a finding event, a schedule (the remediation's
+/// sweep), and operator commands (approve, rollback), all through the Lambda handler.
+#[tokio::test]
+async fn one_handler_serves_events_schedules_and_operator_commands() {
+    let w = world_with(Script::default(), "version: 1\ndefaults: {mode: approve}").await;
+    let held = w.deliver().await.unwrap();
+    assert_eq!(held.status, Status::PendingApproval);
+
+    let by = "arn:aws:iam::123456789012:role/oncall";
+    let approve =
+        json!({ "reflex": { "command": "approve", "record_id": held.record_id, "by": by } });
+    let o = w.h.deliver_to(&w.fake, approve).await.unwrap().remove(0);
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(w.record().await.approved_by.as_deref(), Some(by));
+    assert_eq!(w.fake.changes(), 1);
+
+    let rollback = json!({ "reflex": { "command": "rollback", "record_id": held.record_id, "by": by, "hold_for_hours": 1 } });
+    let o = w.h.deliver_to(&w.fake, rollback).await.unwrap().remove(0);
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::RolledBack, Reason::Undone),
+        "{o:?}"
+    );
+    assert!(!*w.fake.compliant.lock().unwrap(), "undone");
+    let until = w.record().await.rollback.unwrap().suppressed_until;
+    let hours = (chrono::DateTime::parse_from_rfc3339(&until)
+        .unwrap()
+        .timestamp()
+        - chrono::Utc::now().timestamp()) as f64
+        / 3600.0;
+    assert!((0.9..=1.01).contains(&hours), "{until}");
+
+    let schedule = json!({
+        "version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT,
+        "time": "2026-11-27T18:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/reflex-sweep"], "detail": {}
+    });
+    assert!(w.h.deliver_to(&w.fake, schedule).await.unwrap().is_empty());
+    assert_eq!(*w.fake.sweeps.lock().unwrap(), 1);
+
+    // A malformed command is refused with the reason, never taken for an event.
+    let bad = json!({ "reflex": { "command": "delete-everything" } });
+    match w.h.deliver_to(&w.fake, bad).await {
+        Err(PipelineError::Refused(why)) => assert!(why.contains("not a Reflex command"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}

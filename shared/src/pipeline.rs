@@ -106,12 +106,93 @@ fn now() -> String {
     timestamp(Utc::now())
 }
 
-/// The Lambda entry point: `service_fn(|e| handle(&setup, &remediation, e))`.
+/// An operator's command to a function, sent as `{"reflex": {"command": "approve", …}}` (a
+/// direct invocation, which needs `lambda:InvokeFunction` on the function).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Command {
+    /// Approve a record held for approval ([`approve`]).
+    Approve { record_id: String, by: String },
+    /// Roll a succeeded record back ([`rollback`]), holding the resource back for
+    /// `hold_for_hours` (default 168, a week).
+    Rollback {
+        record_id: String,
+        by: String,
+        #[serde(default)]
+        dry_run: bool,
+        #[serde(default)]
+        hold_for_hours: Option<u32>,
+    },
+}
+
+/// How an invocation came in: the three kinds one function serves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// A finding event (GuardDuty, Security Hub, Config) or anything else from EventBridge.
+    Event,
+    /// An EventBridge schedule: the remediation's `sweep`.
+    Scheduled,
+    Command(Command),
+}
+
+impl Invocation {
+    /// Tell the kinds apart by their envelopes. A `reflex` key that is not a valid command is
+    /// refused with the reason, never taken for an event.
+    pub fn of(payload: &Value) -> Result<Invocation, PipelineError> {
+        if let Some(command) = payload.get("reflex") {
+            return serde_json::from_value(command.clone())
+                .map(Invocation::Command)
+                .map_err(|e| PipelineError::Refused(format!("not a Reflex command: {e}")));
+        }
+        let scheduled = payload.get("source").and_then(Value::as_str) == Some("aws.events")
+            && payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
+        Ok(if scheduled {
+            Invocation::Scheduled
+        } else {
+            Invocation::Event
+        })
+    }
+}
+
+/// The Lambda entry point: `service_fn(|e| handle(&setup, &remediation, e))`. One way in for
+/// finding events, schedules and operator commands.
 pub async fn handle<R: Remediation>(
     setup: &Setup,
     remediation: &R,
     event: LambdaEvent<Value>,
 ) -> Result<Vec<Outcome>, PipelineError> {
+    match Invocation::of(&event.payload)? {
+        Invocation::Event => {}
+        Invocation::Scheduled => {
+            let changed = remediation
+                .sweep()
+                .await
+                .map_err(|e| PipelineError::Transient {
+                    record_id: format!("{}#sweep", remediation.spec().name),
+                    step: "sweep",
+                    message: e.to_string(),
+                })?;
+            info!(remediation = remediation.spec().name, changed, "sweep");
+            return Ok(Vec::new());
+        }
+        Invocation::Command(Command::Approve { record_id, by }) => {
+            return approve(setup, remediation, &record_id, &by)
+                .await
+                .map(|o| vec![o]);
+        }
+        Invocation::Command(Command::Rollback {
+            record_id,
+            by,
+            dry_run,
+            hold_for_hours,
+        }) => {
+            let hours = i64::from(hold_for_hours.unwrap_or(168));
+            let until = Utc::now() + chrono::Duration::hours(hours);
+            return rollback(setup, remediation, &record_id, &by, dry_run, until)
+                .await
+                .map(|o| vec![o]);
+        }
+    }
     // The event as it arrived, re-serialised: the digest of its content, stable across deliveries.
     let raw = serde_json::to_vec(&event.payload).unwrap_or_default();
     run(

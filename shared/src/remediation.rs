@@ -193,4 +193,10 @@ pub trait Remediation: Send + Sync {
         pre_state: &Self::State,
         applied: &[Self::Step],
     ) -> Vec<Self::Step>;
+
+    /// Work on a schedule (an EventBridge schedule to the same function): removing expired
+    /// blocks, say. Returns how many things it changed. None by default.
+    fn sweep(&self) -> impl Future<Output = Result<usize, RemediationError>> + Send {
+        async { Ok(0) }
+    }
 }

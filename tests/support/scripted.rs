@@ -36,6 +36,8 @@ pub struct FakeState {
 #[serde(rename_all = "kebab-case")]
 pub enum FakeStep {
     Fix,
+    /// Undo.
+    Unfix,
 }
 
 pub const FIX: &str = "fake:Fix";
@@ -79,6 +81,8 @@ pub struct Scripted {
     pub principals: Mutex<Vec<String>>,
     /// Parts the plan leaves alone on purpose.
     pub untouched: Mutex<Vec<String>>,
+    /// Sweeps run (scheduled invocations).
+    pub sweeps: Mutex<u32>,
     ledger: Ledger,
 }
 
@@ -111,6 +115,7 @@ impl Scripted {
             tried: Mutex::new(false),
             principals: Mutex::new(Vec::new()),
             untouched: Mutex::new(Vec::new()),
+            sweeps: Mutex::new(0),
             ledger,
         }
     }
@@ -187,7 +192,11 @@ impl Remediation for Scripted {
         self.principals.lock().unwrap().clone()
     }
 
-    async fn apply(&self, target: &Target, _step: &FakeStep) -> Result<(), RemediationError> {
+    async fn apply(&self, target: &Target, step: &FakeStep) -> Result<(), RemediationError> {
+        if *step == FakeStep::Unfix {
+            *self.compliant.lock().unwrap() = false;
+            return Ok(());
+        }
         let seen = self
             .ledger
             .query(Lookup::Resource(&target.arn), None)
@@ -212,6 +221,11 @@ impl Remediation for Scripted {
     }
 
     fn undo(&self, _target: &Target, _pre: &FakeState, _applied: &[FakeStep]) -> Vec<FakeStep> {
-        vec![]
+        vec![FakeStep::Unfix]
+    }
+
+    async fn sweep(&self) -> Result<usize, RemediationError> {
+        *self.sweeps.lock().unwrap() += 1;
+        Ok(0)
     }
 }
