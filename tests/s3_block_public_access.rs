@@ -1,5 +1,7 @@
 //! s3-block-public-access end to end against the local AWS emulator: each test asserts both the
-//! AWS state and the outcome record.
+//! AWS state and the outcome record. The common cases come from the generic harness
+//! (support/common.rs); the tests below are this function's specifics and the lifecycle's
+//! end-to-end checks on a real resource.
 
 use futures::future::join_all;
 use reflex_shared::ledger::{self, Takeover};
@@ -12,6 +14,8 @@ use serde_json::json;
 
 const S3_8: &str = "s3-block-public-access/securityhub-s3.8-imported.json";
 const PUT: &str = "PutPublicAccessBlock";
+
+reflex_tests::common_cases!(s3_block_public_access::S3BlockPublicAccess);
 
 #[tokio::test]
 async fn public_bucket_is_blocked_verified_and_recorded() {

@@ -8,9 +8,11 @@
 //! (it answers 404): that call goes to an `aws-smithy-mocks` client that records each request,
 //! so tests assert exactly what Reflex would have sent.
 
+pub mod common;
 pub mod fault_proxy;
 pub mod lambda_api;
 pub mod scripted;
+pub mod subjects;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
