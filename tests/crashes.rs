@@ -16,7 +16,7 @@
 //! lease). Expected: one change, one record, `succeeded`, the original pre-state, nothing left
 //! in progress, and Security Hub told only after the outcome was stored.
 
-use reflex_shared::outcome::Status;
+use reflex_shared::status::Status;
 use reflex_tests::fault_proxy::{FaultProxy, Faults, Seen, Tripwire, When};
 use reflex_tests::lambda_api::FakeRuntimeApi;
 use reflex_tests::*;

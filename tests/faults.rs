@@ -6,10 +6,10 @@
 //! every record `succeeded`, none left `claimed` or `acting`, the budget counted once a change.
 
 use futures::future::join_all;
-use reflex_shared::outcome::Status;
-use reflex_shared::pipeline::{self, Outcome};
+use reflex_shared::pipeline::{self, Handled};
 use reflex_shared::policy::PolicySource;
 use reflex_shared::setup::Settings;
+use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use reflex_tests::fault_proxy::{FaultProxy, Faults, ALL_FAULTS};
 use reflex_tests::*;
@@ -29,7 +29,7 @@ struct Delivered {
     bucket: String,
     deliveries: usize,
     errors: Vec<String>,
-    outcome: Option<Outcome>,
+    outcome: Option<Handled>,
 }
 
 /// Lambda's asynchronous delivery of one event: a cold start and an invocation; again only

@@ -5,8 +5,8 @@
 //! budget's reservation given back when nothing changed.
 
 use reflex_shared::ledger::{self, OutcomeRecord};
-use reflex_shared::outcome::{Reason, Status};
-use reflex_shared::pipeline::{Outcome, PipelineError};
+use reflex_shared::pipeline::{Handled, PipelineError};
+use reflex_shared::status::{Reason, Status};
 use reflex_tests::scripted::{Go, Script, Scripted, FIX, SCRIPTED_SPEC};
 use reflex_tests::*;
 use serde_json::{json, Value};
@@ -42,7 +42,7 @@ async fn world(script: Script) -> World {
 }
 
 impl World {
-    async fn deliver(&self) -> Result<Outcome, PipelineError> {
+    async fn deliver(&self) -> Result<Handled, PipelineError> {
         self.h
             .deliver_to(&self.fake, self.event.clone())
             .await
@@ -601,4 +601,25 @@ async fn one_handler_serves_events_schedules_and_operator_commands() {
         Err(PipelineError::Refused(why)) => assert!(why.contains("not a Reflex command"), "{why}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn parameters_are_checked_at_cold_start_naming_the_key() {
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access:\n    parameters: {kms_key: x}",
+    )
+    .await;
+    let e = reflex_shared::pipeline::check_parameters(&h.setup, &h.remediation)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("remediations.s3-block-public-access.parameters") && e.contains("kms_key"),
+        "{e}"
+    );
+    let ok = Harness::new().await;
+    assert!(
+        reflex_shared::pipeline::check_parameters(&ok.setup, &ok.remediation)
+            .await
+            .is_ok()
+    );
 }

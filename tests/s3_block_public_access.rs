@@ -5,9 +5,9 @@
 
 use futures::future::join_all;
 use reflex_shared::ledger::{self, Takeover};
-use reflex_shared::outcome::{Reason, Status};
 use reflex_shared::policy::{Mode, PolicyError};
 use reflex_shared::remediation::Remediation;
+use reflex_shared::status::{Reason, Status};
 use reflex_tests::*;
 use s3_block_public_access::BlockConfig;
 use serde_json::json;
@@ -1106,7 +1106,7 @@ async fn rollback_restores_the_pre_state_and_its_echo_is_held_back() {
     let bucket = h.bucket(Some(partly), &[]).await;
     let fixed = h.deliver_one(sample_for(S3_8, &bucket)).await;
     assert_eq!(fixed.status, Status::Succeeded);
-    let refused = |r: Result<reflex_shared::pipeline::Outcome, PipelineError>, want: &str| match r {
+    let refused = |r: Result<reflex_shared::pipeline::Handled, PipelineError>, want: &str| match r {
         Err(PipelineError::Refused(why)) => {
             assert!(
                 why.contains(want) && why.contains("nothing was changed"),

@@ -4,7 +4,7 @@
 use crate::functions;
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use reflex_shared::ledger::{Ledger, LedgerError, Lookup, OutcomeRecord};
-use reflex_shared::outcome::Status;
+use reflex_shared::status::Status;
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

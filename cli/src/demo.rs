@@ -200,7 +200,7 @@ async fn replay_all(
     function: &dyn functions::Function,
     files: &[PathBuf],
     pass: &str,
-) -> Result<Vec<(String, reflex_shared::pipeline::Outcome)>> {
+) -> Result<Vec<(String, reflex_shared::pipeline::Handled)>> {
     let mut results = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -233,7 +233,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
 
     let created = setup.ledger.create_table_if_absent().await?;
     println!(
-        "\n1. Outcome table {}: {}",
+        "\n1. Handled table {}: {}",
         setup.ledger.table(),
         if created { "created" } else { "already there" }
     );
@@ -302,7 +302,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
     show_buckets(&remediation, &setup.account_id, "").await?;
 
     let fixed = first.iter().any(|(_, o)| {
-        o.status == reflex_shared::outcome::Status::Succeeded
+        o.status == reflex_shared::status::Status::Succeeded
             && o.resource.as_deref() == Some("arn:aws:s3:::reflex-demo-public")
     });
     if !fixed || duplicates != second.len() || !unchanged {

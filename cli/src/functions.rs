@@ -2,7 +2,7 @@
 //! a function is one line in [`FUNCTIONS`].
 
 use futures::future::BoxFuture;
-use reflex_shared::pipeline::{self, Outcome, PipelineError};
+use reflex_shared::pipeline::{self, Handled, PipelineError};
 use reflex_shared::remediation::{Remediation, Spec};
 use reflex_shared::Setup;
 
@@ -16,7 +16,7 @@ pub trait Function: Send + Sync {
         setup: &'a Setup,
         raw: &'a [u8],
         request_id: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Outcome>, PipelineError>>;
+    ) -> BoxFuture<'a, Result<Vec<Handled>, PipelineError>>;
 
     /// Approve a record held for approval, as `by`.
     fn approve<'a>(
@@ -24,7 +24,7 @@ pub trait Function: Send + Sync {
         setup: &'a Setup,
         record_id: &'a str,
         by: &'a str,
-    ) -> BoxFuture<'a, Result<Outcome, PipelineError>>;
+    ) -> BoxFuture<'a, Result<Handled, PipelineError>>;
 
     /// Roll a succeeded fix back, as `by`, holding its resource back until `hold_until`.
     fn rollback<'a>(
@@ -34,7 +34,7 @@ pub trait Function: Send + Sync {
         by: &'a str,
         dry_run: bool,
         hold_until: chrono::DateTime<chrono::Utc>,
-    ) -> BoxFuture<'a, Result<Outcome, PipelineError>>;
+    ) -> BoxFuture<'a, Result<Handled, PipelineError>>;
 }
 
 impl<R: Remediation + 'static> Function for R {
@@ -47,7 +47,7 @@ impl<R: Remediation + 'static> Function for R {
         setup: &'a Setup,
         raw: &'a [u8],
         request_id: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Outcome>, PipelineError>> {
+    ) -> BoxFuture<'a, Result<Vec<Handled>, PipelineError>> {
         Box::pin(pipeline::handle_bytes(setup, self, raw, request_id))
     }
 
@@ -56,7 +56,7 @@ impl<R: Remediation + 'static> Function for R {
         setup: &'a Setup,
         record_id: &'a str,
         by: &'a str,
-    ) -> BoxFuture<'a, Result<Outcome, PipelineError>> {
+    ) -> BoxFuture<'a, Result<Handled, PipelineError>> {
         Box::pin(pipeline::approve(setup, self, record_id, by))
     }
 
@@ -67,7 +67,7 @@ impl<R: Remediation + 'static> Function for R {
         by: &'a str,
         dry_run: bool,
         hold_until: chrono::DateTime<chrono::Utc>,
-    ) -> BoxFuture<'a, Result<Outcome, PipelineError>> {
+    ) -> BoxFuture<'a, Result<Handled, PipelineError>> {
         Box::pin(pipeline::rollback(
             setup, self, record_id, by, dry_run, hold_until,
         ))

@@ -2,8 +2,8 @@
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
 use reflex_shared::ledger::OutcomeRecord;
-use reflex_shared::outcome::Status;
-use reflex_shared::pipeline::Outcome;
+use reflex_shared::pipeline::Handled;
+use reflex_shared::status::Status;
 use serde_json::json;
 
 /// Output format for `replay` and `audit`.
@@ -26,7 +26,7 @@ fn status_color(s: Status) -> Color {
 }
 
 /// One replay result, as a line a person can scan or a JSON line a program can read.
-pub fn outcome_line(file: &str, o: &Outcome, format: Format) -> String {
+pub fn outcome_line(file: &str, o: &Handled, format: Format) -> String {
     match format {
         Format::Json | Format::Csv => json!({ "file": file, "outcome": o }).to_string(),
         Format::Human => {

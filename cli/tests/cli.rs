@@ -186,7 +186,7 @@ async fn the_demo_refuses_anything_but_the_local_emulator() {
         err.contains("refusing to run the demo against https://dynamodb.us-east-1.example.invalid"),
         "{err}"
     );
-    assert!(!out.contains("Outcome table"), "{out}");
+    assert!(!out.contains("Handled table"), "{out}");
 
     // Loopback, but credentials of another account (an assumed role in account 111111111111,
     // which moto honours): refused after STS, before anything is written.
@@ -216,7 +216,7 @@ async fn the_demo_refuses_anything_but_the_local_emulator() {
         "{err}"
     );
     assert!(err.contains("nothing was changed or written"), "{err}");
-    assert!(!out.contains("Outcome table"), "{out}");
+    assert!(!out.contains("Handled table"), "{out}");
     // Nothing written in that account: no table, no demo bucket.
     let assumed = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .credentials_provider(aws_sdk_sts::config::Credentials::new(
@@ -313,13 +313,9 @@ async fn audit_lists_stuck_records() {
     let now = chrono::Utc::now();
     let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for (id, status, lease) in [
-        (
-            "stuck-claimed",
-            reflex_shared::outcome::Status::Claimed,
-            -10,
-        ),
-        ("stuck-acting", reflex_shared::outcome::Status::Acting, -10),
-        ("live", reflex_shared::outcome::Status::Claimed, 600),
+        ("stuck-claimed", reflex_shared::status::Status::Claimed, -10),
+        ("stuck-acting", reflex_shared::status::Status::Acting, -10),
+        ("live", reflex_shared::status::Status::Claimed, 600),
     ] {
         let meta = RecordMeta {
             function_version: "t".into(),

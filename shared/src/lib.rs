@@ -8,12 +8,12 @@ pub mod config_rules;
 pub mod finding;
 pub mod ledger;
 pub mod logging;
-pub mod outcome;
 pub mod pipeline;
 pub mod policy;
 pub mod remediation;
 pub mod securityhub;
 pub mod setup;
+pub mod status;
 pub mod trigger;
 
 pub use setup::Setup;

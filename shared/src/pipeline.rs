@@ -12,10 +12,10 @@ use crate::ledger::{
     self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, PriorOutcome,
     RecordMeta, Rollback, Suppression, Takeover,
 };
-use crate::outcome::{Reason, Status};
 use crate::policy::{Decision, Mode, Policy, PolicyError, Verdict};
 use crate::remediation::{Remediation, RemediationError, Tags, Target, Unresolved};
 use crate::setup::Setup;
+use crate::status::{Reason, Status};
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
@@ -39,7 +39,7 @@ pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
 
 /// What one invocation says about each finding it handled (the Lambda response).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
+pub struct Handled {
     pub record_id: String,
     pub status: Status,
     pub reason: Reason,
@@ -52,9 +52,9 @@ pub struct Outcome {
     pub mode: Option<Mode>,
 }
 
-impl Outcome {
-    fn of(record: &OutcomeRecord, duplicate: bool) -> Outcome {
-        Outcome {
+impl Handled {
+    fn of(record: &OutcomeRecord, duplicate: bool) -> Handled {
+        Handled {
             record_id: record.record_id.clone(),
             status: record.status,
             reason: record.reason,
@@ -160,7 +160,7 @@ pub async fn handle<R: Remediation>(
     setup: &Setup,
     remediation: &R,
     event: LambdaEvent<Value>,
-) -> Result<Vec<Outcome>, PipelineError> {
+) -> Result<Vec<Handled>, PipelineError> {
     match Invocation::of(&event.payload)? {
         Invocation::Event => {}
         Invocation::Scheduled => {
@@ -211,7 +211,7 @@ pub async fn handle_bytes<R: Remediation>(
     remediation: &R,
     raw: &[u8],
     request_id: &str,
-) -> Result<Vec<Outcome>, PipelineError> {
+) -> Result<Vec<Handled>, PipelineError> {
     run(
         setup,
         remediation,
@@ -222,6 +222,23 @@ pub async fn handle_bytes<R: Remediation>(
     .await
 }
 
+/// The remediation's `parameters` in the policy now in force, checked by its own type: at cold
+/// start, so a bad key is in the log at once (every invocation also records it as
+/// `policy-invalid`, naming the key, and changes nothing).
+pub async fn check_parameters<R: Remediation>(
+    setup: &Setup,
+    remediation: &R,
+) -> Result<(), String> {
+    let name = remediation.spec().name;
+    match setup.policy.current().await {
+        Ok(policy) => match policy.as_ref() {
+            Ok(p) => parameters::<R::Params>(name, p.parameters(name)).map(|_| ()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// An operator's approval of a record held for approval (`reflex approve RECORD_ID`): carries out
 /// the stored plan if a fresh read still matches the stored pre-state, recording `by` as the
 /// approver. Refused, changing nothing, for a record that is not pending approval.
@@ -230,7 +247,7 @@ pub async fn approve<R: Remediation>(
     remediation: &R,
     record_id: &str,
     by: &str,
-) -> Result<Outcome, PipelineError> {
+) -> Result<Handled, PipelineError> {
     let record = setup.ledger.get(record_id).await?.ok_or_else(|| {
         PipelineError::Refused(format!(
             "no record {record_id} in table {}",
@@ -263,7 +280,7 @@ pub async fn approve<R: Remediation>(
             claim_token: token,
         },
     };
-    run.finding(finding).await
+    Box::pin(run.finding(finding)).await
 }
 
 /// An operator's rollback of a succeeded fix (`reflex rollback RECORD_ID`): restores the
@@ -279,7 +296,27 @@ pub async fn rollback<R: Remediation>(
     by: &str,
     dry_run: bool,
     hold_until: DateTime<Utc>,
-) -> Result<Outcome, PipelineError> {
+) -> Result<Handled, PipelineError> {
+    // Boxed: its state is large, and callers' stacks need not hold it.
+    Box::pin(roll_back(
+        setup,
+        remediation,
+        record_id,
+        by,
+        dry_run,
+        hold_until,
+    ))
+    .await
+}
+
+async fn roll_back<R: Remediation>(
+    setup: &Setup,
+    remediation: &R,
+    record_id: &str,
+    by: &str,
+    dry_run: bool,
+    hold_until: DateTime<Utc>,
+) -> Result<Handled, PipelineError> {
     let refuse = |why: String| {
         Err(PipelineError::Refused(format!(
             "{why}; nothing was changed"
@@ -395,7 +432,7 @@ pub async fn rollback<R: Remediation>(
         .join("; ");
     let until = timestamp(hold_until);
     if dry_run {
-        return Ok(Outcome {
+        return Ok(Handled {
             record_id: record_id.into(),
             status: read.status,
             reason: read.reason,
@@ -462,7 +499,7 @@ pub async fn rollback<R: Remediation>(
     record.updated_at = now_text;
     record.request_id = format!("reflex-rollback-{}", uuid::Uuid::new_v4());
     setup.ledger.mark_rolled_back(&record, &read).await?;
-    Ok(Outcome::of(&record, false))
+    Ok(Handled::of(&record, false))
 }
 
 async fn run<R: Remediation>(
@@ -471,7 +508,7 @@ async fn run<R: Remediation>(
     raw: &[u8],
     parsed: Result<Vec<Finding>, ParseError>,
     request_id: &str,
-) -> Result<Vec<Outcome>, PipelineError> {
+) -> Result<Vec<Handled>, PipelineError> {
     let meta = RecordMeta {
         function_version: setup.function_version.clone(),
         request_id: request_id.to_string(),
@@ -491,7 +528,8 @@ async fn run<R: Remediation>(
             let mut outcomes = Vec::with_capacity(findings.len());
             let mut first_error = None;
             for f in findings {
-                match run.finding(f).await {
+                // Boxed: the pipeline's state is large, and callers' stacks need not hold it.
+                match Box::pin(run.finding(f)).await {
                     Ok(o) => outcomes.push(o),
                     Err(e) => {
                         warn!(error = %e, "finding not finished; Lambda will retry");
@@ -564,7 +602,7 @@ impl<R: Remediation> Run<'_, R> {
     }
 
     /// An event that yielded no finding: a record keyed on the event's digest.
-    async fn reject(&self, e: &ParseError) -> Result<Outcome, PipelineError> {
+    async fn reject(&self, e: &ParseError) -> Result<Handled, PipelineError> {
         let reason = match e {
             ParseError::Unsupported { .. } | ParseError::NotForReflex(_) => {
                 Reason::UnsupportedEvent
@@ -584,14 +622,14 @@ impl<R: Remediation> Run<'_, R> {
         &self,
         record: OutcomeRecord,
         takeover: Takeover,
-    ) -> Result<Outcome, PipelineError> {
+    ) -> Result<Handled, PipelineError> {
         let claim = self
             .setup
             .ledger
             .claim(record, Utc::now().timestamp(), takeover)
             .await?;
         let outcome = match claim {
-            Claim::Acquired(r) => Outcome::of(&r, false),
+            Claim::Acquired(r) => Handled::of(&r, false),
             Claim::Held(existing) => self.held(&existing)?,
         };
         log_decision(self.name(), &outcome);
@@ -600,17 +638,17 @@ impl<R: Remediation> Run<'_, R> {
 
     /// Another invocation's record: finished (this delivery is a duplicate), or still held
     /// under a live lease (retry later: its holder may have crashed).
-    fn held(&self, existing: &OutcomeRecord) -> Result<Outcome, PipelineError> {
+    fn held(&self, existing: &OutcomeRecord) -> Result<Handled, PipelineError> {
         if existing.status.in_progress() {
             return Err(PipelineError::Busy {
                 record_id: existing.record_id.clone(),
                 lease_expires_at: existing.lease_expires_at.unwrap_or_default(),
             });
         }
-        Ok(Outcome::of(existing, true))
+        Ok(Handled::of(existing, true))
     }
 
-    async fn finding(&self, finding: Finding) -> Result<Outcome, PipelineError> {
+    async fn finding(&self, finding: Finding) -> Result<Handled, PipelineError> {
         let spec = self.remediation.spec();
         let mut record = self.new_record(ledger::record_id(spec.name, &finding));
         let takeover = if finding.intent.is_some() {
@@ -1214,7 +1252,7 @@ impl<R: Remediation> Run<'_, R> {
         mut w: Work<R::Params>,
         step: &'static str,
         message: String,
-    ) -> Result<Outcome, PipelineError> {
+    ) -> Result<Handled, PipelineError> {
         let record_id = w.record.record_id.clone();
         let attempts = w.record.attempts;
         w.record.errors.push(AttemptError {
@@ -1249,7 +1287,7 @@ impl<R: Remediation> Run<'_, R> {
             .ledger
             .release(&w.record, Utc::now().timestamp())
             .await?;
-        log_decision(self.name(), &Outcome::of(&w.record, false));
+        log_decision(self.name(), &Handled::of(&w.record, false));
         Err(PipelineError::Transient {
             record_id,
             step,
@@ -1258,7 +1296,7 @@ impl<R: Remediation> Run<'_, R> {
     }
 
     /// Store the outcome, then tell Security Hub, then write down what it said.
-    async fn finish<P>(&self, mut w: Work<P>, finding: &Finding) -> Result<Outcome, PipelineError> {
+    async fn finish<P>(&self, mut w: Work<P>, finding: &Finding) -> Result<Handled, PipelineError> {
         if !w.record.status.in_progress() {
             self.give_back(&mut w).await;
         }
@@ -1269,7 +1307,7 @@ impl<R: Remediation> Run<'_, R> {
             error!(record_id = %record.record_id, error = %e, "outcome not stored");
             return Err(e.into());
         }
-        let outcome = Outcome::of(&record, false);
+        let outcome = Handled::of(&record, false);
         log_decision(self.name(), &outcome);
         if finding.source.in_security_hub() {
             self.report(&record, finding).await;
@@ -1281,7 +1319,7 @@ impl<R: Remediation> Run<'_, R> {
     /// A failure here never undoes a fix and never fails the invocation.
     async fn report(&self, record: &OutcomeRecord, finding: &Finding) {
         let note = format!(
-            "Reflex {}: {} ({}: {}). Outcome record {} in table {}.",
+            "Reflex {}: {} ({}: {}). Handled record {} in table {}.",
             self.name(),
             record.status,
             record.reason,
@@ -1426,7 +1464,7 @@ fn ledger_stop(step: &'static str, e: LedgerError) -> Stop {
     }
 }
 
-fn log_decision(remediation: &str, o: &Outcome) {
+fn log_decision(remediation: &str, o: &Handled) {
     info!(
         record_id = %o.record_id,
         remediation,

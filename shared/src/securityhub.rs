@@ -2,8 +2,8 @@
 //! A failure here never undoes a fix; it is written into the record.
 
 use crate::finding::Finding;
-use crate::ledger::Feedback;
-use crate::outcome::Status;
+use crate::ledger::{Feedback, FeedbackResult};
+use crate::status::Status;
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
 };
@@ -55,7 +55,7 @@ impl SecurityHubFeedback {
         }
         Some(match req.send().await {
             Ok(out) if out.unprocessed_findings().is_empty() => Feedback {
-                result: "updated".into(),
+                result: FeedbackResult::Updated,
                 workflow_status: workflow.as_ref().map(|w| w.as_str().to_string()),
                 detail: "BatchUpdateFindings accepted the update".into(),
             },
@@ -80,7 +80,7 @@ impl SecurityHubFeedback {
 
 fn failed(workflow: &Option<WorkflowStatus>, detail: String) -> Feedback {
     Feedback {
-        result: "failed".into(),
+        result: FeedbackResult::Failed,
         workflow_status: workflow.as_ref().map(|w| w.as_str().to_string()),
         detail,
     }

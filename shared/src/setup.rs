@@ -124,7 +124,7 @@ pub struct Setup {
     pub config_rules: ConfigRules,
     pub function_version: String,
     pub lease_seconds: i64,
-    /// Outcome records expire after this many days, only if set (`REFLEX_RECORD_TTL_DAYS`).
+    /// Handled records expire after this many days, only if set (`REFLEX_RECORD_TTL_DAYS`).
     pub record_ttl_days: Option<u32>,
     /// Pauses between re-reads when a change is not yet visible (see [`VERIFY_DELAYS`]).
     pub verify_delays: Vec<Duration>,

@@ -8,10 +8,10 @@
 
 use crate::{Harness, HarnessOptions};
 use reflex_shared::ledger::Action;
-use reflex_shared::outcome::{Reason, Status};
-use reflex_shared::pipeline::{self, Outcome, PipelineError};
+use reflex_shared::pipeline::{self, Handled, PipelineError};
 use reflex_shared::policy::Policy;
 use reflex_shared::remediation::Remediation;
+use reflex_shared::status::{Reason, Status};
 use serde_json::Value;
 use std::future::Future;
 
@@ -49,7 +49,7 @@ fn mode(name: &str, mode: &str) -> String {
     format!("version: 1\nremediations:\n  {name}: {{mode: {mode}}}")
 }
 
-async fn deliver<S: Subject>(h: &Harness, s: &S, event: Value) -> Result<Outcome, PipelineError> {
+async fn deliver<S: Subject>(h: &Harness, s: &S, event: Value) -> Result<Handled, PipelineError> {
     h.deliver_to(s, event).await.map(|mut o| o.remove(0))
 }
 

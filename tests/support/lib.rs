@@ -28,7 +28,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::sdk_config::SharedCredentialsProvider;
 use reflex_shared::ledger::{Ledger, OutcomeRecord};
-use reflex_shared::pipeline::{self, Outcome, PipelineError};
+use reflex_shared::pipeline::{self, Handled, PipelineError};
 use reflex_shared::policy::{Policy, PolicyCache, PolicyError};
 use reflex_shared::securityhub::SecurityHubFeedback;
 use reflex_shared::Setup;
@@ -139,7 +139,7 @@ pub fn crashed_record(
     record_id: &str,
     remediation: &str,
     finding: reflex_shared::finding::Finding,
-    status: reflex_shared::outcome::Status,
+    status: reflex_shared::status::Status,
     lease_expires_at: i64,
 ) -> OutcomeRecord {
     let meta = reflex_shared::ledger::RecordMeta {
@@ -413,7 +413,7 @@ impl Harness {
 
     /// Deliver one event to the handler, exactly as the Lambda runtime would; an error is what
     /// Lambda would retry.
-    pub async fn try_deliver(&self, event: Value) -> Result<Vec<Outcome>, PipelineError> {
+    pub async fn try_deliver(&self, event: Value) -> Result<Vec<Handled>, PipelineError> {
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
         pipeline::handle(
@@ -429,7 +429,7 @@ impl Harness {
         &self,
         remediation: &R,
         event: Value,
-    ) -> Result<Vec<Outcome>, PipelineError> {
+    ) -> Result<Vec<Handled>, PipelineError> {
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
         pipeline::handle(
@@ -465,14 +465,14 @@ impl Harness {
     }
 
     /// Deliver one event that must be handled without an error.
-    pub async fn deliver(&self, event: Value) -> Vec<Outcome> {
+    pub async fn deliver(&self, event: Value) -> Vec<Handled> {
         self.try_deliver(event)
             .await
             .expect("the pipeline handles the event")
     }
 
     /// Deliver one event that must yield exactly one outcome.
-    pub async fn deliver_one(&self, event: Value) -> Outcome {
+    pub async fn deliver_one(&self, event: Value) -> Handled {
         let mut outcomes = self.deliver(event).await;
         assert_eq!(outcomes.len(), 1, "{outcomes:?}");
         outcomes.remove(0)

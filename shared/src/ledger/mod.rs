@@ -22,12 +22,12 @@ pub mod table;
 pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
 pub use record::{
-    Action, AttemptError, BudgetUse, Feedback, OutcomeRecord, PriorOutcome, RecordMeta, Rollback,
-    Suppression,
+    Action, ActionResult, AttemptError, BudgetUse, Feedback, FeedbackResult, OutcomeRecord,
+    PriorOutcome, RecordMeta, Rollback, Suppression,
 };
 
 use crate::aws_error::{self, Fault};
-use crate::outcome::Status;
+use crate::status::Status;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;

@@ -1,10 +1,52 @@
 //! The outcome record: the auditor's contract (design, "The outcome record"). Pure data.
 
 use crate::finding::{Finding, Resource};
-use crate::outcome::{Reason, Status};
 use crate::policy::Mode;
+use crate::status::{Reason, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// What became of one step. In the record: `planned`, `ok`, or the error's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionResult {
+    /// Not carried out (dry-run, pending approval, or not yet).
+    Planned,
+    Ok,
+    Failed(String),
+}
+
+impl ActionResult {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ActionResult::Planned => "planned",
+            ActionResult::Ok => "ok",
+            ActionResult::Failed(e) => e,
+        }
+    }
+}
+
+impl Serialize for ActionResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionResult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(match text.as_str() {
+            "planned" => ActionResult::Planned,
+            "ok" => ActionResult::Ok,
+            _ => ActionResult::Failed(text),
+        })
+    }
+}
+
+impl PartialEq<&str> for ActionResult {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// One API call that changed something (or, in dry-run and approve records, would).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,7 +55,7 @@ pub struct Action {
     pub api: String,
     pub parameters: Value,
     /// `ok`, the error, or `planned` for a change not made.
-    pub result: String,
+    pub result: ActionResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
     /// The attempt that made the change (set when a later attempt credits an earlier one).
@@ -30,7 +72,7 @@ impl Action {
         Action {
             api: api.to_string(),
             parameters,
-            result: "planned".into(),
+            result: ActionResult::Planned,
             at: None,
             attempt: None,
             step: None,
@@ -42,7 +84,10 @@ impl Action {
         Action {
             api: self.api.clone(),
             parameters: self.parameters.clone(),
-            result: result.err().unwrap_or_else(|| "ok".into()),
+            result: match result {
+                Ok(()) => ActionResult::Ok,
+                Err(e) => ActionResult::Failed(e),
+            },
             at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             attempt: None,
             step: self.step.clone(),
@@ -50,17 +95,17 @@ impl Action {
     }
 
     pub fn is_planned(&self) -> bool {
-        self.result == "planned"
+        self.result == ActionResult::Planned
     }
 
     pub fn took_effect(&self) -> bool {
-        self.result == "ok"
+        self.result == ActionResult::Ok
     }
 
     /// A planned step found in effect by a later attempt: credited to `attempt`, which made it.
     pub fn credited_to(&self, attempt: u32) -> Action {
         Action {
-            result: "ok".into(),
+            result: ActionResult::Ok,
             attempt: Some(attempt),
             ..self.clone()
         }
@@ -135,11 +180,33 @@ pub struct BudgetUse {
     pub given_back: bool,
 }
 
+/// Whether Security Hub took the update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedbackResult {
+    Updated,
+    Failed,
+}
+
+impl FeedbackResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackResult::Updated => "updated",
+            FeedbackResult::Failed => "failed",
+        }
+    }
+}
+
+impl PartialEq<&str> for FeedbackResult {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The Security Hub feedback result (workflow update and note).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Feedback {
-    /// `updated` or `failed`.
-    pub result: String,
+    pub result: FeedbackResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_status: Option<String>,
     pub detail: String,

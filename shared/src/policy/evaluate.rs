@@ -2,7 +2,7 @@
 
 use super::{Mode, Policy, Risk, Settings, DEFAULT_SEVERITY_THRESHOLD};
 use crate::finding::{Finding, FindingKind, Intent};
-use crate::outcome::Reason;
+use crate::status::Reason;
 use crate::trigger::config_rule_matches;
 use wildmatch::WildMatch;
 

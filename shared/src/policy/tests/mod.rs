@@ -1,6 +1,6 @@
 use super::*;
 use crate::finding::{Finding, FindingDetails, FindingKind, Intent, Severity, Source};
-use crate::outcome::Reason;
+use crate::status::Reason;
 
 const OWN: &str = "123456789012";
 const BUCKET: &str = "arn:aws:s3:::data-bucket";
