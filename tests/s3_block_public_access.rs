@@ -871,26 +871,36 @@ async fn real_event_shapes_are_never_recorded_as_malformed() {
             .map(|(_, v)| *v)
             .unwrap_or_else(|| panic!("{file}: no outcome"))
     };
-    assert_eq!(
-        reason_of("guardduty-sample-finding.json"),
-        (Status::Skipped, Reason::SampleFinding)
-    );
-    assert_eq!(
-        reason_of("securityhub-findings-imported-v2.json"),
-        (Status::Rejected, Reason::UnsupportedEvent)
-    );
-    assert_eq!(
-        reason_of("custom-action-another-teams-action.json"),
-        (Status::Rejected, Reason::UnsupportedEvent)
-    );
-    assert_eq!(
-        reason_of("securityhub-third-party-no-compliance-offset-timestamps.json"),
-        (Status::Rejected, Reason::NotHandled)
-    );
-    assert_eq!(
-        reason_of("securityhub-compliance-warning.json"),
-        (Status::Skipped, Reason::FindingInactive)
-    );
+    let expected = [
+        (
+            "guardduty-sample-finding.json",
+            Status::Skipped,
+            Reason::SampleFinding,
+        ),
+        (
+            "securityhub-findings-imported-v2.json",
+            Status::Rejected,
+            Reason::UnsupportedEvent,
+        ),
+        (
+            "custom-action-another-teams-action.json",
+            Status::Rejected,
+            Reason::UnsupportedEvent,
+        ),
+        (
+            "securityhub-third-party-no-compliance-offset-timestamps.json",
+            Status::Rejected,
+            Reason::NotHandled,
+        ),
+        (
+            "securityhub-compliance-warning.json",
+            Status::Skipped,
+            Reason::FindingInactive,
+        ),
+    ];
+    for (file, status, reason) in expected {
+        assert_eq!(reason_of(file), (status, reason), "{file}");
+    }
     // Nothing here names a bucket that exists: no change was made.
     assert!(h.calls.writes().is_empty(), "{:?}", h.calls.writes());
 }

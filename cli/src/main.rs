@@ -150,6 +150,24 @@ async fn ledger(table: &str) -> Ledger {
     Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), table)
 }
 
+/// The function a record belongs to (its id starts with the function's name), set up with the
+/// policy given.
+async fn function_for_record(
+    table: &str,
+    record_id: &str,
+    policy: Option<PolicySource>,
+) -> Result<(Setup, Box<dyn functions::Function>)> {
+    let setup = setup_for(table, policy).await?;
+    let name = record_id.split('#').next().unwrap_or_default();
+    let function = functions::build(name, &setup).ok_or_else(|| {
+        anyhow::anyhow!(
+            "record id {record_id:?} names no Reflex function (known: {})",
+            functions::names().join(", ")
+        )
+    })?;
+    Ok((setup, function))
+}
+
 /// The policy a command was told to apply, if any.
 fn policy_source(file: Option<PathBuf>, parameter: Option<String>) -> Option<PolicySource> {
     match (file, parameter) {
@@ -217,14 +235,12 @@ async fn run(cli: Cli) -> Result<()> {
             policy_parameter,
             json,
         } => {
-            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
-            let name = record_id.split('#').next().unwrap_or_default();
-            let function = functions::build(name, &setup).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "record id {record_id:?} names no Reflex function (known: {})",
-                    functions::names().join(", ")
-                )
-            })?;
+            let (setup, function) = function_for_record(
+                &cli.table,
+                &record_id,
+                policy_source(policy, policy_parameter),
+            )
+            .await?;
             let outcome = function
                 .approve(&setup, &record_id, &setup.caller_arn)
                 .await?;
@@ -239,14 +255,12 @@ async fn run(cli: Cli) -> Result<()> {
             policy_parameter,
             json,
         } => {
-            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
-            let name = record_id.split('#').next().unwrap_or_default();
-            let function = functions::build(name, &setup).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "record id {record_id:?} names no Reflex function (known: {})",
-                    functions::names().join(", ")
-                )
-            })?;
+            let (setup, function) = function_for_record(
+                &cli.table,
+                &record_id,
+                policy_source(policy, policy_parameter),
+            )
+            .await?;
             let until = chrono::Utc::now()
                 .checked_add_signed(hold_for)
                 .context("--hold-for is too long")?;

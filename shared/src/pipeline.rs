@@ -416,15 +416,7 @@ async fn roll_back<R: Remediation>(
         ));
     }
     let steps = remediation.undo(&target, &pre, &applied);
-    let planned: Vec<Action> = steps
-        .iter()
-        .map(|step| {
-            let d = remediation.describe(&target, step);
-            let mut a = Action::planned(d.api, d.parameters);
-            a.step = serde_json::to_value(step).ok();
-            a
-        })
-        .collect();
+    let planned = planned(remediation, &target, &steps);
     let described = planned
         .iter()
         .map(|a| format!("{} {}", a.api, a.parameters))
@@ -1060,17 +1052,8 @@ impl<R: Remediation> Run<'_, R> {
         Ok(())
     }
 
-    /// The steps as the record shows them: each described, each carrying its typed step.
     fn planned(&self, target: &Target, steps: &[R::Step]) -> Vec<Action> {
-        steps
-            .iter()
-            .map(|step| {
-                let d = self.remediation.describe(target, step);
-                let mut a = Action::planned(d.api, d.parameters);
-                a.step = serde_json::to_value(step).ok();
-                a
-            })
-            .collect()
+        planned(self.remediation, target, steps)
     }
 
     /// Checkpoint and budget reservation (one round), the change, and its verification.
@@ -1360,6 +1343,19 @@ fn read<T, P>(w: &mut Work<P>, result: Result<T, RemediationError>) -> Step<T> {
         }
         Err(e) => Err(w.decide(Status::Failed, Reason::InspectError, e.to_string())),
     }
+}
+
+/// Steps as the record shows them: each described, each carrying its typed step.
+fn planned<R: Remediation>(remediation: &R, target: &Target, steps: &[R::Step]) -> Vec<Action> {
+    steps
+        .iter()
+        .map(|step| {
+            let d = remediation.describe(target, step);
+            let mut a = Action::planned(d.api, d.parameters);
+            a.step = serde_json::to_value(step).ok();
+            a
+        })
+        .collect()
 }
 
 /// The plan an approval approves: this run is an approved one ("Reflex: approve", or
