@@ -354,16 +354,7 @@ async fn a_live_lease_is_retry_later_and_an_expired_acting_record_is_resumed() {
     );
     r.pre_state = Some(json!({ "fixed": false, "from": "attempt 1" }));
     r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
-    let put =
-        w.h.setup
-            .ledger
-            .client()
-            .put_item()
-            .table_name(w.h.setup.ledger.table())
-            .set_item(Some(serde_dynamo::to_item(&r).unwrap()))
-            .send()
-            .await;
-    put.unwrap();
+    w.h.store(&r).await;
 
     match w.deliver().await {
         Err(PipelineError::Busy { record_id, .. }) => assert_eq!(record_id, w.record_id),
@@ -373,23 +364,12 @@ async fn a_live_lease_is_retry_later_and_an_expired_acting_record_is_resumed() {
 
     // The lease runs out: resumed, the missing change made once, the crashed attempt's
     // pre-state kept.
-    w.h.setup
-        .ledger
-        .client()
-        .update_item()
-        .table_name(w.h.setup.ledger.table())
-        .key(
-            "record_id",
-            aws_sdk_dynamodb::types::AttributeValue::S(w.record_id.clone()),
-        )
-        .update_expression("SET lease_expires_at = :past")
-        .expression_attribute_values(
-            ":past",
-            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+    w.h.set_attribute(
+        &w.record_id,
+        "lease_expires_at",
+        aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+    )
+    .await;
     let o = w.deliver().await.unwrap();
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert_eq!(w.fake.changes(), 1);
@@ -420,15 +400,7 @@ async fn an_expired_acting_record_under_a_skipping_policy_ends_honestly() {
     );
     r.pre_state = Some(json!({ "fixed": false }));
     r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
-    w.h.setup
-        .ledger
-        .client()
-        .put_item()
-        .table_name(w.h.setup.ledger.table())
-        .set_item(Some(serde_dynamo::to_item(&r).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    w.h.store(&r).await;
     let o = w.deliver().await.unwrap();
     assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Disabled));
     assert!(o.detail.contains("was not checked"), "{}", o.detail);
@@ -622,4 +594,77 @@ async fn parameters_are_checked_at_cold_start_naming_the_key() {
             .await
             .is_ok()
     );
+}
+
+/// A rollback that died right after restoring the pre-state (its suppression written, the
+/// record not yet marked) is finished by running it again: recorded, not refused as "changed
+/// since the fix".
+#[tokio::test]
+async fn a_rollback_that_died_after_its_change_is_finished_by_running_it_again() {
+    use reflex_shared::ledger::Suppression;
+    let w = world(Script::default()).await;
+    assert_eq!(w.deliver().await.unwrap().status, Status::Succeeded);
+    let by = "arn:aws:iam::123456789012:user/operator";
+    let until = chrono::Utc::now() + chrono::Duration::hours(1);
+    // What the dead rollback left: the suppression, and the resource back as it was.
+    let arn = w.record().await.resource_arn.unwrap();
+    w.h.setup
+        .ledger
+        .put_suppression(&Suppression {
+            record_id: Suppression::key(SCRIPTED_SPEC.name, &arn),
+            remediation: Suppression::partition(SCRIPTED_SPEC.name),
+            created_at: "2026-11-27T18:00:00.000Z".into(),
+            resource: arn.clone(),
+            rollback_record: w.record_id.clone(),
+            by: by.into(),
+            until: until.to_rfc3339(),
+            expires_at: until.timestamp(),
+        })
+        .await
+        .unwrap();
+    *w.fake.compliant.lock().unwrap() = false;
+
+    let o = reflex_shared::pipeline::rollback(&w.h.setup, &w.fake, &w.record_id, by, false, until)
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::RolledBack, Reason::Undone),
+        "{o:?}"
+    );
+    let rb = w.record().await.rollback.expect("recorded");
+    assert!(
+        rb.actions.iter().all(|a| a.took_effect()),
+        "{:?}",
+        rb.actions
+    );
+    assert!(!*w.fake.compliant.lock().unwrap());
+}
+
+/// A throttled read during a rollback is a transient error (retry it), changes nothing, and
+/// the next try rolls back.
+#[tokio::test]
+async fn a_throttled_read_during_rollback_is_retried_not_refused() {
+    let w = world(Script::default()).await;
+    assert_eq!(w.deliver().await.unwrap().status, Status::Succeeded);
+    // Reads after the change follow the `verify` script: the next one is throttled.
+    w.fake
+        .script
+        .lock()
+        .unwrap()
+        .verify
+        .push_back(Go::Transient);
+    let by = "arn:aws:iam::123456789012:user/operator";
+    let until = chrono::Utc::now() + chrono::Duration::hours(1);
+    let rollback =
+        || reflex_shared::pipeline::rollback(&w.h.setup, &w.fake, &w.record_id, by, false, until);
+    match rollback().await {
+        Err(PipelineError::Transient { step, .. }) => assert_eq!(step, "inspect"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.record().await.status, Status::Succeeded);
+    assert!(*w.fake.compliant.lock().unwrap(), "nothing changed");
+    let o = rollback().await.unwrap();
+    assert_eq!(o.status, Status::RolledBack, "{o:?}");
+    assert!(!*w.fake.compliant.lock().unwrap());
 }

@@ -1218,20 +1218,12 @@ async fn rollback_restores_the_pre_state_and_its_echo_is_held_back() {
     // Not reversible: refused.
     let b = h.bucket(Some(ALL_OFF), &[]).await;
     let o = h.deliver_one(sample_for(S3_8, &b)).await;
-    h.setup
-        .ledger
-        .client()
-        .update_item()
-        .table_name(h.setup.ledger.table())
-        .key(
-            "record_id",
-            aws_sdk_dynamodb::types::AttributeValue::S(o.record_id.clone()),
-        )
-        .update_expression("SET reversible = :f")
-        .expression_attribute_values(":f", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
-        .send()
-        .await
-        .unwrap();
+    h.set_attribute(
+        &o.record_id,
+        "reversible",
+        aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+    )
+    .await;
     refused(
         rollback(&h.setup, &h.remediation, &o.record_id, by, false, until).await,
         "is not reversible",

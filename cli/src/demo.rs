@@ -121,7 +121,8 @@ async fn make_config_rules(config: &aws_sdk_config::Client) -> Result<()> {
     Ok(())
 }
 
-async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: bool) -> Result<()> {
+/// A bucket (created if absent) with Block Public Access all off; tagged exempt if asked.
+pub async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: bool) -> Result<()> {
     match s3.create_bucket().bucket(name).send().await {
         Ok(_) => {}
         Err(e)

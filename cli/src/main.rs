@@ -216,7 +216,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let handler = functions::build(&function, &setup)
                 .ok_or_else(|| anyhow::anyhow!("unknown function {function:?}"))?;
-            let format = if json { Format::Json } else { Format::Human };
+            let format = Format::lines(json);
             for (i, file) in files.iter().enumerate() {
                 let raw = std::fs::read(file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
@@ -244,8 +244,10 @@ async fn run(cli: Cli) -> Result<()> {
             let outcome = function
                 .approve(&setup, &record_id, &setup.caller_arn)
                 .await?;
-            let format = if json { Format::Json } else { Format::Human };
-            println!("{}", render::outcome_line("approve", &outcome, format));
+            println!(
+                "{}",
+                render::outcome_line("approve", &outcome, Format::lines(json))
+            );
         }
         Command::Rollback {
             record_id,
@@ -267,8 +269,10 @@ async fn run(cli: Cli) -> Result<()> {
             let outcome = function
                 .rollback(&setup, &record_id, &setup.caller_arn, dry_run, until)
                 .await?;
-            let format = if json { Format::Json } else { Format::Human };
-            println!("{}", render::outcome_line("rollback", &outcome, format));
+            println!(
+                "{}",
+                render::outcome_line("rollback", &outcome, Format::lines(json))
+            );
         }
         Command::Audit {
             suppressions: true,

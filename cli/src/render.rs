@@ -14,6 +14,17 @@ pub enum Format {
     Csv,
 }
 
+impl Format {
+    /// JSON lines when asked for, text for people otherwise.
+    pub fn lines(json: bool) -> Format {
+        if json {
+            Format::Json
+        } else {
+            Format::Human
+        }
+    }
+}
+
 fn status_color(s: Status) -> Color {
     match s {
         Status::Succeeded => Color::Green,

@@ -368,19 +368,19 @@ async fn approve_carries_out_a_held_fix_and_records_the_operator() {
         "reflex-cli-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let off = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-        .block_public_acls(false)
-        .ignore_public_acls(false)
-        .block_public_policy(false)
-        .restrict_public_buckets(false)
-        .build();
-    s3.put_public_access_block()
-        .bucket(&bucket)
-        .public_access_block_configuration(off)
-        .send()
+    reflex_cli::demo::make_public_bucket(&s3, &bucket, false)
         .await
         .unwrap();
+    // Block Public Access's first setting, read through the emulator.
+    let acls_blocked = || async {
+        s3.get_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap()
+            .public_access_block_configuration()
+            .and_then(|c| c.block_public_acls())
+    };
     let event = std::fs::read_to_string(sample(
         "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json",
     ))
@@ -437,17 +437,7 @@ async fn approve_carries_out_a_held_fix_and_records_the_operator() {
         by.starts_with("arn:aws:") && by.contains("123456789012"),
         "{record}"
     );
-    let pab = s3
-        .get_public_access_block()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        pab.public_access_block_configuration()
-            .and_then(|c| c.block_public_acls()),
-        Some(true)
-    );
+    assert_eq!(acls_blocked().await, Some(true));
 
     let again = reflex(&[&["approve", &record_id][..], &p, &t].concat());
     assert_eq!(again.status.code(), Some(1));
@@ -480,18 +470,7 @@ async fn approve_carries_out_a_held_fix_and_records_the_operator() {
     assert!(rolled.status.success(), "{err}");
     let line: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(line["outcome"]["status"], "rolled-back", "{line}");
-    let pab = s3
-        .get_public_access_block()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        pab.public_access_block_configuration()
-            .and_then(|c| c.block_public_acls()),
-        Some(false),
-        "the pre-state is back"
-    );
+    assert_eq!(acls_blocked().await, Some(false), "the pre-state is back");
     let listed = reflex(&[&["audit", "--suppressions"][..], &t].concat());
     let (out, _) = text(&listed);
     assert!(

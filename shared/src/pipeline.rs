@@ -229,14 +229,8 @@ pub async fn check_parameters<R: Remediation>(
     setup: &Setup,
     remediation: &R,
 ) -> Result<(), String> {
-    let name = remediation.spec().name;
-    match setup.policy.current().await {
-        Ok(policy) => match policy.as_ref() {
-            Ok(p) => parameters::<R::Params>(name, p.parameters(name)).map(|_| ()),
-            Err(e) => Err(e.to_string()),
-        },
-        Err(e) => Err(e.to_string()),
-    }
+    let policy = setup.policy.current().await.map_err(|e| e.to_string())?;
+    parameters_in::<R::Params>(&policy, remediation.spec().name).map(|_| ())
 }
 
 /// An operator's approval of a record held for approval (`reflex approve RECORD_ID`): carries out
@@ -266,20 +260,15 @@ pub async fn approve<R: Remediation>(
         .ok_or_else(|| PipelineError::Refused(format!("record {record_id} holds no finding")))?;
     finding.intent = Some(finding::Intent::Approve);
     finding.requested_by = Some(by.to_string());
-    let token = uuid::Uuid::new_v4().to_string();
-    let run = Run {
+    let request = uuid::Uuid::new_v4();
+    // A new request: its own digest, so it may take the held record over.
+    let digest = format!("approve\n{record_id}\n{by}\n{request}");
+    let run = Run::new(
         setup,
         remediation,
-        meta: RecordMeta {
-            function_version: setup.function_version.clone(),
-            request_id: format!("reflex-approve-{token}"),
-            // A new request: its own digest, so it may take the held record over.
-            event_digest: ledger::digest_hex(
-                format!("approve\n{record_id}\n{by}\n{token}").as_bytes(),
-            ),
-            claim_token: token,
-        },
-    };
+        &format!("reflex-approve-{request}"),
+        digest.as_bytes(),
+    );
     Box::pin(run.finding(finding)).await
 }
 
@@ -359,12 +348,8 @@ async fn roll_back<R: Remediation>(
         .current()
         .await
         .map_err(PipelineError::PolicyUnavailable)?;
-    let params = match policy.as_ref() {
-        Ok(p) => parameters::<R::Params>(spec.name, p.parameters(spec.name)),
-        Err(e) => Err(e.to_string()),
-    };
-    let params =
-        params.map_err(|e| PipelineError::Refused(format!("the policy is not usable: {e}")))?;
+    let params = parameters_in::<R::Params>(&policy, spec.name)
+        .map_err(|e| PipelineError::Refused(format!("the policy is not usable: {e}")))?;
     let target = remediation
         .resolve(finding, &params)
         .await
@@ -392,7 +377,13 @@ async fn roll_back<R: Remediation>(
         .map_err(|e| {
             PipelineError::Refused(format!("record {record_id}: its steps cannot be read: {e}"))
         })?;
-    let live = remediation.inspect(&target).await.map_err(|e| {
+    // Independent reads, in one round.
+    let (live, earlier_suppression) = tokio::join!(
+        remediation.inspect(&target),
+        setup.ledger.suppression(spec.name, &target.arn)
+    );
+    let earlier_suppression = earlier_suppression?;
+    let live = live.map_err(|e| {
         if e.is_transient() {
             PipelineError::Transient {
                 record_id: record_id.into(),
@@ -404,7 +395,6 @@ async fn roll_back<R: Remediation>(
         }
     })?;
     let live_json = state_json(&live);
-    let earlier_suppression = setup.ledger.suppression(spec.name, &target.arn).await?;
     // A rollback that was interrupted after restoring the pre-state: finish recording it.
     let interrupted = live_json == *pre_json
         && earlier_suppression
@@ -452,21 +442,17 @@ async fn roll_back<R: Remediation>(
             expires_at: hold_until.timestamp(),
         })
         .await?;
-    let mut done = Vec::with_capacity(planned.len());
-    if interrupted {
-        done = planned.iter().map(|a| a.carried_out(Ok(()))).collect();
+    let done = if interrupted {
+        planned.iter().map(|a| a.carried_out(Ok(()))).collect()
     } else {
-        for (step, action) in steps.iter().zip(&planned) {
-            let result = remediation.apply(&target, step).await;
-            done.push(action.carried_out(result.clone().map_err(|e| e.to_string())));
-            if let Err(e) = result {
-                return Err(PipelineError::Refused(format!(
-                    "record {record_id}: the rollback stopped at {}: {e}; steps so far: {done:?}",
-                    action.api
-                )));
-            }
+        let (done, result) = apply_steps(remediation, &target, &steps, &planned).await;
+        if let Err(e) = result {
+            return Err(PipelineError::Refused(format!(
+                "record {record_id}: the rollback stopped: {e}; steps so far: {done:?}"
+            )));
         }
-    }
+        done
+    };
     let restored = remediation.inspect(&target).await.map(|s| state_json(&s));
     if restored.as_ref() != Ok(pre_json) {
         return Err(PipelineError::Refused(format!(
@@ -501,17 +487,7 @@ async fn run<R: Remediation>(
     parsed: Result<Vec<Finding>, ParseError>,
     request_id: &str,
 ) -> Result<Vec<Handled>, PipelineError> {
-    let meta = RecordMeta {
-        function_version: setup.function_version.clone(),
-        request_id: request_id.to_string(),
-        event_digest: ledger::digest_hex(raw),
-        claim_token: uuid::Uuid::new_v4().to_string(),
-    };
-    let run = Run {
-        setup,
-        remediation,
-        meta,
-    };
+    let run = Run::new(setup, remediation, request_id, raw);
     match parsed {
         Err(e) => Ok(vec![run.reject(&e).await?]),
         Ok(findings) => {
@@ -578,7 +554,22 @@ impl<P> Work<P> {
     }
 }
 
-impl<R: Remediation> Run<'_, R> {
+impl<'a, R: Remediation> Run<'a, R> {
+    /// One invocation: `digest_of` is what its event digest is taken of (the raw event); every
+    /// invocation gets its own claim token.
+    fn new(setup: &'a Setup, remediation: &'a R, request_id: &str, digest_of: &[u8]) -> Self {
+        Run {
+            setup,
+            remediation,
+            meta: RecordMeta {
+                function_version: setup.function_version.clone(),
+                request_id: request_id.to_string(),
+                event_digest: ledger::digest_hex(digest_of),
+                claim_token: uuid::Uuid::new_v4().to_string(),
+            },
+        }
+    }
+
     fn name(&self) -> &'static str {
         self.remediation.spec().name
     }
@@ -1129,24 +1120,18 @@ impl<R: Remediation> Run<'_, R> {
 
     /// Carry out the plan, step by step, recording each with its result.
     async fn act(&self, w: &mut Work<R::Params>, steps: &[R::Step], planned: Vec<Action>) -> Step {
-        let mut done = Vec::with_capacity(steps.len());
-        for (step, action) in steps.iter().zip(&planned) {
-            let result = self.remediation.apply(&w.target, step).await;
-            done.push(action.carried_out(result.clone().map_err(|e| e.to_string())));
-            if let Err(e) = result {
-                let rest = planned.iter().skip(done.len());
-                w.record.actions = w.kept.iter().chain(&done).chain(rest).cloned().collect();
-                return Err(match e {
-                    e if e.is_transient() => Stop::Transient {
-                        step: "act",
-                        message: e.to_string(),
-                    },
-                    RemediationError::Gone(why) => {
-                        w.decide(Status::Skipped, Reason::ResourceGone, why)
-                    }
-                    e => w.decide(Status::Failed, Reason::ActionError, e.to_string()),
-                });
-            }
+        let (done, result) = apply_steps(self.remediation, &w.target, steps, &planned).await;
+        if let Err(e) = result {
+            let rest = planned.iter().skip(done.len());
+            w.record.actions = w.kept.iter().chain(&done).chain(rest).cloned().collect();
+            return Err(match e {
+                e if e.is_transient() => Stop::Transient {
+                    step: "act",
+                    message: e.to_string(),
+                },
+                RemediationError::Gone(why) => w.decide(Status::Skipped, Reason::ResourceGone, why),
+                e => w.decide(Status::Failed, Reason::ActionError, e.to_string()),
+            });
         }
         w.record.actions = w.kept.iter().chain(&done).cloned().collect();
         Ok(())
@@ -1386,6 +1371,37 @@ fn parameters<P: serde::de::DeserializeOwned + Default>(
 
 fn state_json<S: Serialize>(state: &S) -> Value {
     serde_json::to_value(state).unwrap_or(Value::Null)
+}
+
+/// The remediation's parameters under `policy`, or why there are none to be had (the policy
+/// is invalid, or its parameters section is).
+fn parameters_in<P: serde::de::DeserializeOwned + Default>(
+    policy: &Result<Policy, PolicyError>,
+    remediation: &str,
+) -> Result<P, String> {
+    match policy {
+        Ok(p) => parameters(remediation, p.parameters(remediation)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Carry out `steps` in order, each recorded (from its planned action) with its result.
+/// Stops at the first error and returns it with the steps tried so far.
+async fn apply_steps<R: Remediation>(
+    remediation: &R,
+    target: &Target,
+    steps: &[R::Step],
+    planned: &[Action],
+) -> (Vec<Action>, Result<(), RemediationError>) {
+    let mut done = Vec::with_capacity(steps.len());
+    for (step, action) in steps.iter().zip(planned) {
+        let result = remediation.apply(target, step).await;
+        done.push(action.carried_out(result.clone().map_err(|e| e.to_string())));
+        if let Err(e) = result {
+            return (done, Err(e));
+        }
+    }
+    (done, Ok(()))
 }
 
 /// "Compliant", and which parts were left alone on purpose, if any.

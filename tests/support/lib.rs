@@ -53,11 +53,7 @@ pub fn endpoint() -> String {
 /// exactly as in production), with a fixed region and test credentials.
 pub async fn sdk_config() -> SdkConfig {
     endpoint();
-    let creds =
-        aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "reflex-tests");
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(creds))
+    test_loader(aws_config::defaults(BehaviorVersion::latest()))
         .load()
         .await
 }
@@ -65,14 +61,21 @@ pub async fn sdk_config() -> SdkConfig {
 /// Reflex's own SDK config (production retries and timeouts), pointed at `endpoint` (a fault
 /// proxy in front of the emulator).
 pub async fn sdk_config_via(endpoint: &str) -> SdkConfig {
+    test_loader(reflex_shared::setup::resilient(aws_config::defaults(
+        BehaviorVersion::latest(),
+    )))
+    .endpoint_url(endpoint)
+    .load()
+    .await
+}
+
+/// A fixed region and test credentials (the emulator takes any).
+fn test_loader(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
     let creds =
         aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "reflex-tests");
-    reflex_shared::setup::resilient(aws_config::defaults(BehaviorVersion::latest()))
+    loader
         .region(Region::new("us-east-1"))
         .credentials_provider(SharedCredentialsProvider::new(creds))
-        .endpoint_url(endpoint)
-        .load()
-        .await
 }
 
 /// The binary `cargo build --workspace` put beside the test executables (scripts/test builds
@@ -476,6 +479,41 @@ impl Harness {
         let mut outcomes = self.deliver(event).await;
         assert_eq!(outcomes.len(), 1, "{outcomes:?}");
         outcomes.remove(0)
+    }
+
+    /// Store `record` as it is, behind the pipeline's back (a crashed attempt's leftovers).
+    pub async fn store(&self, record: &OutcomeRecord) {
+        self.setup
+            .ledger
+            .client()
+            .put_item()
+            .table_name(self.setup.ledger.table())
+            .set_item(Some(serde_dynamo::to_item(record).unwrap()))
+            .send()
+            .await
+            .expect("store the record");
+    }
+
+    /// Set one attribute of a stored record, behind the pipeline's back.
+    pub async fn set_attribute(
+        &self,
+        record_id: &str,
+        name: &str,
+        value: aws_sdk_dynamodb::types::AttributeValue,
+    ) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        self.setup
+            .ledger
+            .client()
+            .update_item()
+            .table_name(self.setup.ledger.table())
+            .key("record_id", AttributeValue::S(record_id.to_string()))
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", name)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await
+            .expect("set the attribute");
     }
 
     /// Every record of one bucket (the by-resource index).

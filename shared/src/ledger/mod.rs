@@ -169,6 +169,13 @@ impl Ledger {
             .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))
     }
 
+    /// Some of a record's attributes, exactly as its item holds them (absent ones stay absent).
+    fn fields(record: &OutcomeRecord, names: &[&str]) -> Result<Item, LedgerError> {
+        let mut item = Self::to_item(record)?;
+        item.retain(|k, _| names.contains(&k.as_str()));
+        Ok(item)
+    }
+
     fn from_item(item: Item) -> Result<OutcomeRecord, LedgerError> {
         let id = match item.get("record_id") {
             Some(AttributeValue::S(s)) => s.clone(),
@@ -257,29 +264,21 @@ impl Ledger {
     /// storing the decision, the pre-state (only if none is stored: a stored pre-state is never
     /// overwritten), the planned steps and a fresh lease.
     pub async fn checkpoint(&self, record: &OutcomeRecord) -> Result<(), LedgerError> {
-        let mut fields = Item::new();
+        let mut fields = Self::fields(
+            record,
+            &[
+                "reason",
+                "detail",
+                "updated_at",
+                "actions",
+                "mode",
+                "lease_expires_at",
+                "pre_state",
+            ],
+        )?;
         fields.insert("status".into(), s(Status::Acting.as_str()));
-        fields.insert("reason".into(), s(record.reason.as_str()));
-        fields.insert("detail".into(), s(&record.detail));
-        fields.insert("updated_at".into(), s(&record.updated_at));
-        fields.insert(
-            "actions".into(),
-            serde_dynamo::to_attribute_value(&record.actions)
-                .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
-        );
-        if let Some(mode) = record.mode {
-            fields.insert("mode".into(), s(mode.as_str()));
-        }
-        if let Some(lease) = record.lease_expires_at {
-            fields.insert("lease_expires_at".into(), n(lease));
-        }
-        let pre_state = match &record.pre_state {
-            Some(p) => Some(
-                serde_dynamo::to_attribute_value(p)
-                    .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
-            ),
-            None => None,
-        };
+        // Written only if none is stored yet: see `update_owned`.
+        let pre_state = fields.remove("pre_state");
         self.update_owned(record, fields, pre_state, &[], |stored| {
             stored.status == Status::Acting
         })
@@ -290,28 +289,18 @@ impl Ledger {
     /// takes it over at once; its status stays (`claimed`, or `acting` with its plan) and the
     /// error joins `errors`.
     pub async fn release(&self, record: &OutcomeRecord, now_epoch: i64) -> Result<(), LedgerError> {
-        let mut fields = Item::new();
-        fields.insert("reason".into(), s(record.reason.as_str()));
-        fields.insert("detail".into(), s(&record.detail));
-        fields.insert("updated_at".into(), s(&record.updated_at));
+        let mut fields = Self::fields(
+            record,
+            &[
+                "reason",
+                "detail",
+                "updated_at",
+                "actions",
+                "errors",
+                "budget",
+            ],
+        )?;
         fields.insert("lease_expires_at".into(), n(now_epoch));
-        if let Some(budget) = &record.budget {
-            fields.insert(
-                "budget".into(),
-                serde_dynamo::to_attribute_value(budget)
-                    .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
-            );
-        }
-        fields.insert(
-            "actions".into(),
-            serde_dynamo::to_attribute_value(&record.actions)
-                .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
-        );
-        fields.insert(
-            "errors".into(),
-            serde_dynamo::to_attribute_value(&record.errors)
-                .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?,
-        );
         let errors = record.errors.len();
         self.update_owned(record, fields, None, &[], move |stored| {
             stored.errors.len() == errors
