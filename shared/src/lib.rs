@@ -4,6 +4,7 @@
 
 pub mod aws_error;
 pub mod catalog;
+pub mod clock;
 pub mod config_rules;
 pub mod finding;
 pub mod ledger;

@@ -10,7 +10,7 @@ use crate::config_rules::RuleIdentity;
 use crate::finding::{self, Finding, FindingKind, ParseError};
 use crate::ledger::{
     self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, PriorOutcome,
-    RecordMeta, Rollback, Suppression, Takeover,
+    RecordMeta, Rollback, RollbackPending, Suppression, Takeover,
 };
 use crate::policy::{Decision, Mode, Policy, PolicyError, Verdict};
 use crate::remediation::{Remediation, RemediationError, Tags, Target, Unresolved};
@@ -248,7 +248,11 @@ pub async fn approve<R: Remediation>(
             setup.ledger.table()
         ))
     })?;
-    if record.status != Status::PendingApproval {
+    // An approval cut short (a transient error, a crash) is finished by approving again: the
+    // record is still in progress as an approval. A live lease answers `RecordBusy`.
+    let interrupted_approval = record.status.in_progress()
+        && record.finding.as_ref().and_then(|f| f.intent) == Some(finding::Intent::Approve);
+    if record.status != Status::PendingApproval && !interrupted_approval {
         return Err(PipelineError::Refused(format!(
             "record {record_id} is {} ({}), not pending approval: nothing to approve",
             record.status, record.reason
@@ -306,104 +310,120 @@ async fn roll_back<R: Remediation>(
     dry_run: bool,
     hold_until: DateTime<Utc>,
 ) -> Result<Handled, PipelineError> {
-    let refuse = |why: String| {
-        Err(PipelineError::Refused(format!(
-            "{why}; nothing was changed"
-        )))
-    };
     let spec = remediation.spec();
     let Some(read) = setup.ledger.get(record_id).await? else {
-        return refuse(format!(
-            "no record {record_id} in table {}",
+        return Err(PipelineError::Refused(format!(
+            "no record {record_id} in table {}; nothing was changed",
             setup.ledger.table()
-        ));
+        )));
+    };
+    let attempt = RollbackAttempt {
+        setup,
+        read: &read,
+        by,
+        request_id: format!("reflex-rollback-{}", uuid::Uuid::new_v4()),
+        dry_run,
     };
     if let Some(rb) = &read.rollback {
-        return refuse(format!(
-            "record {record_id} was already rolled back by {} at {}",
-            rb.by, rb.at
-        ));
+        return attempt
+            .refuse(format!("it was already rolled back by {} at {}", rb.by, rb.at))
+            .await;
     }
     if read.status != Status::Succeeded {
-        return refuse(format!(
-            "record {record_id} is {} ({}): only a succeeded fix can be rolled back",
-            read.status, read.reason
-        ));
+        return attempt
+            .refuse(format!(
+                "it is {} ({}): only a succeeded fix can be rolled back",
+                read.status, read.reason
+            ))
+            .await;
     }
     if !spec.reversible || read.reversible != Some(true) {
-        return refuse(format!(
-            "record {record_id}: {} is not reversible",
-            spec.name
-        ));
+        return attempt
+            .refuse(format!("{} is not reversible", spec.name))
+            .await;
     }
     let (Some(finding), Some(pre_json), Some(post_json)) =
         (&read.finding, &read.pre_state, &read.post_state)
     else {
-        return refuse(format!(
-            "record {record_id} lacks its finding, pre-state or post-state"
-        ));
+        return attempt
+            .refuse("it lacks its finding, pre-state or post-state".into())
+            .await;
     };
     let policy = setup
         .policy
         .current()
         .await
         .map_err(PipelineError::PolicyUnavailable)?;
-    let params = parameters_in::<R::Params>(&policy, spec.name)
-        .map_err(|e| PipelineError::Refused(format!("the policy is not usable: {e}")))?;
-    let target = remediation
-        .resolve(finding, &params)
-        .await
-        .map_err(|e| match e {
-            Unresolved::Aws(e) if e.is_transient() => PipelineError::Transient {
-                record_id: record_id.into(),
-                step: "resolve",
-                message: e.to_string(),
-            },
-            e => PipelineError::Refused(format!(
-                "record {record_id}: cannot find its resource again: {e}"
-            )),
-        })?;
-    let pre: R::State = serde_json::from_value(pre_json.clone()).map_err(|e| {
-        PipelineError::Refused(format!(
-            "record {record_id}: its pre-state cannot be read: {e}"
-        ))
-    })?;
-    let applied: Vec<R::Step> = read
+    let params = match parameters_in::<R::Params>(&policy, spec.name) {
+        Ok(p) => p,
+        Err(e) => return attempt.refuse(format!("the policy is not usable: {e}")).await,
+    };
+    let target = match remediation.resolve(finding, &params).await {
+        Ok(t) => t,
+        Err(Unresolved::Aws(e)) if e.is_transient() => {
+            return Err(attempt.transient("resolve", &e));
+        }
+        Err(e) => {
+            return attempt
+                .refuse(format!("cannot find its resource again: {e}"))
+                .await
+        }
+    };
+    let pre: R::State = match serde_json::from_value(pre_json.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            return attempt
+                .refuse(format!("its pre-state cannot be read: {e}"))
+                .await
+        }
+    };
+    let applied: Result<Vec<R::Step>, _> = read
         .actions
         .iter()
         .filter(|a| a.took_effect())
         .map(|a| serde_json::from_value(a.step.clone().unwrap_or(Value::Null)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            PipelineError::Refused(format!("record {record_id}: its steps cannot be read: {e}"))
-        })?;
-    // Independent reads, in one round.
-    let (live, earlier_suppression) = tokio::join!(
-        remediation.inspect(&target),
-        setup.ledger.suppression(spec.name, &target.arn)
-    );
-    let earlier_suppression = earlier_suppression?;
-    let live = live.map_err(|e| {
-        if e.is_transient() {
-            PipelineError::Transient {
-                record_id: record_id.into(),
-                step: "inspect",
-                message: e.to_string(),
-            }
-        } else {
-            PipelineError::Refused(format!("record {record_id}: cannot read the resource: {e}"))
+        .collect();
+    let applied = match applied {
+        Ok(a) => a,
+        Err(e) => {
+            return attempt
+                .refuse(format!("its steps cannot be read: {e}"))
+                .await
         }
-    })?;
+    };
+    // Independent reads, in one round.
+    let (live, identity) = tokio::join!(remediation.inspect(&target), remediation.identity(&target));
+    let (live, identity) = match (live, identity) {
+        (Ok(l), Ok(i)) => (l, i),
+        (Err(e), _) | (_, Err(e)) if e.is_transient() => {
+            return Err(attempt.transient("inspect", &e));
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            return attempt
+                .refuse(format!("cannot read the resource: {e}"))
+                .await
+        }
+    };
+    // The fix was made to one resource; another that has since taken its name is not it.
+    if identity.is_some() && identity != read.resource_identity {
+        return attempt
+            .refuse(format!(
+                "{} is not the resource the fix changed: its identity is {} now, the record holds {}",
+                target.arn,
+                identity.as_deref().unwrap_or("unknown"),
+                read.resource_identity.as_deref().unwrap_or("none")
+            ))
+            .await;
+    }
     let live_json = state_json(&live);
-    // A rollback that was interrupted after restoring the pre-state: finish recording it.
-    let interrupted = live_json == *pre_json
-        && earlier_suppression
-            .as_ref()
-            .is_some_and(|s| s.rollback_record == record_id);
+    // An earlier rollback that stopped after restoring the pre-state: finish it.
+    let interrupted = read.rollback_pending.is_some() && live_json == *pre_json;
     if live_json != *post_json && !interrupted {
-        return refuse(format!(
-            "record {record_id}: the resource changed since the fix (recorded post-state {post_json}, now {live_json}); a rollback would overwrite someone else's change"
-        ));
+        return attempt
+            .refuse(format!(
+                "the resource changed since the fix (recorded post-state {post_json}, now {live_json}); a rollback would overwrite someone else's change"
+            ))
+            .await;
     }
     let steps = remediation.undo(&target, &pre, &applied);
     let planned = planned(remediation, &target, &steps);
@@ -427,7 +447,68 @@ async fn roll_back<R: Remediation>(
             mode: read.mode,
         });
     }
-    // The suppression first: the echo of the rollback must find it, even if this stops midway.
+    // The rollback's lease, like any change's: a second rollback at the same time waits.
+    let started = Utc::now();
+    let mut pending = RollbackPending {
+        token: uuid::Uuid::new_v4().to_string(),
+        by: by.into(),
+        request_id: attempt.request_id.clone(),
+        lease_expires_at: started.timestamp() + setup.lease_seconds,
+        started_at: timestamp(started),
+        actions: Vec::new(),
+        hold_until: until.clone(),
+    };
+    if !setup
+        .ledger
+        .begin_rollback(&read, &pending, started.timestamp())
+        .await?
+    {
+        return Err(PipelineError::Busy {
+            record_id: record_id.into(),
+            lease_expires_at: read
+                .rollback_pending
+                .as_ref()
+                .map_or(pending.lease_expires_at, |p| p.lease_expires_at),
+        });
+    }
+    // The checkpoint: what it is about to do, before the first change.
+    pending.actions = planned.clone();
+    setup
+        .ledger
+        .checkpoint_rollback(record_id, &pending)
+        .await?;
+    let done = if interrupted {
+        planned.iter().map(|a| a.carried_out(Ok(()))).collect()
+    } else {
+        let (done, result) = apply_steps(remediation, &target, &steps, &planned).await;
+        if let Err(e) = result {
+            let why = format!("the rollback stopped: {e}; steps so far: {done:?}");
+            attempt.note(Reason::RollbackFailed, &why, done, Some(&pending.token)).await;
+            return Err(if e.is_transient() {
+                attempt.transient("rollback", &e)
+            } else {
+                PipelineError::Refused(format!("record {record_id}: {why}"))
+            });
+        }
+        done
+    };
+    // Verified like a fix: re-read over a few seconds until the pre-state shows.
+    let mut restored = remediation.inspect(&target).await.map(|s| state_json(&s));
+    for delay in &setup.verify_delays {
+        if restored.as_ref() == Ok(pre_json) {
+            break;
+        }
+        tokio::time::sleep(*delay).await;
+        restored = remediation.inspect(&target).await.map(|s| state_json(&s));
+    }
+    if restored.as_ref() != Ok(pre_json) {
+        let why = format!(
+            "the rollback was applied ({described}) but fresh reads over several seconds do not show the pre-state {pre_json}: {restored:?}"
+        );
+        attempt.note(Reason::RollbackFailed, &why, done, Some(&pending.token)).await;
+        return Err(PipelineError::Refused(format!("record {record_id}: {why}")));
+    }
+    // Only now that the restore holds: the suppression, so the echo does not re-apply the fix.
     let now_text = now();
     setup
         .ledger
@@ -442,23 +523,6 @@ async fn roll_back<R: Remediation>(
             expires_at: hold_until.timestamp(),
         })
         .await?;
-    let done = if interrupted {
-        planned.iter().map(|a| a.carried_out(Ok(()))).collect()
-    } else {
-        let (done, result) = apply_steps(remediation, &target, &steps, &planned).await;
-        if let Err(e) = result {
-            return Err(PipelineError::Refused(format!(
-                "record {record_id}: the rollback stopped: {e}; steps so far: {done:?}"
-            )));
-        }
-        done
-    };
-    let restored = remediation.inspect(&target).await.map(|s| state_json(&s));
-    if restored.as_ref() != Ok(pre_json) {
-        return Err(PipelineError::Refused(format!(
-            "record {record_id}: the rollback was applied ({described}) but a fresh read does not show the pre-state {pre_json}: {restored:?}"
-        )));
-    }
     let mut record = read.clone();
     record.history.push(read.prior());
     record.rollback = Some(Rollback {
@@ -475,9 +539,70 @@ async fn roll_back<R: Remediation>(
         ),
     );
     record.updated_at = now_text;
-    record.request_id = format!("reflex-rollback-{}", uuid::Uuid::new_v4());
-    setup.ledger.mark_rolled_back(&record, &read).await?;
+    record.request_id = attempt.request_id.clone();
+    setup
+        .ledger
+        .mark_rolled_back(&record, &read, &pending.token)
+        .await?;
     Ok(Handled::of(&record, false))
+}
+
+/// One rollback request on a record: refusals and failures are written into the record's
+/// history (its outcome stays), so the record tells of every rollback tried.
+struct RollbackAttempt<'a> {
+    setup: &'a Setup,
+    read: &'a OutcomeRecord,
+    by: &'a str,
+    request_id: String,
+    dry_run: bool,
+}
+
+impl RollbackAttempt<'_> {
+    /// Refused, changing nothing: said, and (unless a dry run) noted in the record's history.
+    async fn refuse(&self, why: String) -> Result<Handled, PipelineError> {
+        self.note(Reason::RollbackRefused, &why, Vec::new(), None)
+            .await;
+        Err(PipelineError::Refused(format!(
+            "record {}: {why}; nothing was changed",
+            self.read.record_id
+        )))
+    }
+
+    /// The rollback's account in `history`; with `token`, its lease ends (its checkpoint stays,
+    /// for the next rollback to finish). Best effort: the refusal or error is returned anyway.
+    async fn note(&self, reason: Reason, why: &str, actions: Vec<Action>, token: Option<&str>) {
+        if self.dry_run {
+            return;
+        }
+        let entry = PriorOutcome {
+            status: self.read.status,
+            reason,
+            detail: format!("rollback by {} {}: {why}", self.by, reason),
+            attempt: self.read.attempts,
+            request_id: self.request_id.clone(),
+            updated_at: now(),
+            actions,
+            pre_state: None,
+            post_state: None,
+            resource_identity: None,
+        };
+        if let Err(e) = self
+            .setup
+            .ledger
+            .note_rollback(&self.read.record_id, &entry, token)
+            .await
+        {
+            warn!(record_id = %self.read.record_id, error = %e, "rollback attempt not noted in history");
+        }
+    }
+
+    fn transient(&self, step: &'static str, e: &RemediationError) -> PipelineError {
+        PipelineError::Transient {
+            record_id: self.read.record_id.clone(),
+            step,
+            message: e.to_string(),
+        }
+    }
 }
 
 async fn run<R: Remediation>(
@@ -540,6 +665,12 @@ struct Work<P> {
     params: P,
     /// Steps earlier attempts made (kept, never repeated).
     kept: Vec<Action>,
+    /// This attempt's token for a budget unit: only the attempt that reserved a unit gives it
+    /// back.
+    budget_token: String,
+    /// A change was tried and its outcome is unknown (a transient error while acting): its
+    /// budget unit is kept, whatever happens next.
+    outcome_unknown: bool,
 }
 
 impl<P> Work<P> {
@@ -551,6 +682,13 @@ impl<P> Work<P> {
     /// The record holds a unit of the budget (reserved by this or an earlier attempt).
     fn holds_budget(&self) -> bool {
         self.record.budget.as_ref().is_some_and(|b| !b.given_back)
+    }
+
+    /// This is an approval ("Reflex: approve", `reflex approve`) under a policy that lets it
+    /// act.
+    fn approving(&self) -> bool {
+        self.decision.mode == Mode::Enforce
+            && self.record.finding.as_ref().and_then(|f| f.intent) == Some(finding::Intent::Approve)
     }
 }
 
@@ -640,6 +778,12 @@ impl<'a, R: Remediation> Run<'a, R> {
             Takeover::ExpiredLease
         };
         record.finding = Some(finding.clone());
+        // Every record names the finding's resource, even one that stops before its target is
+        // resolved (an invalid policy, say), so `reflex audit --resource` finds it.
+        if let Some(named) = finding.resources.iter().find(|r| r.arn.is_some()) {
+            record.resource_arn = named.arn.clone();
+            record.resource = Some(named.clone());
+        }
         let policy = self
             .setup
             .policy
@@ -678,6 +822,16 @@ impl<'a, R: Remediation> Run<'a, R> {
             }
             Err(Stop::Ledger(e)) => return Err(e.into()),
         };
+        if finding.intent == Some(finding::Intent::Approve) && decision.mode == Mode::DryRun {
+            // An approval cannot lift the operator's dry-run: refused, and the record (pending
+            // approval, say) stays as it is.
+            let why = format!(
+                "approval refused for record {}: the policy's mode for this finding is dry-run ({}); nothing was changed and the record stays as it was",
+                record.record_id, decision.because
+            );
+            warn!(record_id = %record.record_id, remediation = spec.name, reason = %why, "approval refused");
+            return Err(PipelineError::Refused(why));
+        }
         record.mode = Some(decision.mode);
         record.reversible = Some(spec.reversible);
 
@@ -690,10 +844,11 @@ impl<'a, R: Remediation> Run<'a, R> {
             tokio::join!(
                 r.tags(&target),
                 r.inspect(&target),
+                r.identity(&target),
                 self.setup.ledger.suppression(spec.name, &target.arn)
             )
         };
-        let (claim, (tags, state, suppression)) =
+        let (claim, (tags, state, identity, suppression)) =
             tokio::join!(self.setup.ledger.claim(record, now, takeover), reads);
         let record = match claim? {
             Claim::Held(existing) => {
@@ -709,15 +864,21 @@ impl<'a, R: Remediation> Run<'a, R> {
             .filter(|a| a.took_effect())
             .cloned()
             .collect();
+        let budget_token = format!("{}#{}", record.record_id, record.attempts);
         let mut work = Work {
             record,
             target,
             decision,
             params,
             kept,
+            budget_token,
+            outcome_unknown: false,
         };
         let held_back = suppression.map(|s| s.filter(|s| s.expires_at > now));
-        match self.remediate(&mut work, tags, state, held_back).await {
+        match self
+            .remediate(&mut work, tags, state, identity, held_back)
+            .await
+        {
             Ok(()) | Err(Stop::Decided) => {}
             Err(Stop::Transient { step, message }) => {
                 return self.release(work, step, message).await
@@ -744,6 +905,11 @@ impl<'a, R: Remediation> Run<'a, R> {
         let FindingKind::ConfigRule(name) = &finding.kind else {
             return Ok(());
         };
+        if finding.details.config_rule.is_some() {
+            // Resolved already: a stored finding (an approval of a record), whose kind is the
+            // rule's identity, not a name to look up again.
+            return Ok(());
+        }
         let name = name.clone();
         let Ok(policy) = policy else {
             return Ok(()); // `evaluate` records the invalid policy.
@@ -889,10 +1055,12 @@ impl<'a, R: Remediation> Run<'a, R> {
         w: &mut Work<R::Params>,
         tags: Result<Tags, RemediationError>,
         state: Result<R::State, RemediationError>,
+        identity: Result<Option<String>, RemediationError>,
         held_back: Result<Option<Suppression>, LedgerError>,
     ) -> Step {
         let tags = read(w, tags)?;
         let state = read(w, state)?;
+        let identity = read(w, identity)?;
         // An operator rolled this fix back: its echo (the finding again) must not undo that.
         if let Some(s) = held_back.map_err(|e| ledger_stop("suppression", e))? {
             let detail = format!(
@@ -904,10 +1072,29 @@ impl<'a, R: Remediation> Run<'a, R> {
         if let Some(why) = w.decision.exempt_by_tags(&tags) {
             return Err(w.decide(Status::Skipped, Reason::Exempt, why));
         }
-        if w.record.status == Status::Acting {
-            return self.resume(w, state).await;
+        let shown = if w.approving() {
+            w.record.shown_plan().cloned()
+        } else {
+            None
+        };
+        if let Some(shown) = &shown {
+            // The plan shown was for one resource: another under the same name is not approved.
+            if shown.resource_identity.is_some() && shown.resource_identity != identity {
+                w.record.resource_identity = identity;
+                return self.ask_again(
+                    w,
+                    &state,
+                    "the resource was replaced since the plan was shown (its identity differs), so this approval was not applied; the new plan awaits a new approval",
+                );
+            }
         }
-        if let Some(shown) = approved_plan(w) {
+        if w.record.resource_identity.is_none() {
+            w.record.resource_identity = identity;
+        }
+        if w.record.status == Status::Acting {
+            return self.resume(w, state, shown.is_some()).await;
+        }
+        if let Some(shown) = shown {
             return self.carry_out_approved(w, state, shown).await;
         }
         w.record.pre_state = Some(state_json(&state));
@@ -922,8 +1109,35 @@ impl<'a, R: Remediation> Run<'a, R> {
         give_up_if_exhausted(w)?;
         self.protected(w, &plan.steps)?;
         let planned = self.planned(&w.target, &plan.steps);
+        if w.decision.approval {
+            // An approval with no plan shown before: nothing was approved yet. This plan is
+            // shown now, and waits for its own approval.
+            w.decision.mode = Mode::Approve;
+        }
         hold_for_mode(w, &planned)?;
         self.change(w, plan.steps, planned).await
+    }
+
+    /// The resource is not as it was when the plan was shown: the approval is not applied, and
+    /// the plan for what is there now waits for its own approval (or there is nothing to do).
+    fn ask_again(&self, w: &mut Work<R::Params>, state: &R::State, why: &str) -> Step {
+        w.record.pre_state = Some(state_json(state));
+        let plan = self.remediation.plan(&w.target, state, &w.params);
+        if plan.compliant() {
+            return Err(w.decide(
+                Status::Skipped,
+                Reason::AlreadyCompliant,
+                "the live resource is already compliant (it changed since the plan was shown)",
+            ));
+        }
+        w.record.actions = w
+            .kept
+            .iter()
+            .cloned()
+            .chain(self.planned(&w.target, &plan.steps))
+            .collect();
+        w.record.mode = Some(Mode::Approve);
+        Err(w.decide(Status::PendingApproval, Reason::AwaitingApproval, why))
     }
 
     /// An approval of the plan an analyst was shown: carried out exactly, if the resource is
@@ -934,38 +1148,19 @@ impl<'a, R: Remediation> Run<'a, R> {
         state: R::State,
         shown: PriorOutcome,
     ) -> Step {
-        let fresh = state_json(&state);
-        if shown.pre_state.as_ref() != Some(&fresh) {
-            w.record.pre_state = Some(fresh);
-            let plan = self.remediation.plan(&w.target, &state, &w.params);
-            if plan.compliant() {
-                return Err(w.decide(
-                    Status::Skipped,
-                    Reason::AlreadyCompliant,
-                    "the live resource is already compliant (it changed since the plan was shown)",
-                ));
-            }
-            w.record.actions = self.planned(&w.target, &plan.steps);
-            w.record.mode = Some(Mode::Approve);
-            return Err(w.decide(
-                Status::PendingApproval,
-                Reason::AwaitingApproval,
+        if shown.pre_state.as_ref() != Some(&state_json(&state)) {
+            return self.ask_again(
+                w,
+                &state,
                 "the resource changed since the plan was shown for approval, so this approval was not applied; the new plan awaits a new approval",
-            ));
+            );
         }
         let planned: Vec<Action> = shown
             .actions
             .into_iter()
             .filter(Action::is_planned)
             .collect();
-        let steps: Result<Vec<R::Step>, String> = planned
-            .iter()
-            .map(|a| {
-                let v = a.step.clone().ok_or("a planned step is not stored")?;
-                serde_json::from_value(v).map_err(|e| e.to_string())
-            })
-            .collect();
-        let steps = match steps {
+        let steps = match stored_steps::<R>(&planned) {
             Ok(s) if !s.is_empty() => s,
             Ok(_) => {
                 return Err(w.decide(
@@ -983,19 +1178,15 @@ impl<'a, R: Remediation> Run<'a, R> {
             }
         };
         w.record.pre_state = shown.pre_state;
-        w.record.approved_by = w
-            .record
-            .finding
-            .as_ref()
-            .and_then(|f| f.requested_by.clone());
-        w.record.approved_at = Some(now());
+        give_up_if_exhausted(w)?;
         self.protected(w, &steps)?;
         self.change(w, steps, planned).await
     }
 
     /// A crashed attempt's `acting` record, taken over: credit what took effect, carry out
-    /// only what is still missing, never repeat a change.
-    async fn resume(&self, w: &mut Work<R::Params>, state: R::State) -> Step {
+    /// only what is still missing, never repeat a change. An interrupted approval carries out
+    /// only the approved steps, and only on the resource as it was shown.
+    async fn resume(&self, w: &mut Work<R::Params>, state: R::State, approval: bool) -> Step {
         let earlier = w.record.attempts.saturating_sub(1);
         let plan = self.remediation.plan(&w.target, &state, &w.params);
         if plan.compliant() {
@@ -1023,6 +1214,40 @@ impl<'a, R: Remediation> Run<'a, R> {
             return Err(w.decide(Status::Succeeded, Reason::Remediated, detail));
         }
         give_up_if_exhausted(w)?;
+        if approval {
+            // What was approved is the checkpoint's plan for the stored pre-state. A resource
+            // that is neither as shown nor fixed may be someone else's change: ask again.
+            if w.record.pre_state.as_ref() != Some(&state_json(&state)) {
+                return self.ask_again(
+                    w,
+                    &state,
+                    "an interrupted approval found the resource neither as shown nor fixed, so it did not go on; the new plan awaits a new approval",
+                );
+            }
+            let missing: Vec<Action> = w
+                .record
+                .actions
+                .iter()
+                .filter(|a| !a.took_effect())
+                .map(|a| Action {
+                    result: crate::ledger::ActionResult::Planned,
+                    at: None,
+                    ..a.clone()
+                })
+                .collect();
+            let steps = match stored_steps::<R>(&missing) {
+                Ok(s) if !s.is_empty() => s,
+                _ => {
+                    return Err(w.decide(
+                        Status::Failed,
+                        Reason::ActionError,
+                        "the interrupted approval's plan cannot be read",
+                    ))
+                }
+            };
+            self.protected(w, &steps)?;
+            return self.change(w, steps, missing).await;
+        }
         self.protected(w, &plan.steps)?;
         let planned = self.planned(&w.target, &plan.steps);
         hold_for_mode(w, &planned)?;
@@ -1054,6 +1279,21 @@ impl<'a, R: Remediation> Run<'a, R> {
         steps: Vec<R::Step>,
         planned: Vec<Action>,
     ) -> Step {
+        // Leases and the budget window are judged by this machine's clock: it must agree with
+        // AWS's before anything is changed.
+        self.setup
+            .ledger
+            .check_clock()
+            .map_err(|e| ledger_stop("checkpoint", e))?;
+        if w.approving() {
+            // Every path to an approved change names its approver at the checkpoint.
+            w.record.approved_by = w
+                .record
+                .finding
+                .as_ref()
+                .and_then(|f| f.requested_by.clone());
+            w.record.approved_at = Some(now());
+        }
         self.checkpoint(w, &planned).await?;
         self.act(w, &steps, planned).await?;
         self.verify(w).await
@@ -1081,10 +1321,19 @@ impl<'a, R: Remediation> Run<'a, R> {
         // A unit an earlier attempt reserved, for a change whose outcome it could not know,
         // is used again rather than counted twice.
         let held = w.holds_budget();
-        // The record is the token: one finding generation holds at most one unit of a window,
-        // so a retry or a takeover after an unknown outcome finds its unit instead of taking
-        // a second one.
-        let token = w.record.record_id.clone();
+        // This attempt's token, written with the checkpoint in the same round as the
+        // reservation: a takeover finds the unit on the record and uses it instead of taking a
+        // second one, and only this attempt ever gives it back.
+        let token = w.budget_token.clone();
+        if !held {
+            w.record.budget = Some(BudgetUse {
+                window: window.clone(),
+                count: 0,
+                token: token.clone(),
+                max,
+                given_back: false,
+            });
+        }
         let reserve = async {
             if held {
                 Ok(Some(0))
@@ -1093,14 +1342,11 @@ impl<'a, R: Remediation> Run<'a, R> {
             }
         };
         let (stored, reserved) = tokio::join!(ledger.checkpoint(&w.record), reserve);
-        if let (Ok(Some(count)), false) = (&reserved, held) {
-            w.record.budget = Some(BudgetUse {
-                window: window.clone(),
-                count: *count,
-                token: token.clone(),
-                max,
-                given_back: false,
-            });
+        match (&reserved, held, w.record.budget.as_mut()) {
+            (Ok(Some(count)), false, Some(budget)) => budget.count = *count,
+            // Spent: no unit was taken, so the record holds none.
+            (Ok(None), false, _) => w.record.budget = None,
+            _ => {}
         }
         if let Err(e) = stored {
             self.give_back(w).await;
@@ -1195,7 +1441,13 @@ impl<'a, R: Remediation> Run<'a, R> {
     /// A reservation that made no change is given back (best effort: a unit kept by mistake
     /// only makes the budget stricter).
     async fn give_back<P>(&self, w: &mut Work<P>) {
-        if w.record.changed_anything() || !w.holds_budget() {
+        // Never a unit whose change may have been made, nor one another attempt reserved.
+        let own = w
+            .record
+            .budget
+            .as_ref()
+            .is_some_and(|b| b.token == w.budget_token);
+        if w.record.changed_anything() || w.outcome_unknown || !own || !w.holds_budget() {
             return;
         }
         let Some(budget) = w.record.budget.as_mut() else {
@@ -1230,11 +1482,12 @@ impl<'a, R: Remediation> Run<'a, R> {
             at: now(),
         });
         // After a transient error in `act` nobody knows whether the change was made: the unit
-        // stays with the record, for the next attempt to use.
-        if step != "act" {
-            self.give_back(&mut w).await;
+        // stays with the record, for the next attempt to use (or, on the last attempt, spent).
+        if step == "act" {
+            w.outcome_unknown = true;
         }
-        if attempts >= w.decision.max_attempts {
+        self.give_back(&mut w).await;
+        if w.record.tries() >= w.decision.max_attempts {
             let _ = give_up(&mut w);
             let finding = w.record.finding.clone();
             if let Some(finding) = finding {
@@ -1343,17 +1596,15 @@ fn planned<R: Remediation>(remediation: &R, target: &Target, steps: &[R::Step]) 
         .collect()
 }
 
-/// The plan an approval approves: this run is an approved one ("Reflex: approve", or
-/// `reflex approve`), and the record's previous outcome showed a plan for approval.
-fn approved_plan<P>(w: &Work<P>) -> Option<PriorOutcome> {
-    let approving = w.decision.mode == Mode::Enforce
-        && w.record.finding.as_ref().and_then(|f| f.intent) == Some(finding::Intent::Approve);
-    let shown = w.record.history.last()?;
-    (approving
-        && shown.status == Status::PendingApproval
-        && shown.pre_state.is_some()
-        && shown.actions.iter().any(Action::is_planned))
-    .then(|| shown.clone())
+/// The remediation's typed steps, as planned actions store them.
+fn stored_steps<R: Remediation>(planned: &[Action]) -> Result<Vec<R::Step>, String> {
+    planned
+        .iter()
+        .map(|a| {
+            let v = a.step.clone().ok_or("a planned step is not stored")?;
+            serde_json::from_value(v).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// The remediation's parameters from the policy (`remediations.<name>.parameters`); none
@@ -1439,7 +1690,7 @@ fn hold_for_mode<P>(w: &mut Work<P>, plan: &[Action]) -> Step {
 /// A record taken over more often than the policy allows (crashes that never released it) is
 /// not tried again.
 fn give_up_if_exhausted<P>(w: &mut Work<P>) -> Step {
-    if w.record.attempts > w.decision.max_attempts {
+    if w.record.tries() > w.decision.max_attempts {
         return Err(give_up(w));
     }
     Ok(())
@@ -1454,7 +1705,7 @@ fn give_up<P>(w: &mut Work<P>) -> Stop {
         .collect();
     let detail = format!(
         "gave up after {} attempts (max_attempts {}); errors: {}",
-        w.record.attempts,
+        w.record.tries(),
         w.decision.max_attempts,
         if errors.is_empty() {
             "none recorded (the attempts stopped without releasing)".to_string()

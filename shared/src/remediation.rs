@@ -159,6 +159,17 @@ pub trait Remediation: Send + Sync {
     /// The resource's tags, for the policy's exemption tag.
     fn tags(&self, target: &Target) -> impl Future<Output = Result<Tags, RemediationError>> + Send;
 
+    /// What tells this resource from another that later takes its name (a bucket's creation
+    /// date; an IAM principal's unique id), read in the same round as the live state and kept
+    /// in the record: approval and rollback refuse a resource whose identity differs, whatever
+    /// its name. `None` (the default) where a name is unique over time.
+    fn identity(
+        &self,
+        _target: &Target,
+    ) -> impl Future<Output = Result<Option<String>, RemediationError>> + Send {
+        async { Ok(None) }
+    }
+
     /// Read the live state.
     fn inspect(
         &self,

@@ -128,6 +128,9 @@ pub enum Reason {
     StillNonCompliant,
     // rolled-back
     Undone,
+    /// In `history`: a rollback refused (nothing changed) or stopped by an error.
+    RollbackRefused,
+    RollbackFailed,
 }
 
 impl Reason {
@@ -159,6 +162,8 @@ impl Reason {
             Reason::RetriesExhausted => "retries-exhausted",
             Reason::StillNonCompliant => "still-non-compliant",
             Reason::Undone => "undone",
+            Reason::RollbackRefused => "rollback-refused",
+            Reason::RollbackFailed => "rollback-failed",
         }
     }
 }

@@ -36,6 +36,8 @@ pub static SPEC: Spec = Spec {
         "s3:PutBucketPublicAccessBlock",
         // GetBucketTagging (exemption tag)
         "s3:GetBucketTagging",
+        // ListBuckets (the bucket's creation date: its identity)
+        "s3:ListAllMyBuckets",
     ],
     reversible: true,
     config_resource_types: &["AWS::S3::Bucket"],
@@ -208,6 +210,24 @@ impl Remediation for S3BlockPublicAccess {
             Err(e) if code(&e) == Some(NO_SUCH_BUCKET) => Err(gone(target)),
             Err(e) => Err(RemediationError::aws("s3:GetBucketTagging", e)),
         }
+    }
+
+    /// The bucket's creation date: a bucket deleted and created again under the same name is
+    /// another bucket (ListBuckets, narrowed to the name by its prefix).
+    async fn identity(&self, target: &Target) -> Result<Option<String>, RemediationError> {
+        let out = self
+            .s3
+            .list_buckets()
+            .prefix(&target.id)
+            .send()
+            .await
+            .map_err(|e| RemediationError::aws("s3:ListBuckets", e))?;
+        let bucket = out
+            .buckets()
+            .iter()
+            .find(|b| b.name() == Some(target.id.as_str()))
+            .ok_or_else(|| gone(target))?;
+        Ok(bucket.creation_date().map(|d| d.to_string()))
     }
 
     async fn inspect(&self, target: &Target) -> Result<BucketState, RemediationError> {

@@ -23,10 +23,11 @@ pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
 pub use record::{
     Action, ActionResult, AttemptError, BudgetUse, Feedback, FeedbackResult, OutcomeRecord,
-    PriorOutcome, RecordMeta, Rollback, Suppression,
+    PriorOutcome, RecordMeta, Rollback, RollbackPending, Suppression,
 };
 
 use crate::aws_error::{self, Fault};
+use crate::clock::{ClockSkew, SkewedClock};
 use crate::status::Status;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -56,6 +57,8 @@ pub enum LedgerError {
     Codec(String, String),
     #[error("record {0}: the claim was taken over by another invocation before this one finished")]
     LeaseLost(String),
+    #[error(transparent)]
+    ClockSkewed(#[from] SkewedClock),
 }
 
 impl LedgerError {
@@ -94,6 +97,8 @@ pub enum Takeover {
 pub struct Ledger {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// This process's clock against DynamoDB's, from every answer's `Date`.
+    clock: ClockSkew,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -112,10 +117,21 @@ fn is_condition_failure<E: ProvideErrorMetadata>(
 
 impl Ledger {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        let clock = ClockSkew::default();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            client.config().to_builder().interceptor(clock.clone()).build(),
+        );
         Ledger {
             client,
             table: table.into(),
+            clock,
         }
+    }
+
+    /// `Err` when this machine's clock disagrees with DynamoDB's: it must not take over a
+    /// record or act, since leases are judged by the clock.
+    pub fn check_clock(&self) -> Result<(), LedgerError> {
+        self.clock.check().map_err(LedgerError::from)
     }
 
     pub fn table(&self) -> &str {
@@ -208,15 +224,28 @@ impl Ledger {
         let expired = existing.status.in_progress()
             && existing.lease_expires_at.is_some_and(|t| t <= now_epoch);
         // A new analyst request (a new custom-action event, so a new digest) may run a finished
-        // outcome again; a redelivery of the same request may not.
-        let requested = takeover == Takeover::OnRequest
+        // outcome again; a redelivery of the same request may not. A stop by the operator's
+        // configuration (invalid policy, kill switch) is no verdict on the finding: any
+        // delivery runs it again under the policy now in force.
+        let requested = (takeover == Takeover::OnRequest
             && existing.status.rerunnable_on_request()
-            && existing.event_digest != record.event_digest;
+            && existing.event_digest != record.event_digest)
+            || existing.stopped_by_configuration();
         if !(expired || requested) {
             self.count_delivery(&existing.record_id).await?;
             return Ok(Claim::Held(Box::new(existing)));
         }
+        if expired {
+            // The lease was judged by this machine's clock: it must agree with AWS's.
+            self.check_clock()?;
+        }
         record.attempts = existing.attempts + 1;
+        // Only unfinished attempts count toward max_attempts; a new run starts at 1.
+        record.tries = if existing.status.in_progress() {
+            existing.tries() + 1
+        } else {
+            1
+        };
         record.deliveries = existing.deliveries + 1;
         record.created_at = existing.created_at.clone();
         record.errors = existing.errors.clone();
@@ -228,6 +257,9 @@ impl Ledger {
             record.pre_state = existing.pre_state.clone();
             record.actions = existing.actions.clone();
             record.budget = existing.budget.clone();
+            record.resource_identity = existing.resource_identity.clone();
+            record.approved_by = existing.approved_by.clone();
+            record.approved_at = existing.approved_at.clone();
             if record.status.in_progress() {
                 // Resume: the pipeline reads the resource and credits or completes the change.
                 record.status = Status::Acting;
@@ -240,13 +272,20 @@ impl Ledger {
                 );
             }
         }
-        // Optimistic: only if nobody else took it over since we read it.
+        // Optimistic: only if nobody else took it over since we read it, and (for a record in
+        // progress) only if its lease has run out, checked by DynamoDB itself.
         let values = HashMap::from([
             (":s".to_string(), s(existing.status.as_str())),
             (":a".to_string(), n(existing.attempts)),
+            (":now".to_string(), n(now_epoch)),
         ]);
         match self
-            .put_if(&record, "#status = :s AND attempts = :a", values)
+            .put_if(
+                &record,
+                "#status = :s AND attempts = :a AND \
+                 (attribute_not_exists(lease_expires_at) OR lease_expires_at <= :now)",
+                values,
+            )
             .await?
         {
             None => Ok(Claim::Acquired(Box::new(record))),
@@ -274,6 +313,10 @@ impl Ledger {
                 "mode",
                 "lease_expires_at",
                 "pre_state",
+                "budget",
+                "resource_identity",
+                "approved_by",
+                "approved_at",
             ],
         )?;
         fields.insert("status".into(), s(Status::Acting.as_str()));
@@ -317,11 +360,16 @@ impl Ledger {
         let mut fields = Self::to_item(record)?;
         fields.remove("record_id");
         fields.remove("deliveries");
-        let remove: &[&str] = if record.lease_expires_at.is_none() {
-            &["lease_expires_at"]
-        } else {
-            &[]
-        };
+        // Absent optional fields are not written by an update: remove what the checkpoint may
+        // have stored and the outcome no longer holds.
+        let mut remove = Vec::new();
+        if record.lease_expires_at.is_none() {
+            remove.push("lease_expires_at");
+        }
+        if record.budget.is_none() {
+            remove.push("budget");
+        }
+        let remove = remove.as_slice();
         let status = record.status;
         self.update_owned(record, fields, None, remove, move |stored| {
             stored.status == status
@@ -464,12 +512,123 @@ impl Ledger {
         self.unless_condition_failed(result)
     }
 
+    /// Take a succeeded record's rollback lease: only while it is still the succeeded record
+    /// `read` (status and attempt) and no other rollback holds a live lease on it. `Ok(false)`:
+    /// another rollback holds it. A lost answer met by the SDK's retry is recognised by the
+    /// token.
+    pub async fn begin_rollback(
+        &self,
+        read: &OutcomeRecord,
+        pending: &RollbackPending,
+        now_epoch: i64,
+    ) -> Result<bool, LedgerError> {
+        if read
+            .rollback_pending
+            .as_ref()
+            .is_some_and(|p| p.lease_expires_at <= now_epoch)
+        {
+            // Taking over an expired rollback lease, judged by this machine's clock.
+            self.check_clock()?;
+        }
+        let value = serde_dynamo::to_attribute_value(pending)
+            .map_err(|e| LedgerError::Codec(read.record_id.clone(), e.to_string()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", s(&read.record_id))
+            .update_expression("SET rollback_pending = :p")
+            .condition_expression(
+                "#st = :succeeded AND attempts = :a AND \
+                 (attribute_not_exists(rollback_pending) OR rollback_pending.lease_expires_at <= :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":p", value)
+            .expression_attribute_values(":succeeded", s(Status::Succeeded.as_str()))
+            .expression_attribute_values(":a", n(read.attempts))
+            .expression_attribute_values(":now", n(now_epoch))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(self
+                .get(&read.record_id)
+                .await?
+                .and_then(|r| r.rollback_pending)
+                .is_some_and(|p| p.token == pending.token)),
+            Err(e) => Err(self.aws("UpdateItem", e)),
+        }
+    }
+
+    /// The rollback's checkpoint: its planned steps, under its lease, before the first change.
+    pub async fn checkpoint_rollback(
+        &self,
+        record_id: &str,
+        pending: &RollbackPending,
+    ) -> Result<(), LedgerError> {
+        let value = serde_dynamo::to_attribute_value(pending)
+            .map_err(|e| LedgerError::Codec(record_id.to_string(), e.to_string()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", s(record_id))
+            .update_expression("SET rollback_pending = :p")
+            .condition_expression("rollback_pending.#tk = :t")
+            .expression_attribute_names("#tk", "token")
+            .expression_attribute_values(":p", value)
+            .expression_attribute_values(":t", s(&pending.token))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(LedgerError::LeaseLost(record_id.into())),
+            Err(e) => Err(self.aws("UpdateItem", e)),
+        }
+    }
+
+    /// A rollback that was refused or stopped: its account joins the record's `history`, the
+    /// record's outcome stays. With `token`, the rollback's own lease ends now, while its
+    /// checkpoint stays, so the next rollback can take over at once and finish what it shows.
+    pub async fn note_rollback(
+        &self,
+        record_id: &str,
+        entry: &PriorOutcome,
+        token: Option<&str>,
+    ) -> Result<(), LedgerError> {
+        let value = serde_dynamo::to_attribute_value(vec![entry])
+            .map_err(|e| LedgerError::Codec(record_id.to_string(), e.to_string()))?;
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", s(record_id))
+            .expression_attribute_values(":e", value)
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()));
+        let set = "SET history = list_append(if_not_exists(history, :empty), :e)";
+        req = match token {
+            Some(t) => req
+                .update_expression(format!("{set}, rollback_pending.#le = :zero"))
+                .condition_expression("rollback_pending.#tk = :t")
+                .expression_attribute_names("#tk", "token")
+                .expression_attribute_names("#le", "lease_expires_at")
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":t", s(t)),
+            None => req
+                .update_expression(set)
+                .condition_expression("attribute_exists(record_id)"),
+        };
+        self.unless_condition_failed(req.send().await)
+    }
+
     /// A succeeded record becomes `rolled-back`: conditional on still being the succeeded
-    /// record this rollback read (status and attempt), its earlier outcome kept in `history`.
+    /// record this rollback read (status and attempt) and on the rollback's own lease
+    /// (`token`), its earlier outcome kept in `history`.
     pub async fn mark_rolled_back(
         &self,
         record: &OutcomeRecord,
         read: &OutcomeRecord,
+        token: &str,
     ) -> Result<(), LedgerError> {
         let codec =
             |e: serde_dynamo::Error| LedgerError::Codec(record.record_id.clone(), e.to_string());
@@ -480,9 +639,13 @@ impl Ledger {
             .key("record_id", s(&record.record_id))
             .update_expression(
                 "SET #st = :rolled, #rs = :reason, #dt = :detail, #rb = :rollback, \
-                 #ua = :now, #hi = :history, #rq = :request",
+                 #ua = :now, #hi = :history, #rq = :request REMOVE rollback_pending",
             )
-            .condition_expression("#st = :succeeded AND attempts = :attempt")
+            .condition_expression(
+                "#st = :succeeded AND attempts = :attempt AND rollback_pending.#tk = :token",
+            )
+            .expression_attribute_names("#tk", "token")
+            .expression_attribute_values(":token", s(token))
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#rs", "reason")
             .expression_attribute_names("#dt", "detail")
@@ -509,9 +672,16 @@ impl Ledger {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
-                Err(LedgerError::LeaseLost(record.record_id.clone()))
-            }
+            Err(e) if is_condition_failure(&e) => match self.get(&record.record_id).await? {
+                // This very write, whose answer was lost: the SDK retried and met it.
+                Some(stored)
+                    if stored.status == Status::RolledBack
+                        && stored.request_id == record.request_id =>
+                {
+                    Ok(())
+                }
+                _ => Err(LedgerError::LeaseLost(record.record_id.clone())),
+            },
             Err(e) => Err(self.aws("UpdateItem", e)),
         }
     }

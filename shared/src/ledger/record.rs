@@ -122,6 +122,23 @@ pub struct Rollback {
     pub suppressed_until: String,
 }
 
+/// A rollback under way on a succeeded record: who holds it until when (its lease), and the
+/// steps it is about to take (its checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackPending {
+    pub token: String,
+    pub by: String,
+    pub request_id: String,
+    /// Epoch seconds: another rollback may take over after this.
+    pub lease_expires_at: i64,
+    pub started_at: String,
+    /// The undo steps, planned (set at the checkpoint, before the first change).
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    /// RFC 3339: the suppression it will write.
+    pub hold_until: String,
+}
+
 /// A resource a rollback holds back from its remediation: findings meeting it are
 /// `skipped / rolled-back`. An item of the outcome table under its own key; DynamoDB's TTL
 /// removes it when it expires.
@@ -229,6 +246,8 @@ pub struct PriorOutcome {
     pub pre_state: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_state: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_identity: Option<String>,
 }
 
 /// One item of the outcome table.
@@ -253,6 +272,11 @@ pub struct OutcomeRecord {
     pub resource_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<Resource>,
+    /// What tells this resource from another of the same name, read when the record was made
+    /// (a bucket's creation date): approval and rollback refuse a resource whose identity
+    /// differs, whatever its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_identity: Option<String>,
     // decision
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
@@ -284,6 +308,10 @@ pub struct OutcomeRecord {
     /// The rollback of this change, if an operator rolled it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
+    /// A rollback under way: its lease and checkpoint (what it is about to do), so a second
+    /// rollback waits and one that died is finished by running it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_pending: Option<RollbackPending>,
     /// The blast-radius budget unit the change used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetUse>,
@@ -291,8 +319,14 @@ pub struct OutcomeRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<AttemptError>,
     // bookkeeping
-    /// Invocations that worked on this record (claims taken).
+    /// Invocations that worked on this record (claims taken), over its whole life.
     pub attempts: u32,
+    /// Attempts of the current run: 1 for a new record, a new press or a re-run after a
+    /// configuration stop; one more for each takeover of an unfinished attempt. Only these
+    /// count toward `max_attempts` (a press is not a failure). 0 in records written before it
+    /// existed: read as `attempts`.
+    #[serde(default)]
+    pub tries: u32,
     /// Deliveries of this finding generation seen, duplicates included.
     pub deliveries: u32,
     /// Epoch seconds after which a `claimed` or `acting` record may be taken over.
@@ -320,6 +354,7 @@ impl OutcomeRecord {
             finding: None,
             resource_arn: None,
             resource: None,
+            resource_identity: None,
             mode: None,
             status: Status::Claimed,
             reason: Reason::InProgress,
@@ -334,9 +369,11 @@ impl OutcomeRecord {
             approved_by: None,
             approved_at: None,
             rollback: None,
+            rollback_pending: None,
             budget: None,
             errors: Vec::new(),
             attempts: 1,
+            tries: 1,
             deliveries: 1,
             lease_expires_at: None,
             created_at: now.to_string(),
@@ -363,7 +400,38 @@ impl OutcomeRecord {
             actions: self.actions.clone(),
             pre_state: self.pre_state.clone(),
             post_state: self.post_state.clone(),
+            resource_identity: self.resource_identity.clone(),
         }
+    }
+
+    /// The attempts of the current run (see [`OutcomeRecord::tries`]).
+    pub fn tries(&self) -> u32 {
+        if self.tries == 0 {
+            self.attempts
+        } else {
+            self.tries
+        }
+    }
+
+    /// Stopped by the operator's configuration, not by anything about the finding: an invalid
+    /// or unreadable policy, or the kill switch. Not final: the next delivery of the same
+    /// generation runs again under the policy then in force.
+    pub fn stopped_by_configuration(&self) -> bool {
+        matches!(
+            (self.status, self.reason),
+            (Status::Failed, Reason::PolicyInvalid) | (Status::Skipped, Reason::Disabled)
+        )
+    }
+
+    /// The plan shown for approval that an approval now approves: the newest finished outcome
+    /// in `history` (skipping the unfinished attempts of an interrupted approval), if it was
+    /// `pending-approval` with a pre-state and planned steps.
+    pub fn shown_plan(&self) -> Option<&PriorOutcome> {
+        let shown = self.history.iter().rev().find(|p| !p.status.in_progress())?;
+        (shown.status == Status::PendingApproval
+            && shown.pre_state.is_some()
+            && shown.actions.iter().any(Action::is_planned))
+        .then_some(shown)
     }
 
     /// Whether any recorded step changed something.

@@ -19,6 +19,9 @@ pub struct Decision {
     pub mode: Mode,
     /// Why this mode: which layer of the policy set it.
     pub because: String,
+    /// The policy's mode was `approve`, and this run is an analyst's or operator's approval:
+    /// it may carry out only a plan that was shown for approval.
+    pub approval: bool,
     pub exemption_tag: String,
     pub max_changes_per_hour: u32,
     pub max_attempts: u32,
@@ -156,7 +159,8 @@ impl Policy {
         // "Reflex: approve" is the approval an `approve` mode waits for. "Reflex: remediate" runs
         // the fix under the policy (approve mode still waits), and a dry-run policy stays
         // dry-run: no button overrides the operator's choice.
-        if mode == Mode::Approve && finding.intent == Some(Intent::Approve) {
+        let approval = mode == Mode::Approve && finding.intent == Some(Intent::Approve);
+        if approval {
             mode = Mode::Enforce;
             because = format!(
                 "approved by {}",
@@ -169,6 +173,7 @@ impl Policy {
         Verdict::Act(Decision {
             mode,
             because,
+            approval,
             exemption_tag: self.exemptions.tag.clone(),
             max_changes_per_hour: self.max_changes_per_hour(remediation),
             max_attempts: self.max_attempts(remediation),
