@@ -412,18 +412,21 @@ async fn an_expired_acting_record_under_a_skipping_policy_ends_honestly() {
     assert_eq!(w.fake.changes(), 0);
 }
 
-/// A finding retried after its reservation's outcome was unknown (the reservation's answer
-/// lost, then the record handed back) holds one unit, not two: the record is the token.
+/// A finding retried after its change's outcome was unknown holds one unit, not two: the first
+/// attempt's reservation (its answer lost and met again by the SDK's retry: the same token, the
+/// same unit) is written on the record with its checkpoint, and the retry uses it.
 #[tokio::test]
 async fn a_retried_finding_never_holds_two_budget_units() {
     let w = world(script(|s| s.act.push_back(Go::Transient))).await;
-    // Reserve as the first attempt did, then lose the record's knowledge of it.
+    // Reserve as the first attempt does (its token is the record and the attempt), as if the
+    // answer had been lost and the SDK sent it again.
     let window = ledger::window(chrono::Utc::now());
     let counter = ledger::counter_key(SCRIPTED_SPEC.name, ACCOUNT, &window);
+    let token = format!("{}#1", w.record_id);
     let reserve = || {
         w.h.setup
             .ledger
-            .reserve_change(&counter, &w.record_id, 20, i64::MAX / 2)
+            .reserve_change(&counter, &token, 20, i64::MAX / 2)
     };
     assert_eq!(reserve().await.unwrap(), Some(1));
     assert_eq!(
@@ -436,9 +439,14 @@ async fn a_retried_finding_never_holds_two_budget_units() {
     assert_eq!(o.status, Status::Succeeded);
     assert_eq!(w.budget().await, 1, "one finding, one unit");
     // Given back, it can be taken again (a later run of the same record).
+    assert_eq!(
+        w.record().await.budget.map(|b| b.token),
+        Some(token.clone()),
+        "the unit is the first attempt's, written with its checkpoint"
+    );
     w.h.setup
         .ledger
-        .give_back_change(&counter, &w.record_id)
+        .give_back_change(&counter, &token)
         .await
         .unwrap();
     assert_eq!(w.budget().await, 0);
@@ -596,32 +604,34 @@ async fn parameters_are_checked_at_cold_start_naming_the_key() {
     );
 }
 
-/// A rollback that died right after restoring the pre-state (its suppression written, the
-/// record not yet marked) is finished by running it again: recorded, not refused as "changed
-/// since the fix".
+/// A rollback that died right after restoring the pre-state (its lease and checkpoint on the
+/// record, the record not yet marked, no suppression yet) is finished by running it again:
+/// recorded, not refused as "changed since the fix", and the suppression written.
 #[tokio::test]
 async fn a_rollback_that_died_after_its_change_is_finished_by_running_it_again() {
-    use reflex_shared::ledger::Suppression;
+    use reflex_shared::ledger::{Action, RollbackPending};
     let w = world(Script::default()).await;
     assert_eq!(w.deliver().await.unwrap().status, Status::Succeeded);
     let by = "arn:aws:iam::123456789012:user/operator";
     let until = chrono::Utc::now() + chrono::Duration::hours(1);
-    // What the dead rollback left: the suppression, and the resource back as it was.
+    // What the dead rollback left: its checkpoint under a lease that has run out, and the
+    // resource back as it was.
     let arn = w.record().await.resource_arn.unwrap();
-    w.h.setup
-        .ledger
-        .put_suppression(&Suppression {
-            record_id: Suppression::key(SCRIPTED_SPEC.name, &arn),
-            remediation: Suppression::partition(SCRIPTED_SPEC.name),
-            created_at: "2026-11-27T18:00:00.000Z".into(),
-            resource: arn.clone(),
-            rollback_record: w.record_id.clone(),
-            by: by.into(),
-            until: until.to_rfc3339(),
-            expires_at: until.timestamp(),
-        })
-        .await
-        .unwrap();
+    let pending = RollbackPending {
+        token: "dead-rollback".into(),
+        by: by.into(),
+        request_id: "reflex-rollback-dead".into(),
+        lease_expires_at: chrono::Utc::now().timestamp() - 1,
+        started_at: "2026-11-27T18:00:00.000Z".into(),
+        actions: vec![Action::planned("fake:Unfix", json!({}))],
+        hold_until: until.to_rfc3339(),
+    };
+    w.h.set_attribute(
+        &w.record_id,
+        "rollback_pending",
+        serde_dynamo::to_attribute_value(&pending).unwrap(),
+    )
+    .await;
     *w.fake.compliant.lock().unwrap() = false;
 
     let o = reflex_shared::pipeline::rollback(&w.h.setup, &w.fake, &w.record_id, by, false, until)
@@ -639,6 +649,19 @@ async fn a_rollback_that_died_after_its_change_is_finished_by_running_it_again()
         rb.actions
     );
     assert!(!*w.fake.compliant.lock().unwrap());
+    let r = w.record().await;
+    assert!(
+        r.rollback_pending.is_none(),
+        "the lease ends with the rollback"
+    );
+    let held =
+        w.h.setup
+            .ledger
+            .suppression(SCRIPTED_SPEC.name, &arn)
+            .await
+            .unwrap()
+            .expect("the suppression, written once the restore held");
+    assert_eq!(held.rollback_record, w.record_id);
 }
 
 /// A throttled read during a rollback is a transient error (retry it), changes nothing, and

@@ -623,7 +623,22 @@ fn stubborn_s3(put_status: u16) -> aws_sdk_s3::Client {
             )
         })
     };
-    mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&tags, &read, &put])
+    // The bucket's identity (its creation date), for whatever bucket is asked about.
+    let identity = mock!(aws_sdk_s3::Client::list_buckets).then_compute_output(|input| {
+        aws_sdk_s3::operation::list_buckets::ListBucketsOutput::builder()
+            .buckets(
+                aws_sdk_s3::types::Bucket::builder()
+                    .name(input.prefix().unwrap_or_default())
+                    .creation_date(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+                    .build(),
+            )
+            .build()
+    });
+    mock_client!(
+        aws_sdk_s3,
+        RuleMode::MatchAny,
+        [&tags, &read, &put, &identity]
+    )
 }
 
 #[tokio::test]

@@ -90,11 +90,22 @@ mod tests {
     fn skew_is_judged_from_the_date_header() {
         assert_eq!(
             http_date("Wed, 02 Dec 2026 08:03:10 GMT"),
-            Some(chrono::DateTime::parse_from_rfc3339("2026-12-02T08:03:10Z").unwrap().timestamp())
+            Some(
+                chrono::DateTime::parse_from_rfc3339("2026-12-02T08:03:10Z")
+                    .unwrap()
+                    .timestamp()
+            )
         );
         assert_eq!(http_date("yesterday"), None);
         // (AWS's time, ours, refused?)
-        let cases = [(1000, 1000, false), (1000, 1005, false), (1000, 995, false), (1000, 1006, true), (1000, 4600, true), (4600, 1000, true)];
+        let cases = [
+            (1000, 1000, false),
+            (1000, 1005, false),
+            (1000, 995, false),
+            (1000, 1006, true),
+            (1000, 4600, true),
+            (4600, 1000, true),
+        ];
         for (server, local, refused) in cases {
             let c = ClockSkew::default();
             assert!(c.check().is_ok(), "nothing seen yet");

@@ -326,7 +326,10 @@ async fn roll_back<R: Remediation>(
     };
     if let Some(rb) = &read.rollback {
         return attempt
-            .refuse(format!("it was already rolled back by {} at {}", rb.by, rb.at))
+            .refuse(format!(
+                "it was already rolled back by {} at {}",
+                rb.by, rb.at
+            ))
             .await;
     }
     if read.status != Status::Succeeded {
@@ -356,7 +359,11 @@ async fn roll_back<R: Remediation>(
         .map_err(PipelineError::PolicyUnavailable)?;
     let params = match parameters_in::<R::Params>(&policy, spec.name) {
         Ok(p) => p,
-        Err(e) => return attempt.refuse(format!("the policy is not usable: {e}")).await,
+        Err(e) => {
+            return attempt
+                .refuse(format!("the policy is not usable: {e}"))
+                .await
+        }
     };
     let target = match remediation.resolve(finding, &params).await {
         Ok(t) => t,
@@ -392,7 +399,8 @@ async fn roll_back<R: Remediation>(
         }
     };
     // Independent reads, in one round.
-    let (live, identity) = tokio::join!(remediation.inspect(&target), remediation.identity(&target));
+    let (live, identity) =
+        tokio::join!(remediation.inspect(&target), remediation.identity(&target));
     let (live, identity) = match (live, identity) {
         (Ok(l), Ok(i)) => (l, i),
         (Err(e), _) | (_, Err(e)) if e.is_transient() => {
@@ -483,7 +491,9 @@ async fn roll_back<R: Remediation>(
         let (done, result) = apply_steps(remediation, &target, &steps, &planned).await;
         if let Err(e) = result {
             let why = format!("the rollback stopped: {e}; steps so far: {done:?}");
-            attempt.note(Reason::RollbackFailed, &why, done, Some(&pending.token)).await;
+            attempt
+                .note(Reason::RollbackFailed, &why, done, Some(&pending.token))
+                .await;
             return Err(if e.is_transient() {
                 attempt.transient("rollback", &e)
             } else {
@@ -505,7 +515,9 @@ async fn roll_back<R: Remediation>(
         let why = format!(
             "the rollback was applied ({described}) but fresh reads over several seconds do not show the pre-state {pre_json}: {restored:?}"
         );
-        attempt.note(Reason::RollbackFailed, &why, done, Some(&pending.token)).await;
+        attempt
+            .note(Reason::RollbackFailed, &why, done, Some(&pending.token))
+            .await;
         return Err(PipelineError::Refused(format!("record {record_id}: {why}")));
     }
     // Only now that the restore holds: the suppression, so the echo does not re-apply the fix.

@@ -119,7 +119,11 @@ impl Ledger {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         let clock = ClockSkew::default();
         let client = aws_sdk_dynamodb::Client::from_conf(
-            client.config().to_builder().interceptor(clock.clone()).build(),
+            client
+                .config()
+                .to_builder()
+                .interceptor(clock.clone())
+                .build(),
         );
         Ledger {
             client,

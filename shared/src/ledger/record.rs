@@ -427,7 +427,11 @@ impl OutcomeRecord {
     /// in `history` (skipping the unfinished attempts of an interrupted approval), if it was
     /// `pending-approval` with a pre-state and planned steps.
     pub fn shown_plan(&self) -> Option<&PriorOutcome> {
-        let shown = self.history.iter().rev().find(|p| !p.status.in_progress())?;
+        let shown = self
+            .history
+            .iter()
+            .rev()
+            .find(|p| !p.status.in_progress())?;
         (shown.status == Status::PendingApproval
             && shown.pre_state.is_some()
             && shown.actions.iter().any(Action::is_planned))
