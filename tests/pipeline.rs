@@ -691,3 +691,196 @@ async fn a_throttled_read_during_rollback_is_retried_not_refused() {
     assert_eq!(o.status, Status::RolledBack, "{o:?}");
     assert!(!*w.fake.compliant.lock().unwrap());
 }
+
+/// A budget unit is given back only by the attempt that reserved it: a later attempt that
+/// makes no change leaves an earlier attempt's unit alone (that attempt's change may have been
+/// made: its outcome was unknown).
+#[tokio::test]
+async fn only_the_attempt_that_reserved_a_unit_gives_it_back() {
+    let w = world(script(|s| {
+        s.act.push_back(Go::Transient);
+        s.act.push_back(Go::Permanent);
+    }))
+    .await;
+    assert!(matches!(
+        w.deliver().await,
+        Err(PipelineError::Transient { step: "act", .. })
+    ));
+    assert_eq!(w.budget().await, 1);
+    let o = w.deliver().await.unwrap();
+    assert_eq!((o.status, o.reason), (Status::Failed, Reason::ActionError));
+    assert_eq!(w.budget().await, 1, "attempt 1's unit stays spent");
+    let r = w.record().await;
+    let budget = r.budget.expect("the unit, on the record");
+    assert!(budget.token.ends_with("#1"), "{budget:?}");
+    assert!(!budget.given_back);
+}
+
+/// A change whose outcome is unknown keeps its budget unit, on the last attempt too.
+#[tokio::test]
+async fn a_unit_is_kept_when_the_last_attempt_leaves_a_change_unknown() {
+    let w = world(script(|s| s.act.extend([Go::Transient; 3]))).await;
+    for _ in 0..2 {
+        assert!(matches!(
+            w.deliver().await,
+            Err(PipelineError::Transient { step: "act", .. })
+        ));
+    }
+    assert!(matches!(
+        w.deliver().await,
+        Err(PipelineError::RetriesExhausted { .. })
+    ));
+    let r = w.record().await;
+    assert_eq!(
+        (r.status, r.reason),
+        (Status::Failed, Reason::RetriesExhausted)
+    );
+    assert_eq!(
+        w.budget().await,
+        1,
+        "the change may have been made: its unit stays spent"
+    );
+    assert!(!r.budget.unwrap().given_back);
+}
+
+/// A record that stopped on the operator's configuration (an invalid policy, the kill switch)
+/// is no verdict on the finding: the next delivery of the same generation runs again under the
+/// policy now in force, the earlier attempt kept in `history`. Every such record names the
+/// finding's resource, for `reflex audit --resource`.
+#[tokio::test]
+async fn a_configuration_stop_is_run_again_once_the_configuration_is_fixed() {
+    use reflex_shared::policy::{Policy, PolicyCache};
+    use std::sync::Arc;
+    for (stopping, reason) in [
+        (
+            "version: 1\ndefaults: {mode: sometimes}",
+            Reason::PolicyInvalid,
+        ),
+        ("version: 1\ndefaults: {enabled: false}", Reason::Disabled),
+    ] {
+        let mut w = world_with(Script::default(), stopping).await;
+        let o = w.deliver().await.unwrap();
+        assert_eq!(o.reason, reason, "{o:?}");
+        let stopped = w.record().await;
+        let arn = stopped
+            .resource_arn
+            .clone()
+            .expect("the finding's resource");
+        assert!(arn.starts_with("arn:aws:s3:::fake-"), "{arn}");
+        let listed =
+            w.h.setup
+                .ledger
+                .query(ledger::Lookup::Resource(&arn), None)
+                .await
+                .unwrap();
+        assert_eq!(listed.len(), 1, "audit --resource finds it");
+        // Redelivered under the same configuration: stopped again, not a duplicate.
+        let again = w.deliver().await.unwrap();
+        assert_eq!((again.reason, again.duplicate), (reason, false));
+
+        w.h.setup.policy = Arc::new(PolicyCache::fixed(Ok(Policy::default())));
+        let o = w.deliver().await.unwrap();
+        assert_eq!((o.status, o.duplicate), (Status::Succeeded, false), "{o:?}");
+        assert_eq!(w.fake.changes(), 1);
+        let r = w.record().await;
+        assert_eq!(r.history.len(), 2);
+        assert!(r.history.iter().all(|p| p.reason == reason));
+        assert_eq!(r.tries, 1);
+        // Finished now: a redelivery is a duplicate.
+        assert!(w.deliver().await.unwrap().duplicate);
+    }
+}
+
+/// A machine whose clock disagrees with AWS's (here: AWS's answers dated an hour earlier, as a
+/// laptop an hour fast would see them) neither takes over a lease that looks expired to it nor
+/// acts at all.
+#[tokio::test]
+async fn a_skewed_clock_neither_takes_over_nor_acts() {
+    let mut w = world(Script::default()).await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&w.h.sdk)
+            .interceptor(SkewedDate(-3600))
+            .build(),
+    );
+    let honest = w.h.setup.ledger.clone();
+    w.h.setup.ledger = ledger::Ledger::new(client, honest.table());
+
+    // No record yet: the claim is taken, but nothing is changed.
+    match w.deliver().await {
+        Err(PipelineError::Ledger(e)) => assert!(e.to_string().contains("clock"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.fake.changes(), 0);
+    let r = w.record().await;
+    assert_eq!(r.status, Status::Claimed);
+
+    // A claim whose lease ran out by this machine's clock (but not by AWS's) is not taken
+    // over.
+    let mut expired = r.clone();
+    expired.lease_expires_at = Some(chrono::Utc::now().timestamp() - 10);
+    w.h.store(&expired).await;
+    match w.deliver().await {
+        Err(PipelineError::Ledger(e)) => assert!(e.to_string().contains("clock"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let after = w.record().await;
+    assert_eq!((after.attempts, &after.claim_token), (1, &r.claim_token));
+    assert_eq!(w.fake.changes(), 0);
+}
+
+/// A rollback is checkpointed before its first change, re-reads like `verify` until the
+/// restore shows, and only then writes its suppression; one whose restore never shows is
+/// written into the record's history, with no suppression.
+#[tokio::test]
+async fn a_rollback_checkpoints_rereads_and_holds_back_only_once_restored() {
+    for restored_late in [true, false] {
+        let w = world(Script::default()).await;
+        assert_eq!(w.deliver().await.unwrap().status, Status::Succeeded);
+        let arn = w.record().await.resource_arn.unwrap();
+        {
+            let mut s = w.fake.script.lock().unwrap();
+            // The rollback's own read (fixed, as recorded), then reads lagging behind the undo.
+            s.verify.push_back(Go::Ok);
+            s.verify.push_back(Go::Fixed);
+            if !restored_late {
+                s.verify.extend([Go::Fixed, Go::Fixed]);
+            }
+        }
+        let by = "arn:aws:iam::123456789012:user/operator";
+        let until = chrono::Utc::now() + chrono::Duration::hours(1);
+        let result =
+            reflex_shared::pipeline::rollback(&w.h.setup, &w.fake, &w.record_id, by, false, until)
+                .await;
+        let seen = w.fake.seen_at_act.lock().unwrap().clone().expect("seen");
+        let checkpoint = seen.rollback_pending.expect("checkpointed before the undo");
+        assert_eq!(checkpoint.actions.len(), 1);
+        assert!(checkpoint.actions[0].is_planned());
+        assert_eq!(checkpoint.by, by);
+        let suppression =
+            w.h.setup
+                .ledger
+                .suppression(SCRIPTED_SPEC.name, &arn)
+                .await
+                .unwrap();
+        let r = w.record().await;
+        if restored_late {
+            assert_eq!(result.unwrap().status, Status::RolledBack);
+            assert!(suppression.is_some());
+        } else {
+            match result {
+                Err(PipelineError::Refused(why)) => {
+                    assert!(why.contains("do not show the pre-state"), "{why}")
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(
+                suppression.is_none(),
+                "no hold for a restore that did not show"
+            );
+            assert_eq!(r.status, Status::Succeeded);
+            let noted = r.history.last().unwrap();
+            assert_eq!(noted.reason, Reason::RollbackFailed);
+            assert_eq!(noted.actions.len(), 1);
+        }
+    }
+}

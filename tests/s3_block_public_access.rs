@@ -922,22 +922,6 @@ async fn real_event_shapes_are_never_recorded_as_malformed() {
 
 const GUARDDUTY: &str = "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json";
 
-/// A Security Hub custom-action event (`action` is ReflexApprove or ReflexRemediate) carrying
-/// one ASFF finding.
-fn custom_action(action: &str, finding: serde_json::Value, id: &str) -> serde_json::Value {
-    let mut e: serde_json::Value = serde_json::from_str(&sample(
-        "s3-block-public-access/securityhub-custom-action-remediate-s3.3.json",
-    ))
-    .unwrap();
-    e["id"] = json!(id);
-    e["resources"] = json!([format!(
-        "arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/{action}"
-    )]);
-    e["detail"]["actionName"] = json!(action);
-    e["detail"]["findings"] = json!([finding]);
-    e
-}
-
 /// The GuardDuty finding of `direct` (a GuardDuty event) as Security Hub carries it.
 fn guardduty_in_security_hub(direct: &serde_json::Value, bucket: &str) -> serde_json::Value {
     let d = &direct["detail"];

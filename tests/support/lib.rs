@@ -33,7 +33,7 @@ use reflex_shared::policy::{Policy, PolicyCache, PolicyError};
 use reflex_shared::securityhub::SecurityHubFeedback;
 use reflex_shared::Setup;
 use s3_block_public_access::{BlockConfig, BucketState, S3BlockPublicAccess};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -206,6 +206,30 @@ impl Intercept for CallLog {
     }
 }
 
+/// Rewrites the `Date` of every answer to AWS's time plus `seconds`: stands in for a machine
+/// whose clock is off AWS's by `-seconds` (the emulator cannot be told to send another time).
+#[derive(Debug, Clone)]
+pub struct SkewedDate(pub i64);
+
+impl Intercept for SkewedDate {
+    fn name(&self) -> &'static str {
+        "SkewedDate"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let at = chrono::Utc::now() + chrono::Duration::seconds(self.0);
+        ctx.response_mut()
+            .headers_mut()
+            .insert("date", at.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+        Ok(())
+    }
+}
+
 /// What Security Hub would have been sent.
 pub type SentFeedback = Arc<Mutex<Vec<BatchUpdateFindingsInput>>>;
 
@@ -237,6 +261,22 @@ pub fn mocked_security_hub(ok: bool) -> (aws_sdk_securityhub::Client, SentFeedba
     let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&rule], |c| c
         .retry_config(aws_sdk_securityhub::config::retry::RetryConfig::disabled()));
     (client, sent)
+}
+
+/// A Security Hub custom-action event (`action` is ReflexApprove or ReflexRemediate) carrying
+/// one ASFF finding.
+pub fn custom_action(action: &str, finding: Value, id: &str) -> Value {
+    let mut e: Value = serde_json::from_str(&sample(
+        "s3-block-public-access/securityhub-custom-action-remediate-s3.3.json",
+    ))
+    .unwrap();
+    e["id"] = json!(id);
+    e["resources"] = json!([format!(
+        "arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/{action}"
+    )]);
+    e["detail"]["actionName"] = json!(action);
+    e["detail"]["findings"] = json!([finding]);
+    e
 }
 
 /// One test's world: its own table, an S3 client that logs its calls, and the function's setup.

@@ -55,6 +55,8 @@ pub enum Go {
     /// `verify` only (a read after a change): this read still shows the old state (eventual
     /// consistency).
     Stale,
+    /// A read that shows the resource fixed, whatever it is (a read that lags behind an undo).
+    Fixed,
 }
 
 /// Per step, how each successive call goes; an empty queue means `Ok`.
@@ -88,7 +90,7 @@ pub struct Scripted {
 
 fn fail(go: Go, api: &'static str) -> Result<(), RemediationError> {
     match go {
-        Go::Ok | Go::Stale => Ok(()),
+        Go::Ok | Go::Stale | Go::Fixed => Ok(()),
         Go::Transient | Go::TransientAfterChange => Err(RemediationError::Aws {
             api,
             message: "ThrottlingException: Rate exceeded (scripted)".into(),
@@ -174,6 +176,9 @@ impl Remediation for Scripted {
         if go == Go::Stale {
             return Ok(FakeState { fixed: false });
         }
+        if go == Go::Fixed {
+            return Ok(FakeState { fixed: true });
+        }
         Ok(self.state())
     }
 
@@ -193,10 +198,6 @@ impl Remediation for Scripted {
     }
 
     async fn apply(&self, target: &Target, step: &FakeStep) -> Result<(), RemediationError> {
-        if *step == FakeStep::Unfix {
-            *self.compliant.lock().unwrap() = false;
-            return Ok(());
-        }
         let seen = self
             .ledger
             .query(Lookup::Resource(&target.arn), None)
@@ -204,6 +205,10 @@ impl Remediation for Scripted {
             .ok()
             .and_then(|mut rs| rs.pop());
         *self.seen_at_act.lock().unwrap() = seen;
+        if *step == FakeStep::Unfix {
+            *self.compliant.lock().unwrap() = false;
+            return Ok(());
+        }
         *self.tried.lock().unwrap() = true;
         let go = self.next(|s| &mut s.act);
         if matches!(go, Go::Ok | Go::TransientAfterChange) {
