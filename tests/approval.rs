@@ -259,3 +259,37 @@ async fn presses_do_not_count_toward_max_attempts() {
         }
     }
 }
+
+/// The plan shown was for one bucket: a bucket deleted and created again under the same name
+/// (as open as the first) is another resource, and the approval does not apply to it; its plan
+/// is shown anew.
+#[tokio::test]
+async fn an_approval_does_not_apply_to_a_bucket_created_again_under_the_same_name() {
+    let h = Harness::with_policy(APPROVE_MODE).await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let held = h.deliver_one(sample_for(GUARDDUTY, &bucket)).await;
+    let shown = h.record(&held.record_id).await.resource_identity;
+    assert!(
+        shown.is_some(),
+        "the bucket's creation date is on the record"
+    );
+    let s3 = h.observer_client();
+    s3.delete_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    let o = pipeline::approve(&h.setup, &h.remediation, &held.record_id, OPERATOR)
+        .await
+        .unwrap();
+    assert_eq!(o.status, Status::PendingApproval, "{o:?}");
+    assert!(o.detail.contains("replaced"), "{}", o.detail);
+    assert_eq!(h.pab(&bucket).await, None, "the newcomer is untouched");
+    let r = h.record(&held.record_id).await;
+    assert!(r.resource_identity.is_some() && r.resource_identity != shown);
+    assert_eq!(r.pre_state, Some(json!({ "public_access_block": null })));
+}

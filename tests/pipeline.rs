@@ -884,3 +884,115 @@ async fn a_rollback_checkpoints_rereads_and_holds_back_only_once_restored() {
         }
     }
 }
+
+/// A takeover's own write re-checks, in DynamoDB, that the lease has run out: a holder that
+/// renews its lease between the taker's read and its write keeps the record. (The renewal is
+/// made by an interceptor right after the taker's first read, on a thread of its own.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_rechecks_the_lease_in_its_conditional_write() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::config_bag::ConfigBag;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Debug, Clone)]
+    struct RenewAfterFirstPut {
+        done: Arc<AtomicBool>,
+        calls: Arc<std::sync::Mutex<Vec<String>>>,
+        sdk: aws_config::SdkConfig,
+        table: String,
+        record_id: String,
+    }
+    impl Intercept for RenewAfterFirstPut {
+        fn name(&self) -> &'static str {
+            "RenewAfterFirstPut"
+        }
+        fn read_after_execution(
+            &self,
+            _ctx: &FinalizerInterceptorContextRef<'_>,
+            _rc: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let op = cfg
+                .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+                .map(|m| m.name().to_string())
+                .unwrap_or_default();
+            self.calls.lock().unwrap().push(op);
+            if self.done.swap(true, Ordering::SeqCst) {
+                return Ok(());
+            }
+            let (sdk, table, id) = (self.sdk.clone(), self.table.clone(), self.record_id.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    aws_sdk_dynamodb::Client::new(&sdk)
+                        .update_item()
+                        .table_name(table)
+                        .key("record_id", AttributeValue::S(id))
+                        .update_expression("SET lease_expires_at = :l")
+                        .expression_attribute_values(
+                            ":l",
+                            AttributeValue::N((chrono::Utc::now().timestamp() + 100).to_string()),
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                })
+            })
+            .join()
+            .unwrap();
+            Ok(())
+        }
+    }
+
+    let w = world(Script::default()).await;
+    let mut stored = crashed_record(
+        &w.record_id,
+        SCRIPTED_SPEC.name,
+        finding_of(&w.event),
+        Status::Claimed,
+        1,
+    );
+    stored.lease_expires_at = Some(chrono::Utc::now().timestamp() - 5);
+    w.h.store(&stored).await;
+    let renew = RenewAfterFirstPut {
+        done: Arc::new(AtomicBool::new(false)),
+        calls: Default::default(),
+        sdk: w.h.sdk.clone(),
+        table: w.h.setup.ledger.table().to_string(),
+        record_id: w.record_id.clone(),
+    };
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&w.h.sdk)
+            .interceptor(renew.clone())
+            .build(),
+    );
+    let taker = ledger::Ledger::new(client, w.h.setup.ledger.table());
+    let mut mine = stored.clone();
+    mine.claim_token = "the-taker".into();
+    let claim = taker
+        .claim(
+            mine,
+            chrono::Utc::now().timestamp(),
+            ledger::Takeover::ExpiredLease,
+        )
+        .await
+        .unwrap();
+    // The taker read the expired lease from its first write's answer, and its second write
+    // (the takeover) is what DynamoDB refused: no read in between saw the renewal.
+    let calls = renew.calls.lock().unwrap().clone();
+    assert_eq!(calls[..2], ["PutItem", "PutItem"], "{calls:?}");
+    match claim {
+        ledger::Claim::Held(existing) => assert_ne!(existing.claim_token, "the-taker"),
+        ledger::Claim::Acquired(r) => panic!("took over a live lease: {r:?}"),
+    }
+    let r = w.record().await;
+    assert_eq!((r.attempts, r.claim_token), (1, stored.claim_token));
+}
