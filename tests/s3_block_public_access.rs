@@ -730,6 +730,9 @@ async fn records_expire_only_when_the_operator_sets_a_ttl() {
 
 #[tokio::test]
 async fn fifteen_concurrent_findings_under_a_budget_of_five_make_exactly_five_changes() {
+    // The budget rests on DynamoDB's atomic conditional update, which moto does not make
+    // atomic: the harness's ledger reaches moto through a proxy that forwards DynamoDB writes
+    // one at a time (see `Harness::with`).
     let h = Harness::with_policy(
         "version: 1\nremediations:\n  s3-block-public-access: {max_changes_per_hour: 5}",
     )

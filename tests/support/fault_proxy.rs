@@ -123,9 +123,27 @@ struct Shared {
     log: Arc<Mutex<Vec<Seen>>>,
     rules: Arc<Mutex<Vec<Rule>>>,
     trip: mpsc::UnboundedSender<Seen>,
+    /// Held while a DynamoDB write is forwarded (see [`Shared::forward`]).
+    writes: tokio::sync::Mutex<()>,
 }
 
+/// DynamoDB's writes, which it applies atomically, item by item.
+const DYNAMODB_WRITES: [&str; 4] = ["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"];
+
 impl Shared {
+    /// Forward a request. moto applies DynamoDB's conditional writes without a lock, so two
+    /// concurrent `UpdateItem`s can both pass a condition that only one of them should (a
+    /// budget counter's `n < max`): the proxy forwards DynamoDB writes one at a time, which is
+    /// what DynamoDB's per-item atomicity guarantees (and stronger).
+    async fn forward(&self, req: &Request) -> Option<Vec<u8>> {
+        let _one_at_a_time = if DYNAMODB_WRITES.contains(&req.operation().as_str()) {
+            Some(self.writes.lock().await)
+        } else {
+            None
+        };
+        forward(&self.upstream, req).await
+    }
+
     /// SplitMix64: a seeded, dependency-free stream of numbers in [0, 1).
     fn roll(&self) -> f64 {
         let mut s = self.rng.lock().unwrap();
@@ -213,6 +231,7 @@ impl FaultProxy {
             log: log.clone(),
             rules: rules.clone(),
             trip,
+            writes: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -488,7 +507,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         if let Some(when) = shared.trips(&seen.operation, &req.body) {
             let forwarded = when == When::After;
             if forwarded {
-                let _ = forward(&shared.upstream, &req).await;
+                let _ = shared.forward(&req).await;
             }
             seen.fate = Fate::Tripped { forwarded };
             log(&seen);
@@ -517,7 +536,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
                     }
                     Fault::Reset => reset(client.into_inner()),
                     Fault::LostResponse => {
-                        let _ = forward(&shared.upstream, &req).await;
+                        let _ = shared.forward(&req).await;
                         reset(client.into_inner());
                     }
                     Fault::HeldThenDropped => tokio::time::sleep(shared.hold).await,
@@ -527,7 +546,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         }
 
         log(&seen);
-        let Some(answer) = forward(&shared.upstream, &req).await else {
+        let Some(answer) = shared.forward(&req).await else {
             return;
         };
         if client.get_mut().write_all(&answer).await.is_err() {

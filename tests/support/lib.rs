@@ -332,7 +332,20 @@ impl Harness {
                 .force_path_style(true)
                 .build(),
         );
-        let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), unique("reflex-test"));
+        // DynamoDB applies each conditional write atomically; moto does not (two concurrent
+        // updates can both pass one condition). The ledger talks to the emulator through a
+        // fault proxy that injects no fault and forwards DynamoDB writes one at a time.
+        let atomic =
+            fault_proxy::FaultProxy::start(&endpoint(), fault_proxy::Faults::default()).await;
+        let ledger = Ledger::new(
+            aws_sdk_dynamodb::Client::new(
+                &test_loader(aws_config::defaults(BehaviorVersion::latest()))
+                    .endpoint_url(&atomic.endpoint)
+                    .load()
+                    .await,
+            ),
+            unique("reflex-test"),
+        );
         assert!(ledger
             .create_table_if_absent()
             .await
