@@ -4,16 +4,21 @@
 //! TestEventPattern always answers "no match" and its PutEvents cannot see into arrays of objects,
 //! so it cannot judge these patterns). Pure: no emulator needed.
 
+use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsInput;
 use quamina::Quamina;
 use reflex_cli::functions;
 use reflex_shared::finding::{APPROVE_ACTION_ID, REMEDIATE_ACTION_ID};
+use reflex_shared::ledger::key_prefixes;
 use reflex_shared::ledger::table::{DEFINITION, TTL_ATTRIBUTE};
 use reflex_shared::pipeline::PIPELINE_IAM_ACTIONS;
+use reflex_shared::policy::DEFAULT_TRUSTED_PRODUCTS;
 use reflex_shared::remediation::Spec;
+use reflex_shared::securityhub::SecurityHubFeedback;
+use reflex_shared::status::Status;
 use reflex_shared::trigger::Trigger;
-use reflex_tests::{events_dir, ACCOUNT};
+use reflex_tests::{events_dir, mocked_security_hub, ACCOUNT};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 const REGION: &str = "us-east-1";
@@ -171,6 +176,81 @@ fn a_pattern_change_is_noticed() {
         .matches_for_event(event.to_string().as_bytes())
         .unwrap()
         .is_empty());
+}
+
+#[test]
+fn a_custom_action_on_another_products_finding_is_not_routed() {
+    // "Reflex: remediate" on a finding that names S3.3 both ways (SecurityControlId, and the
+    // per-standard ProductFields.ControlId): routed when the finding is AWS's own, and not when
+    // another product's finding names the same control.
+    let t = template();
+    let (_, function, spec) = functions(&t).into_iter().next().unwrap();
+    let q = matcher(function);
+    let (_, raw) = samples(spec.name)
+        .into_iter()
+        .find(|(p, _)| p.ends_with("securityhub-custom-action-remediate-s3.3.json"))
+        .unwrap();
+    let mut event: Value = serde_json::from_str(&raw).unwrap();
+    event["detail"]["findings"][0]["ProductFields"]["ControlId"] = json!("S3.3");
+    let routed = |e: &Value| {
+        let mut hits = q.matches_for_event(e.to_string().as_bytes()).unwrap();
+        hits.sort();
+        hits
+    };
+    assert_eq!(
+        routed(&event),
+        vec![
+            "SecurityHubCustomAction".to_string(),
+            "SecurityHubCustomActionLegacy".to_string()
+        ]
+    );
+    for other in [
+        // A partner integration, and a customer's own product.
+        "arn:aws:securityhub:us-east-1::product/prowler/prowler",
+        "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default",
+    ] {
+        event["detail"]["findings"][0]["ProductArn"] = json!(other);
+        assert_eq!(routed(&event), Vec::<String>::new(), "{other}");
+    }
+}
+
+#[test]
+fn every_security_hub_rule_selects_only_aws_products() {
+    // Custom-action rules included: the rules and the policy's default trusted products agree.
+    let t = template();
+    let mut custom_actions = 0;
+    for (name, function, _) in functions(&t) {
+        for (rule, p) in patterns(function) {
+            if p["source"] != json!(["aws.securityhub"]) {
+                continue;
+            }
+            if p["detail-type"] == json!(["Security Hub Findings - Custom Action"]) {
+                custom_actions += 1;
+            }
+            let arns = p["detail"]["findings"]["ProductArn"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| panic!("{name}.{rule}: no ProductArn restriction"));
+            for arn in arns {
+                let w = arn["wildcard"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name}.{rule}: {arn} is not a wildcard"));
+                // A trusted pattern itself, or one of its products named outright.
+                let trusted = DEFAULT_TRUSTED_PRODUCTS.iter().any(|t| {
+                    w == *t
+                        || t.strip_suffix('*').is_some_and(|stem| {
+                            w.strip_prefix(stem)
+                                .is_some_and(|product| !product.contains(['*', '?']))
+                        })
+                });
+                assert!(
+                    trusted,
+                    "{name}.{rule}: {w} is not one of AWS's own products"
+                );
+            }
+        }
+    }
+    assert!(custom_actions > 0, "no custom-action rule was checked");
 }
 
 /// Every value listed under `key` anywhere in the patterns (plain strings and prefixes).
@@ -469,5 +549,267 @@ fn failed_invocations_land_in_an_encrypted_alarmed_queue_the_role_may_send_to() 
                     && st["Resource"]["!GetAtt"] == json!(format!("{queue}.Arn"))
             });
         assert!(may_send, "{name}'s role may send to {queue}");
+    }
+}
+
+/// Every statement of a function's inline policies.
+fn statements(function: &Value) -> Vec<&Value> {
+    function["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["Statement"].as_array().unwrap())
+        .collect()
+}
+
+/// The statements granting any action that starts with `prefix`.
+fn granting<'a>(function: &'a Value, prefix: &str) -> Vec<&'a Value> {
+    statements(function)
+        .into_iter()
+        .filter(|st| {
+            st["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str().unwrap().starts_with(prefix))
+        })
+        .collect()
+}
+
+#[test]
+fn each_role_touches_only_its_own_items_of_the_outcome_table() {
+    let t = template();
+    for (name, function, spec) in functions(&t) {
+        let ledger = granting(function, "dynamodb:");
+        assert_eq!(
+            ledger.len(),
+            1,
+            "{name}: one statement for the outcome table"
+        );
+        // The table alone: no function queries an index.
+        assert_eq!(
+            ledger[0]["Resource"],
+            json!({ "!GetAtt": "OutcomeTable.Arn" }),
+            "{name}"
+        );
+        // Its records, budget counters and suppressions, by the ledger's own key prefixes; and
+        // the key must be in the request (ForAllValues alone holds for a request without it).
+        let own: Vec<String> = key_prefixes(spec.name)
+            .iter()
+            .map(|p| format!("{p}*"))
+            .collect();
+        assert_eq!(
+            ledger[0]["Condition"],
+            json!({
+                "ForAllValues:StringLike": { "dynamodb:LeadingKeys": own },
+                "Null": { "dynamodb:LeadingKeys": "false" },
+            }),
+            "{name}"
+        );
+    }
+}
+
+/// The `securityhub:ASFFSyntaxPath/…` keys a `BatchUpdateFindings` request puts in IAM's request
+/// context: each field it sets, as a whole and by its parts, with the value of a plain one.
+fn asff_context(input: &BatchUpdateFindingsInput) -> BTreeMap<String, Option<String>> {
+    let mut fields: Vec<(&str, Option<String>)> = Vec::new();
+    if let Some(n) = &input.note {
+        fields.push(("Note", None));
+        fields.extend(n.text().map(|v| ("Note.Text", Some(v.to_string()))));
+        fields.extend(
+            n.updated_by()
+                .map(|v| ("Note.UpdatedBy", Some(v.to_string()))),
+        );
+    }
+    if let Some(w) = &input.workflow {
+        fields.push(("Workflow", None));
+        fields.extend(
+            w.status()
+                .map(|v| ("Workflow.Status", Some(v.as_str().to_string()))),
+        );
+    }
+    if let Some(s) = &input.severity {
+        fields.push(("Severity", None));
+        fields.extend(
+            s.label()
+                .map(|v| ("Severity.Label", Some(v.as_str().to_string()))),
+        );
+        fields.extend(
+            s.normalized()
+                .map(|v| ("Severity.Normalized", Some(v.to_string()))),
+        );
+        fields.extend(
+            s.product()
+                .map(|v| ("Severity.Product", Some(v.to_string()))),
+        );
+    }
+    if let Some(v) = &input.verification_state {
+        fields.push(("VerificationState", Some(v.as_str().to_string())));
+    }
+    if let Some(v) = input.confidence {
+        fields.push(("Confidence", Some(v.to_string())));
+    }
+    if let Some(v) = input.criticality {
+        fields.push(("Criticality", Some(v.to_string())));
+    }
+    if input.types.is_some() {
+        fields.push(("Types", None));
+    }
+    if let Some(u) = &input.user_defined_fields {
+        fields.push(("UserDefinedFields", None));
+        if !u.is_empty() {
+            fields.extend([
+                ("UserDefinedFields.key", None),
+                ("UserDefinedFields.value", None),
+            ]);
+        }
+    }
+    if let Some(r) = &input.related_findings {
+        fields.push(("RelatedFindings", None));
+        if !r.is_empty() {
+            fields.extend([
+                ("RelatedFindings.Id", None),
+                ("RelatedFindings.ProductArn", None),
+            ]);
+        }
+    }
+    fields
+        .into_iter()
+        .map(|(path, v)| (format!("securityhub:ASFFSyntaxPath/{path}"), v))
+        .collect()
+}
+
+/// IAM's judgement of a statement's `Condition` on a request context, for the operators the
+/// Security Hub statement uses (any other operator fails the test: teach it here first).
+fn allows(condition: &Value, context: &BTreeMap<String, Option<String>>) -> bool {
+    condition.as_object().unwrap().iter().all(|(op, tests)| {
+        tests
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(key, want)| match op.as_str() {
+                "Null" => *want == json!((!context.contains_key(key)).to_string()),
+                "StringEqualsIfExists" => match context.get(key) {
+                    None => true,
+                    Some(value) => {
+                        let wanted: Vec<&Value> = match want {
+                            Value::Array(items) => items.iter().collect(),
+                            one => vec![one],
+                        };
+                        wanted.iter().any(|w| w.as_str() == value.as_deref())
+                    }
+                },
+                other => panic!("the test does not know the condition operator {other}"),
+            })
+    })
+}
+
+#[tokio::test]
+async fn security_hub_feedback_may_set_only_the_note_and_the_workflow_status_reflex_sends() {
+    use aws_sdk_securityhub::types::{
+        RelatedFinding, SeverityLabel, SeverityUpdate, VerificationState, WorkflowStatus,
+        WorkflowUpdate,
+    };
+    // Every request Reflex sends: one report per outcome (moto lacks BatchUpdateFindings, so
+    // an aws-smithy-mocks client records them).
+    let raw = std::fs::read_to_string(
+        events_dir().join("s3-block-public-access/securityhub-custom-action-remediate-s3.3.json"),
+    )
+    .unwrap();
+    let finding = reflex_shared::finding::parse_bytes(raw.as_bytes())
+        .unwrap()
+        .remove(0);
+    let (client, sent) = mocked_security_hub(true);
+    let feedback = SecurityHubFeedback::new(client);
+    for status in Status::ALL {
+        feedback.report(&finding, status, "record r#1").await;
+    }
+    let sent = sent.lock().unwrap().clone();
+    assert!(sent.iter().any(|i| i.workflow.is_some()) && sent.iter().any(|i| i.workflow.is_none()));
+    let sent_statuses: BTreeSet<String> = sent
+        .iter()
+        .filter_map(|i| i.workflow.as_ref()?.status())
+        .map(|s| s.as_str().to_string())
+        .collect();
+
+    // What Reflex never sends, one field at a time.
+    let base = sent[0].clone();
+    let forge = |change: &dyn Fn(&mut BatchUpdateFindingsInput)| {
+        let mut input = base.clone();
+        change(&mut input);
+        input
+    };
+    let forged = [
+        forge(&|i| {
+            i.workflow = Some(
+                WorkflowUpdate::builder()
+                    .status(WorkflowStatus::Suppressed)
+                    .build(),
+            )
+        }),
+        forge(&|i| {
+            i.severity = Some(
+                SeverityUpdate::builder()
+                    .label(SeverityLabel::Informational)
+                    .build(),
+            )
+        }),
+        forge(&|i| i.severity = Some(SeverityUpdate::builder().normalized(0).build())),
+        forge(&|i| i.confidence = Some(0)),
+        forge(&|i| i.criticality = Some(0)),
+        forge(&|i| i.types = Some(vec!["Software and Configuration Checks".into()])),
+        forge(&|i| i.user_defined_fields = Some([("k".into(), "v".into())].into())),
+        forge(&|i| i.verification_state = Some(VerificationState::FalsePositive)),
+        forge(&|i| i.related_findings = Some(vec![RelatedFinding::builder().id("x").build()])),
+    ];
+
+    let t = template();
+    for (name, function, _) in functions(&t) {
+        let statements = granting(function, "securityhub:");
+        assert_eq!(statements.len(), 1, "{name}: one Security Hub statement");
+        let condition = &statements[0]["Condition"];
+        let allowed: BTreeSet<String> = condition["StringEqualsIfExists"]
+            ["securityhub:ASFFSyntaxPath/Workflow.Status"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no Workflow.Status condition"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            allowed, sent_statuses,
+            "{name}: exactly the statuses Reflex sets"
+        );
+        // Every other field BatchUpdateFindings can change must be absent, named as a whole and
+        // by its parts.
+        let never_set: &[(&str, &[&str])] = &[
+            ("Confidence", &[]),
+            ("Criticality", &[]),
+            ("RelatedFindings", &["Id", "ProductArn"]),
+            ("Severity", &["Label", "Normalized", "Product"]),
+            ("Types", &[]),
+            ("UserDefinedFields", &["key", "value"]),
+            ("VerificationState", &[]),
+        ];
+        let absent: serde_json::Map<String, Value> = never_set
+            .iter()
+            .flat_map(|(field, parts)| {
+                std::iter::once(field.to_string())
+                    .chain(parts.iter().map(move |p| format!("{field}.{p}")))
+            })
+            .map(|path| (format!("securityhub:ASFFSyntaxPath/{path}"), json!("true")))
+            .collect();
+        assert_eq!(condition["Null"], Value::Object(absent), "{name}");
+        for input in &sent {
+            assert!(
+                allows(condition, &asff_context(input)),
+                "{name}: refuses what Reflex sends: {input:?}"
+            );
+        }
+        for input in &forged {
+            assert!(
+                !allows(condition, &asff_context(input)),
+                "{name}: allows what Reflex never sends: {input:?}"
+            );
+        }
     }
 }

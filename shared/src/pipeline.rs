@@ -29,7 +29,6 @@ pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
-    "dynamodb:Query",
     "config:DescribeConfigRules",
     "securityhub:BatchUpdateFindings",
     "sqs:SendMessage",

@@ -16,11 +16,13 @@
 
 mod budget;
 mod key;
+mod prefixes;
 mod record;
 pub mod table;
 
 pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
+pub use prefixes::key_prefixes;
 pub use record::{
     Action, ActionResult, AttemptError, BudgetUse, Feedback, FeedbackResult, OutcomeRecord,
     PriorOutcome, RecordMeta, Rollback, RollbackPending, Suppression,
