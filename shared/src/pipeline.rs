@@ -218,12 +218,13 @@ pub async fn handle<R: Remediation>(
             return Box::pin(command_run(setup, remediation, &command))
                 .await
                 .inspect_err(|e| {
-                    warn!(
-                        command = command.order().kind(),
-                        record_id = command.record_id(),
-                        error = %e,
-                        "command refused"
-                    )
+                    let kind = command.order().kind();
+                    let record_id = command.record_id();
+                    if let PipelineError::Refused(_) = e {
+                        warn!(command = kind, record_id, error = %e, "command refused");
+                    } else {
+                        warn!(command = kind, record_id, error = %e, "command failed");
+                    }
                 })
                 .map(|o| vec![o]);
         }
