@@ -5,6 +5,7 @@
 //! budget's reservation given back when nothing changed.
 
 use reflex_shared::ledger::{self, OutcomeRecord};
+use reflex_shared::operator::Order;
 use reflex_shared::pipeline::{Handled, PipelineError};
 use reflex_shared::status::{Reason, Status};
 use reflex_tests::scripted::{Go, Script, Scripted, FIX, SCRIPTED_SPEC};
@@ -538,19 +539,31 @@ async fn records_hold_the_typed_steps_and_parameters_are_validated() {
 /// sweep), and operator commands (approve, rollback), all through the Lambda handler.
 #[tokio::test]
 async fn one_handler_serves_events_schedules_and_operator_commands() {
-    let w = world_with(Script::default(), "version: 1\ndefaults: {mode: approve}").await;
+    // Commands carry a proof signed with the caller's credentials; STS names the operator.
+    let w = world_with(
+        Script::default(),
+        &format!("version: 1\ndefaults: {{mode: approve}}\noperators: ['{MOTO_CALLER}']"),
+    )
+    .await;
     let held = w.deliver().await.unwrap();
     assert_eq!(held.status, Status::PendingApproval);
 
-    let by = "arn:aws:iam::123456789012:role/oncall";
-    let approve =
-        json!({ "reflex": { "command": "approve", "record_id": held.record_id, "by": by } });
+    let by = MOTO_CALLER;
+    let approve = w.h.signed_command(Order::Approve, &held.record_id).await;
     let o = w.h.deliver_to(&w.fake, approve).await.unwrap().remove(0);
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert_eq!(w.record().await.approved_by.as_deref(), Some(by));
     assert_eq!(w.fake.changes(), 1);
 
-    let rollback = json!({ "reflex": { "command": "rollback", "record_id": held.record_id, "by": by, "hold_for_hours": 1 } });
+    let rollback =
+        w.h.signed_command(
+            Order::Rollback {
+                dry_run: false,
+                hold_for_hours: 1,
+            },
+            &held.record_id,
+        )
+        .await;
     let o = w.h.deliver_to(&w.fake, rollback).await.unwrap().remove(0);
     assert_eq!(
         (o.status, o.reason),

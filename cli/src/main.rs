@@ -7,6 +7,7 @@ use reflex_cli::emulator::Emulator;
 use reflex_cli::render::{self, Format};
 use reflex_cli::{demo, functions};
 use reflex_shared::ledger::{table, Ledger};
+use reflex_shared::operator::{self, Order};
 use reflex_shared::policy::PolicySource;
 use reflex_shared::setup::Settings;
 use reflex_shared::status::Status;
@@ -61,6 +62,11 @@ enum Command {
     Approve {
         /// The record id, as `reflex audit` shows it.
         record_id: String,
+        /// Print the command, signed with your credentials, as a payload for the function
+        /// (`aws lambda invoke --payload`) instead of approving in process. Valid for 5 minutes,
+        /// for this record and table only; the function asks STS who signed it.
+        #[arg(long)]
+        command_for_function: bool,
         /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
         #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
         policy: Option<PathBuf>,
@@ -82,9 +88,14 @@ enum Command {
         /// Say what the rollback would do; change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// How long findings for the resource are not acted on: 90m, 24h, 7d…
+        /// How long findings for the resource are not acted on: 90m, 24h, 7d… (at most 90d)
         #[arg(long, default_value = "7d", value_parser = parse_hold)]
         hold_for: chrono::Duration,
+        /// Print the command, signed with your credentials, as a payload for the function
+        /// (`aws lambda invoke --payload`) instead of rolling back in process. Valid for 5
+        /// minutes, for this record and table only; `--hold-for` in whole hours.
+        #[arg(long)]
+        command_for_function: bool,
         /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
         #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
         policy: Option<PathBuf>,
@@ -134,8 +145,25 @@ enum Command {
     },
 }
 
+/// A rollback's hold: a duration of at most 90 days (the bound the library and the functions
+/// also hold to).
 fn parse_hold(s: &str) -> Result<chrono::Duration, String> {
-    audit::parse_duration(s).unwrap_or_else(|| Err(format!("{s:?}: use 90m, 24h or 7d")))
+    match audit::parse_duration(s) {
+        None => Err(format!("{s:?}: use 90m, 24h or 7d")),
+        Some(Ok(d)) if d <= operator::MAX_HOLD => Ok(d),
+        Some(_) => Err(format!(
+            "{s:?}: --hold-for is at most 90 days (90d, {}h)",
+            operator::MAX_HOLD_HOURS
+        )),
+    }
+}
+
+/// Print a command for a function, signed with the operator's own credentials.
+async fn print_signed_command(table: &str, order: Order, record_id: &str) -> Result<()> {
+    let sdk = setup::sdk_config().await;
+    let payload = operator::signed_command(&sdk, order, record_id, table).await?;
+    println!("{payload}");
+    Ok(())
 }
 
 fn parse_status(s: &str) -> Result<Status, String> {
@@ -231,9 +259,15 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Approve {
             record_id,
+            command_for_function: true,
+            ..
+        } => print_signed_command(&cli.table, Order::Approve, &record_id).await?,
+        Command::Approve {
+            record_id,
             policy,
             policy_parameter,
             json,
+            ..
         } => {
             let (setup, function) = function_for_record(
                 &cli.table,
@@ -253,9 +287,27 @@ async fn run(cli: Cli) -> Result<()> {
             record_id,
             dry_run,
             hold_for,
+            command_for_function: true,
+            ..
+        } => {
+            let hours = u32::try_from(hold_for.num_hours())
+                .ok()
+                .filter(|h| chrono::Duration::hours(i64::from(*h)) == hold_for)
+                .context("--command-for-function takes --hold-for in whole hours (24h, 7d)")?;
+            let order = Order::Rollback {
+                dry_run,
+                hold_for_hours: hours,
+            };
+            print_signed_command(&cli.table, order, &record_id).await?;
+        }
+        Command::Rollback {
+            record_id,
+            dry_run,
+            hold_for,
             policy,
             policy_parameter,
             json,
+            ..
         } => {
             let (setup, function) = function_for_record(
                 &cli.table,

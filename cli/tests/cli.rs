@@ -487,3 +487,80 @@ async fn approve_carries_out_a_held_fix_and_records_the_operator() {
     let bad_hold = reflex(&[&["rollback", &record_id, "--hold-for", "soon"][..], &t].concat());
     assert_eq!(bad_hold.status.code(), Some(2));
 }
+
+/// A rollback's hold is at most 90 days; `--command-for-function` prints the command signed
+/// with the operator's credentials, bound to the record, table and parameters, naming no one.
+#[test]
+fn holds_are_bounded_and_commands_for_functions_are_signed() {
+    endpoint();
+    let record_id = "s3-block-public-access#0123456789abcdef0123456789abcdef";
+    let t = ["--table", "reflex-signed"];
+    let too_long = reflex(&[&["rollback", record_id, "--hold-for", "91d"][..], &t].concat());
+    assert_eq!(too_long.status.code(), Some(2));
+    let (_, err) = text(&too_long);
+    assert!(err.contains("--hold-for is at most 90 days"), "{err}");
+    let far_too_long = reflex(&["rollback", record_id, "--hold-for", "100000h"]);
+    assert_eq!(far_too_long.status.code(), Some(2));
+    assert!(text(&far_too_long).1.contains("at most 90 days"));
+
+    let signed = reflex(
+        &[
+            &["rollback", record_id, "--hold-for", "90d", "--dry-run"][..],
+            &["--command-for-function"],
+            &t,
+        ]
+        .concat(),
+    );
+    let (out, err) = text(&signed);
+    assert!(signed.status.success(), "{err}");
+    let payload: Value = serde_json::from_str(out.trim()).unwrap();
+    let command = &payload["reflex"];
+    assert_eq!(command["command"], "rollback");
+    assert_eq!(command["record_id"], record_id);
+    assert_eq!(command["dry_run"], true);
+    assert_eq!(command["hold_for_hours"], 2160);
+    assert!(command.get("by").is_none(), "{payload}");
+    let order = reflex_shared::operator::Order::Rollback {
+        dry_run: true,
+        hold_for_hours: 2160,
+    };
+    let headers = &command["proof"]["headers"];
+    assert_eq!(
+        headers["x-reflex-command"],
+        reflex_shared::operator::digest(order, record_id, "reflex-signed")
+    );
+    let authorization = headers["authorization"].as_str().unwrap_or_default();
+    assert!(
+        authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-reflex-command"),
+        "{authorization}"
+    );
+    assert_eq!(
+        command["proof"]["body"],
+        "Action=GetCallerIdentity&Version=2011-06-15"
+    );
+
+    let approve = reflex(&[&["approve", record_id, "--command-for-function"][..], &t].concat());
+    let (out, err) = text(&approve);
+    assert!(approve.status.success(), "{err}");
+    let payload: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(payload["reflex"]["command"], "approve");
+    assert!(
+        payload["reflex"].get("hold_for_hours").is_none(),
+        "{payload}"
+    );
+
+    let minutes = reflex(
+        &[
+            &["rollback", record_id, "--hold-for", "90m"][..],
+            &["--command-for-function"],
+            &t,
+        ]
+        .concat(),
+    );
+    assert_eq!(minutes.status.code(), Some(1));
+    assert!(
+        text(&minutes).1.contains("whole hours"),
+        "{:?}",
+        text(&minutes)
+    );
+}

@@ -9,6 +9,7 @@ pub mod config_rules;
 pub mod finding;
 pub mod ledger;
 pub mod logging;
+pub mod operator;
 pub mod pipeline;
 pub mod policy;
 pub mod remediation;

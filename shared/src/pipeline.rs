@@ -12,6 +12,7 @@ use crate::ledger::{
     self, Action, AttemptError, BudgetUse, Claim, LedgerError, OutcomeRecord, PriorOutcome,
     RecordMeta, Rollback, RollbackPending, Suppression, Takeover,
 };
+use crate::operator::{self, OperatorError, Order, Proof};
 use crate::policy::{Decision, Mode, Policy, PolicyError, Verdict};
 use crate::remediation::{Remediation, RemediationError, Tags, Target, Unresolved};
 use crate::setup::Setup;
@@ -106,22 +107,57 @@ fn now() -> String {
 }
 
 /// An operator's command to a function, sent as `{"reflex": {"command": "approve", …}}` (a
-/// direct invocation, which needs `lambda:InvokeFunction` on the function).
+/// direct invocation, which needs `lambda:InvokeFunction` on the function). The operator is
+/// never named by the payload: the `proof` (a signed `sts:GetCallerIdentity`, see
+/// [`crate::operator`]) lets the function ask STS who signed it, for this very command.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Command {
     /// Approve a record held for approval ([`approve`]).
-    Approve { record_id: String, by: String },
+    Approve {
+        record_id: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
     /// Roll a succeeded record back ([`rollback`]), holding the resource back for
-    /// `hold_for_hours` (default 168, a week).
+    /// `hold_for_hours` (default 168, a week; at most 2160, 90 days).
     Rollback {
         record_id: String,
-        by: String,
         #[serde(default)]
         dry_run: bool,
         #[serde(default)]
         hold_for_hours: Option<u32>,
+        #[serde(default)]
+        proof: Option<Proof>,
     },
+}
+
+impl Command {
+    fn record_id(&self) -> &str {
+        match self {
+            Command::Approve { record_id, .. } | Command::Rollback { record_id, .. } => record_id,
+        }
+    }
+
+    fn order(&self) -> Order {
+        match self {
+            Command::Approve { .. } => Order::Approve,
+            Command::Rollback {
+                dry_run,
+                hold_for_hours,
+                ..
+            } => Order::Rollback {
+                dry_run: *dry_run,
+                hold_for_hours: hold_for_hours.unwrap_or(operator::DEFAULT_HOLD_HOURS),
+            },
+        }
+    }
+
+    fn proof(&self) -> Option<&Proof> {
+        match self {
+            Command::Approve { proof, .. } | Command::Rollback { proof, .. } => proof.as_ref(),
+        }
+    }
 }
 
 /// How an invocation came in: the three kinds one function serves.
@@ -160,7 +196,10 @@ pub async fn handle<R: Remediation>(
     remediation: &R,
     event: LambdaEvent<Value>,
 ) -> Result<Vec<Handled>, PipelineError> {
-    match Invocation::of(&event.payload)? {
+    let invocation = Invocation::of(&event.payload).inspect_err(|e| {
+        warn!(error = %e, "command refused");
+    })?;
+    match invocation {
         Invocation::Event => {}
         Invocation::Scheduled => {
             let changed = remediation
@@ -174,21 +213,18 @@ pub async fn handle<R: Remediation>(
             info!(remediation = remediation.spec().name, changed, "sweep");
             return Ok(Vec::new());
         }
-        Invocation::Command(Command::Approve { record_id, by }) => {
-            return approve(setup, remediation, &record_id, &by)
+        Invocation::Command(command) => {
+            return Box::pin(command_run(setup, remediation, &command))
                 .await
-                .map(|o| vec![o]);
-        }
-        Invocation::Command(Command::Rollback {
-            record_id,
-            by,
-            dry_run,
-            hold_for_hours,
-        }) => {
-            let hours = i64::from(hold_for_hours.unwrap_or(168));
-            let until = Utc::now() + chrono::Duration::hours(hours);
-            return rollback(setup, remediation, &record_id, &by, dry_run, until)
-                .await
+                .inspect_err(|e| {
+                    let kind = command.order().kind();
+                    let record_id = command.record_id();
+                    if let PipelineError::Refused(_) = e {
+                        warn!(command = kind, record_id, error = %e, "command refused");
+                    } else {
+                        warn!(command = kind, record_id, error = %e, "command failed");
+                    }
+                })
                 .map(|o| vec![o]);
         }
     }
@@ -202,6 +238,62 @@ pub async fn handle<R: Remediation>(
         &event.context.request_id,
     )
     .await
+}
+
+/// An operator's command, carried out as the operator STS names for its proof, or refused
+/// with the reason before anything is written.
+async fn command_run<R: Remediation>(
+    setup: &Setup,
+    remediation: &R,
+    command: &Command,
+) -> Result<Handled, PipelineError> {
+    let order = command.order();
+    let record_id = command.record_id();
+    if let Order::Rollback { hold_for_hours, .. } = order {
+        if hold_for_hours > operator::MAX_HOLD_HOURS {
+            return Err(PipelineError::Refused(format!(
+                "hold_for_hours {hold_for_hours} is over {} (90 days); nothing was changed",
+                operator::MAX_HOLD_HOURS
+            )));
+        }
+    }
+    let sts_url = operator::sts_url(&setup.sdk).map_err(PipelineError::Refused)?;
+    let sts_host = operator::host_of(&sts_url).ok_or_else(|| {
+        PipelineError::Refused(format!("the STS endpoint {sts_url:?} has no host"))
+    })?;
+    let deployment = operator::sts::Deployment {
+        account: &setup.account_id,
+        table: setup.ledger.table(),
+        sts_host: &sts_host,
+    };
+    let operator = operator::sts::authenticate(
+        &aws_sdk_sts::Client::new(&setup.sdk),
+        &setup.policy,
+        deployment,
+        order,
+        record_id,
+        command.proof(),
+    )
+    .await
+    .map_err(|e| match e {
+        OperatorError::Unavailable(message) => PipelineError::Transient {
+            record_id: record_id.into(),
+            step: "operator",
+            message,
+        },
+        e => PipelineError::Refused(format!("command refused: {e}; nothing was changed")),
+    })?;
+    info!(command = order.kind(), record_id, operator = %operator.arn, "command accepted");
+    match order {
+        Order::Approve => approve(setup, remediation, record_id, &operator.arn).await,
+        Order::Rollback {
+            dry_run,
+            hold_for_hours,
+        } => {
+            let until = Utc::now() + chrono::Duration::hours(i64::from(hold_for_hours));
+            rollback(setup, remediation, record_id, &operator.arn, dry_run, until).await
+        }
+    }
 }
 
 /// The same pipeline on raw bytes (`reflex replay`), where the input may not even be JSON.
@@ -289,6 +381,13 @@ pub async fn rollback<R: Remediation>(
     dry_run: bool,
     hold_until: DateTime<Utc>,
 ) -> Result<Handled, PipelineError> {
+    // Checked before anything is read or written, whoever calls: a hold is at most 90 days.
+    if hold_until > Utc::now() + operator::MAX_HOLD {
+        return Err(PipelineError::Refused(format!(
+            "the hold until {} is more than 90 days ahead; nothing was changed",
+            timestamp(hold_until)
+        )));
+    }
     // Boxed: its state is large, and callers' stacks need not hold it.
     Box::pin(roll_back(
         setup,

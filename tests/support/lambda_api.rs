@@ -126,3 +126,70 @@ async fn serve(
         }
     }
 }
+
+/// What a function binary did with a queue of events: one post per event, and its output.
+#[derive(Debug)]
+pub struct Served {
+    pub posted: Vec<Posted>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Served {
+    /// The JSON log lines whose `message` is `message`.
+    pub fn logged(&self, message: &str) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == message)
+            .collect()
+    }
+}
+
+/// Start `binary` as Lambda starts it (the runtime environment variables, `env` on top), serve
+/// it `events` in order, and stop it once it has answered each one. Panics with its output if
+/// it stops answering (a crash, a panic) for a minute.
+pub async fn serve_binary(
+    binary: &std::path::Path,
+    env: &[(&str, &str)],
+    events: Vec<Value>,
+) -> Served {
+    let expected = events.len();
+    let mut api = FakeRuntimeApi::start(events).await;
+    let mut child = tokio::process::Command::new(binary)
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "reflex-test")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("RUST_LOG", "info")
+        .env_remove("REFLEX_POLICY_FILE")
+        .env_remove("REFLEX_POLICY_PARAMETER")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the function binary");
+    let mut posted = Vec::new();
+    while posted.len() < expected {
+        match tokio::time::timeout(std::time::Duration::from_secs(60), api.posted.recv()).await {
+            Ok(Some(p)) => posted.push(p),
+            other => {
+                child.kill().await.ok();
+                let out = child.wait_with_output().await.unwrap();
+                panic!(
+                    "the function stopped answering ({other:?}) after {posted:?}\nstdout: {}\nstderr: {}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+    child.kill().await.ok();
+    let out = child.wait_with_output().await.unwrap();
+    Served {
+        posted,
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}

@@ -10,6 +10,7 @@
 
 pub mod common;
 pub mod fault_proxy;
+pub mod iam;
 pub mod lambda_api;
 pub mod scripted;
 pub mod subjects;
@@ -67,6 +68,33 @@ pub async fn sdk_config_via(endpoint: &str) -> SdkConfig {
     .endpoint_url(endpoint)
     .load()
     .await
+}
+
+/// The standard chain, as [`sdk_config`], with someone's own credentials (an operator's).
+pub async fn sdk_config_as(credentials: aws_sdk_s3::config::Credentials) -> SdkConfig {
+    endpoint();
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .load()
+        .await
+}
+
+/// Who the emulator's STS says the test credentials (`testing`) are: no IAM user owns them.
+pub const MOTO_CALLER: &str = "arn:aws:sts::123456789012:user/moto";
+
+/// A policy (YAML) in an SSM parameter of its own, as the template deploys it; its name.
+pub async fn policy_parameter(yaml: &str) -> String {
+    let name = format!("/reflex-it/{}", unique("policy"));
+    aws_sdk_ssm::Client::new(&sdk_config().await)
+        .put_parameter()
+        .name(&name)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .value(yaml)
+        .send()
+        .await
+        .expect("put the policy parameter");
+    name
 }
 
 /// A fixed region and test credentials (the emulator takes any).
@@ -494,6 +522,23 @@ impl Harness {
             lambda_runtime::LambdaEvent::new(event, context),
         )
         .await
+    }
+
+    /// An operator's command for a function of this harness's table, signed now with the test
+    /// credentials (STS names them [`MOTO_CALLER`]).
+    pub async fn signed_command(
+        &self,
+        order: reflex_shared::operator::Order,
+        record_id: &str,
+    ) -> Value {
+        reflex_shared::operator::signed_command(
+            &self.sdk,
+            order,
+            record_id,
+            self.setup.ledger.table(),
+        )
+        .await
+        .expect("sign the command")
     }
 
     /// The blast-radius counter of `remediation` for the current hour.

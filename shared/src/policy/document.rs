@@ -47,6 +47,12 @@ pub struct Policy {
     /// whatever its name.
     #[serde(default)]
     pub trusted_config_rules: BTreeMap<String, String>,
+    /// Who may send a function a command (approve, rollback): patterns (`*`, `?`) of the ARN
+    /// STS answers for the command's signed proof (`arn:aws:iam::ACCOUNT:user/NAME`,
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`), of the function's own account. Empty
+    /// (the default): no one may; operators use the `reflex` CLI in process.
+    #[serde(default)]
+    pub operators: Vec<String>,
 }
 
 /// Settings that can be layered; an absent field leaves the layer below in force.
@@ -174,6 +180,7 @@ impl Default for Policy {
             remediations: BTreeMap::new(),
             act_on_sample_findings: false,
             trusted_config_rules: BTreeMap::new(),
+            operators: Vec::new(),
         }
     }
 }
@@ -214,6 +221,13 @@ impl Policy {
             "exemptions.protected_principals",
             &self.exemptions.protected_principals,
         )?;
+        check_patterns("operators", &self.operators)?;
+        if let Some(i) = self.operators.iter().position(|p| !p.starts_with("arn:")) {
+            return invalid(
+                format!("operators[{i}]"),
+                "not an ARN pattern (arn:aws:iam::ACCOUNT:user/NAME, arn:aws:sts::ACCOUNT:assumed-role/ROLE/*)",
+            );
+        }
         for (arn, identifier) in &self.trusted_config_rules {
             let key = format!("trusted_config_rules.{arn}");
             if !(arn.starts_with("arn:") && arn.contains(":config-rule/")) {
@@ -322,5 +336,31 @@ fn check_patterns(key: &str, patterns: &[String]) -> Result<(), PolicyError> {
             message: "empty pattern".into(),
         }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_are_arn_patterns_and_none_by_default() {
+        assert!(Policy::default().operators.is_empty());
+        let p = Policy::from_yaml("version: 1\noperators: ['arn:aws:iam::123456789012:user/alice', 'arn:aws:sts::*:assumed-role/Oncall/*']").unwrap();
+        assert_eq!(p.operators.len(), 2);
+        for (yaml, key) in [
+            ("version: 1\noperators: ['alice']", "`operators[0]`"),
+            (
+                "version: 1\noperators: ['arn:aws:iam::1:user/a', ' ']",
+                "`operators[1]`",
+            ),
+            (
+                "version: 1\noperators: 'arn:aws:iam::1:user/a'",
+                "operators",
+            ),
+        ] {
+            let e = Policy::from_yaml(yaml).unwrap_err().to_string();
+            assert!(e.contains(key), "{yaml}: {e}");
+        }
     }
 }
