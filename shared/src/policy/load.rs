@@ -165,8 +165,12 @@ impl PolicyCache {
     /// is not asked again by every invocation.
     pub async fn current(&self) -> Result<Arc<Result<Policy, PolicyError>>, PolicyError> {
         let mut cached = self.state.lock().await;
-        if let (Some(ssm), true) = (&self.ssm, cached.read_at.elapsed() >= self.max_age) {
-            let now = Instant::now();
+        // Staleness is judged as of the call, not after a read that SDK retries made slow.
+        let now = Instant::now();
+        if let (Some(ssm), true) = (
+            &self.ssm,
+            now.duration_since(cached.read_at) >= self.max_age,
+        ) {
             cached.read_at = now;
             match load_policy(&self.source, ssm).await {
                 Err(e @ PolicyError::Unavailable { .. }) => cached.failure = Some(e),
@@ -179,7 +183,7 @@ impl PolicyCache {
         }
         match &cached.failure {
             None => Ok(cached.value.clone()),
-            Some(e) if cached.good_at.elapsed() <= self.grace => {
+            Some(e) if now.duration_since(cached.good_at) <= self.grace => {
                 tracing::warn!(error = %e, "policy re-read failed; the last good policy stands in");
                 Ok(cached.value.clone())
             }
