@@ -5,4 +5,5 @@ pub mod audit;
 pub mod demo;
 pub mod emulator;
 pub mod functions;
+pub mod policy_choice;
 pub mod render;

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use reflex_cli::audit::{self, Filter};
 use reflex_cli::emulator::Emulator;
 use reflex_cli::render::{self, Format};
-use reflex_cli::{demo, functions};
+use reflex_cli::{demo, functions, policy_choice};
 use reflex_shared::ledger::{table, Ledger};
 use reflex_shared::operator::{self, Order};
 use reflex_shared::policy::PolicySource;
@@ -18,8 +18,9 @@ use std::process::ExitCode;
 /// Reflex: auto-remediation for AWS security findings — the operator's and auditor's tool.
 ///
 /// AWS settings come from the standard environment (AWS_REGION, AWS_PROFILE or keys,
-/// AWS_ENDPOINT_URL for a local emulator). The policy comes from REFLEX_POLICY_FILE or
-/// REFLEX_POLICY_PARAMETER (built-in defaults otherwise).
+/// AWS_ENDPOINT_URL for a local emulator). The policy comes from --policy / --policy-parameter,
+/// else REFLEX_POLICY_FILE or REFLEX_POLICY_PARAMETER, else the deployment's SSM parameter
+/// /reflex/policy (the built-in defaults only where it does not exist).
 #[derive(Parser)]
 #[command(name = "reflex", version, propagate_version = true)]
 struct Cli {
@@ -205,18 +206,18 @@ fn policy_source(file: Option<PathBuf>, parameter: Option<String>) -> Option<Pol
     }
 }
 
-/// The function environment, as a cold start builds it; `policy` overrides the environment's
-/// policy source.
+/// The function environment, as a cold start builds it. The policy: `policy` if given, else the
+/// environment's, else the deployment's parameter (see `policy_choice`); said on stderr.
 async fn setup_for(table: &str, policy: Option<PolicySource>) -> Result<Setup> {
     let settings = Settings {
         table: table.to_string(),
         ..Settings::from_env()?
     };
-    let source = match policy {
-        Some(p) => Ok(p),
-        None => PolicySource::from_env(),
-    };
-    Setup::cold_start(setup::sdk_config().await, settings, source)
+    let sdk = setup::sdk_config().await;
+    let request = policy_choice::request(policy, PolicySource::from_env())?;
+    let chosen = policy_choice::choose(request, &aws_sdk_ssm::Client::new(&sdk)).await?;
+    eprintln!("{chosen}");
+    Setup::cold_start(sdk, settings, Ok(chosen.source))
         .await
         .context("cannot set up the function environment")
 }

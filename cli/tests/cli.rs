@@ -167,6 +167,63 @@ fn reflex_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run reflex")
 }
 
+/// A role in another moto account: moto keeps what its temporary credentials create apart, in
+/// that account. Tests that need an account-wide name of their own (the fixed `/reflex/policy`)
+/// run the CLI there, so they race no other test on the one emulator.
+struct Account {
+    /// For the test's own clients.
+    sdk: aws_config::SdkConfig,
+    creds: aws_sdk_sts::types::Credentials,
+    account: String,
+}
+
+impl Account {
+    async fn assume(account: &str) -> Account {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let creds = aws_sdk_sts::Client::new(&sdk)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/reflex-cli-test"))
+            .role_session_name("reflex-cli-test")
+            .send()
+            .await
+            .expect("AssumeRole")
+            .credentials
+            .expect("credentials");
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_string()),
+                None,
+                "assumed",
+            ))
+            .load()
+            .await;
+        Account {
+            sdk,
+            creds,
+            account: account.to_string(),
+        }
+    }
+
+    /// The child process's environment: the same credentials.
+    fn env(&self) -> [(&str, &str); 3] {
+        [
+            ("AWS_ACCESS_KEY_ID", self.creds.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", self.creds.secret_access_key()),
+            ("AWS_SESSION_TOKEN", self.creds.session_token()),
+        ]
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+}
+
 /// The demo turns Block Public Access off on two buckets: it must refuse anything but the
 /// emulator's default account on loopback, before any change or table write.
 #[tokio::test]
@@ -190,27 +247,11 @@ async fn the_demo_refuses_anything_but_the_local_emulator() {
 
     // Loopback, but credentials of another account (an assumed role in account 111111111111,
     // which moto honours): refused after STS, before anything is written.
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let creds = aws_sdk_sts::Client::new(&sdk)
-        .assume_role()
-        .role_arn("arn:aws:iam::111111111111:role/reflex-demo-test")
-        .role_session_name("reflex-cli-test")
-        .send()
-        .await
-        .expect("AssumeRole")
-        .credentials
-        .expect("credentials");
+    let other = Account::assume("111111111111").await;
     let table = unique_table();
-    let other = reflex_with_env(
-        &["demo", "--table", &table],
-        &[
-            ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
-            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
-            ("AWS_SESSION_TOKEN", creds.session_token()),
-        ],
-    );
-    assert_eq!(other.status.code(), Some(1));
-    let (out, err) = text(&other);
+    let refused = reflex_with_env(&["demo", "--table", &table], &other.env());
+    assert_eq!(refused.status.code(), Some(1));
+    let (out, err) = text(&refused);
     assert!(
         err.contains("account 111111111111, not the emulator's default account 123456789012"),
         "{err}"
@@ -218,27 +259,14 @@ async fn the_demo_refuses_anything_but_the_local_emulator() {
     assert!(err.contains("nothing was changed or written"), "{err}");
     assert!(!out.contains("Handled table"), "{out}");
     // Nothing written in that account: no table, no demo bucket.
-    let assumed = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key(),
-            Some(creds.session_token().to_string()),
-            None,
-            "assumed",
-        ))
-        .load()
-        .await;
-    let tables = aws_sdk_dynamodb::Client::new(&assumed)
+    let assumed = &other.sdk;
+    let tables = aws_sdk_dynamodb::Client::new(assumed)
         .list_tables()
         .send()
         .await
         .unwrap();
     assert!(!tables.table_names().contains(&table), "{tables:?}");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&assumed)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = other.s3();
     assert!(s3
         .head_bucket()
         .bucket("reflex-demo-public")
@@ -287,6 +315,11 @@ async fn replay_applies_the_policy_it_is_given() {
         assert!(out.status.success(), "{how:?}: {err}");
         let line: Value = serde_json::from_str(stdout.trim()).unwrap();
         assert_eq!(line["outcome"]["reason"], "disabled", "{how:?}: {line}");
+        let said = match how[0] {
+            "--policy" => format!("policy: file {}", how[1]),
+            _ => format!("policy: SSM parameter {}", how[1]),
+        };
+        assert!(err.contains(&said), "{how:?}: {err}");
     }
     let both = reflex(
         &[
@@ -298,6 +331,95 @@ async fn replay_applies_the_policy_it_is_given() {
         .concat(),
     );
     assert_eq!(both.status.code(), Some(2), "one policy source at a time");
+}
+
+/// Replays `s3-block-public-access/securityhub-s3.8-imported.json` in `account` (its bucket and
+/// account swapped for the test's), on a fresh public bucket and table there, with no policy
+/// named by flag or variable. Returns the outcome line, the CLI's stderr, and whether the
+/// bucket still has Block Public Access off afterwards.
+async fn replay_with_no_policy_named(account: &Account) -> (Value, String, bool) {
+    let s3 = account.s3();
+    let table = unique_table();
+    let t = ["--table", table.as_str()];
+    let env = account.env();
+    let init = reflex_with_env(&[&["init"][..], &t].concat(), &env);
+    assert!(init.status.success(), "{:?}", text(&init));
+    let bucket = unique_table();
+    reflex_cli::demo::make_public_bucket(&s3, &bucket, false)
+        .await
+        .unwrap();
+    let event = std::fs::read_to_string(sample(
+        "s3-block-public-access/securityhub-s3.8-imported.json",
+    ))
+    .unwrap()
+    .replace("reflex-demo-public", &bucket)
+    .replace("123456789012", &account.account);
+    let event_file = std::env::temp_dir().join(format!("{table}-event.json"));
+    std::fs::write(&event_file, event).unwrap();
+    let replay = reflex_with_env(
+        &[
+            &["replay", "--json", "--function", "s3-block-public-access"][..],
+            &[event_file.to_str().unwrap()],
+            &t,
+        ]
+        .concat(),
+        &env,
+    );
+    let (out, err) = text(&replay);
+    assert!(replay.status.success(), "{err}");
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    let still_public = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap()
+        .public_access_block_configuration()
+        .and_then(|c| c.block_public_acls())
+        == Some(false);
+    (line, err, still_public)
+}
+
+/// With nothing named, `replay` applies the deployment's `/reflex/policy`: its kill switch to
+/// `dry-run` holds for an operator's replay too, and stderr says which policy was used.
+#[tokio::test]
+async fn replay_applies_the_deployed_policy_by_default() {
+    endpoint();
+    // Its own account: `/reflex/policy` is a fixed name, and no other test may see it.
+    let account = Account::assume("222222222222").await;
+    aws_sdk_ssm::Client::new(&account.sdk)
+        .put_parameter()
+        .name("/reflex/policy")
+        .value("version: 1\nremediations:\n  s3-block-public-access: {mode: dry-run}\n")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let (line, err, still_public) = replay_with_no_policy_named(&account).await;
+    assert_eq!(line["outcome"]["status"], "dry-run", "{line}");
+    assert!(still_public, "dry-run changes nothing");
+    assert!(
+        err.contains("policy: SSM parameter /reflex/policy"),
+        "{err}"
+    );
+}
+
+/// Where the deployment's parameter does not exist, `replay` applies the built-in defaults (the
+/// fix is enforced) and says so on stderr.
+#[tokio::test]
+async fn replay_without_a_deployed_policy_says_it_uses_the_defaults() {
+    endpoint();
+    // Its own account, where nothing creates `/reflex/policy`.
+    let account = Account::assume("333333333333").await;
+    let (line, err, still_public) = replay_with_no_policy_named(&account).await;
+    assert_eq!(line["outcome"]["status"], "succeeded", "{line}");
+    assert!(!still_public, "the defaults enforce the fix");
+    assert!(
+        err.contains("policy: the built-in defaults")
+            && err.contains("no SSM parameter /reflex/policy"),
+        "{err}"
+    );
 }
 
 /// `audit --stuck` lists records left `claimed` or `acting` past their lease, and nothing else.

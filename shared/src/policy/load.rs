@@ -100,9 +100,13 @@ pub struct PolicyCache {
 #[derive(Debug)]
 struct Cached {
     value: Arc<Result<Policy, PolicyError>>,
+    /// When the source was last read, successfully or not: the next read is due `max_age` later.
     read_at: Instant,
     /// When a policy was last read successfully (valid or not).
-    good_at: Option<Instant>,
+    good_at: Instant,
+    /// Why the last read failed, until a read succeeds. Kept so that every invocation between
+    /// two reads is judged by it, not only the one that made the failed read.
+    failure: Option<PolicyError>,
 }
 
 impl PolicyCache {
@@ -116,7 +120,8 @@ impl PolicyCache {
             state: tokio::sync::Mutex::new(Cached {
                 value: Arc::new(policy),
                 read_at: Instant::now(),
-                good_at: Some(Instant::now()),
+                good_at: Instant::now(),
+                failure: None,
             }),
         }
     }
@@ -142,7 +147,8 @@ impl PolicyCache {
             state: tokio::sync::Mutex::new(Cached {
                 value: Arc::new(value),
                 read_at: now,
-                good_at: Some(now),
+                good_at: now,
+                failure: None,
             }),
         })
     }
@@ -154,31 +160,137 @@ impl PolicyCache {
     }
 
     /// The policy in force now, read again if it is older than the bound. `Err(Unavailable)`
-    /// when it cannot be read and the last good one is older than the grace period.
+    /// on every call, until a read succeeds, once a read has failed and the last good one is
+    /// older than the grace period. Reads stay one per `max_age` meanwhile, so a throttled SSM
+    /// is not asked again by every invocation.
     pub async fn current(&self) -> Result<Arc<Result<Policy, PolicyError>>, PolicyError> {
         let mut cached = self.state.lock().await;
-        let (Some(ssm), true) = (&self.ssm, cached.read_at.elapsed() >= self.max_age) else {
-            return Ok(cached.value.clone());
-        };
+        // Staleness is judged as of the call, not after a read that SDK retries made slow.
         let now = Instant::now();
-        cached.read_at = now;
-        match load_policy(&self.source, ssm).await {
-            Err(e @ PolicyError::Unavailable { .. }) => {
-                let fresh_enough = cached
-                    .good_at
-                    .is_some_and(|t| now.duration_since(t) <= self.grace);
-                if fresh_enough {
-                    tracing::warn!(error = %e, "policy re-read failed; the last good policy stands in");
-                    Ok(cached.value.clone())
-                } else {
-                    Err(e)
+        if let (Some(ssm), true) = (
+            &self.ssm,
+            now.duration_since(cached.read_at) >= self.max_age,
+        ) {
+            cached.read_at = now;
+            match load_policy(&self.source, ssm).await {
+                Err(e @ PolicyError::Unavailable { .. }) => cached.failure = Some(e),
+                other => {
+                    cached.value = Arc::new(other);
+                    cached.good_at = now;
+                    cached.failure = None;
                 }
             }
-            other => {
-                cached.value = Arc::new(other);
-                cached.good_at = Some(now);
+        }
+        match &cached.failure {
+            None => Ok(cached.value.clone()),
+            Some(e) if now.duration_since(cached.good_at) <= self.grace => {
+                tracing::warn!(error = %e, "policy re-read failed; the last good policy stands in");
                 Ok(cached.value.clone())
             }
+            Some(e) => Err(e.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
+    use aws_sdk_ssm::types::Parameter;
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponseInterceptor};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const NAME: &str = "/reflex/policy";
+    const DRY_RUN: &str = "version: 1\nremediations:\n  s3-block-public-access: {mode: dry-run}\n";
+
+    /// An SSM client whose GetParameter answers the policy above while `throttled` is false, and
+    /// SSM's ThrottlingException (HTTP 400) while it is true. aws-smithy-mocks stands in for SSM
+    /// throttling: moto cannot be made to throttle. No SDK retries, so one call is one read.
+    fn ssm(throttled: Arc<AtomicBool>) -> aws_sdk_ssm::Client {
+        let rule = mock!(aws_sdk_ssm::Client::get_parameter).then_compute_response(move |_| {
+            if throttled.load(Ordering::SeqCst) {
+                MockResponse::Http(Response::new(
+                    StatusCode::try_from(400).unwrap(),
+                    SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+                ))
+            } else {
+                let parameter = Parameter::builder().name(NAME).value(DRY_RUN).build();
+                MockResponse::Output(GetParameterOutput::builder().parameter(parameter).build())
+            }
+        });
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "test", "test", None, None, "mock",
+            ))
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(MockResponseInterceptor::new().with_rule(&rule))
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
+    fn is_good(got: &Result<Arc<Result<Policy, PolicyError>>, PolicyError>) -> bool {
+        matches!(got, Ok(p) if **p == Policy::from_yaml(DRY_RUN))
+    }
+
+    /// Past the grace, every invocation fails closed until a read succeeds, not only the one
+    /// whose re-read failed; within the grace the last good policy stands in; a good read
+    /// restarts the grace.
+    #[tokio::test]
+    async fn a_stale_policy_fails_closed_on_every_call_after_the_grace() {
+        let max_age = Duration::from_millis(300);
+        let grace = Duration::from_millis(1000);
+        let throttled = Arc::new(AtomicBool::new(false));
+        let cache = PolicyCache::load(
+            PolicySource::Parameter(NAME.into()),
+            ssm(throttled.clone()),
+            max_age,
+        )
+        .await
+        .unwrap()
+        .with_grace(grace);
+        let loaded = Instant::now();
+        assert!(is_good(&cache.current().await));
+
+        // Throttled within the grace: the re-read fails, the last good policy stands in.
+        throttled.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(is_good(&cache.current().await), "within the grace");
+
+        // Past the grace: the first call re-reads and fails; the calls right after it (within
+        // `max_age` of that read, so no read of their own) must fail closed as well.
+        tokio::time::sleep(grace.saturating_sub(loaded.elapsed()) + Duration::from_millis(200))
+            .await;
+        for call in 0..5 {
+            match cache.current().await {
+                Err(PolicyError::Unavailable { name, message }) => {
+                    assert_eq!(name, NAME);
+                    assert!(message.contains("ThrottlingException"), "{message}");
+                }
+                other => panic!("call {call} after the grace: {other:?}"),
+            }
+        }
+        // And after the next (failing) read too.
+        tokio::time::sleep(max_age + Duration::from_millis(100)).await;
+        assert!(matches!(
+            cache.current().await,
+            Err(PolicyError::Unavailable { .. })
+        ));
+
+        // SSM answers again: the next read brings the policy back, and with it a fresh grace.
+        throttled.store(false, Ordering::SeqCst);
+        tokio::time::sleep(max_age + Duration::from_millis(100)).await;
+        assert!(is_good(&cache.current().await), "after a good read");
+        assert!(is_good(&cache.current().await));
+        throttled.store(true, Ordering::SeqCst);
+        tokio::time::sleep(max_age + Duration::from_millis(100)).await;
+        assert!(
+            is_good(&cache.current().await),
+            "the good read restarted the grace"
+        );
     }
 }
