@@ -14,11 +14,17 @@
 //! answer is lost on the way back and the SDK retries, the retry meets the invocation's own
 //! write; it is recognised by the claim token and accepted.
 
+mod bound;
 mod budget;
 mod key;
 mod record;
 pub mod table;
 
+pub use bound::{
+    bound, check_keys, item_size, truncated, BoundError, KeyError, Trimmed, DETAIL_MAX,
+    ERRORS_KEPT, ERROR_TEXT_MAX, HISTORY_KEPT, ITEM_BUDGET, ITEM_LIMIT, PARTITION_KEY_MAX,
+    SORT_KEY_MAX, TEXT_MAX,
+};
 pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
 pub use record::{
@@ -164,9 +170,14 @@ impl Ledger {
         }
     }
 
+    /// Every record the ledger writes passes here: keys DynamoDB would refuse are refused
+    /// before any call, and the contents are bounded to fit one item (`bound`).
     fn to_item(record: &OutcomeRecord) -> Result<Item, LedgerError> {
-        serde_dynamo::to_item(record)
-            .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))
+        let codec = |e: String| LedgerError::Codec(truncated(&record.record_id, 256), e);
+        check_keys(record).map_err(|e| codec(e.to_string()))?;
+        let mut bounded = record.clone();
+        bound(&mut bounded).map_err(|e| codec(e.to_string()))?;
+        serde_dynamo::to_item(&bounded).map_err(|e| codec(e.to_string()))
     }
 
     /// Some of a record's attributes, exactly as its item holds them (absent ones stay absent).
