@@ -267,10 +267,12 @@ fn trimmed(record: &mut OutcomeRecord, change: impl FnOnce(&mut Trimmed)) {
     }
 }
 
-/// A part left out whole, named, while the item is over budget: the earlier outcomes' details
-/// first, the live record's finding, states and steps never. Each returns whether it removed
-/// anything.
-pub const OMISSIONS: [(&str, fn(&mut OutcomeRecord) -> bool); 4] = [
+/// Leaves one part out of a record; whether there was anything to leave out.
+pub type Omit = fn(&mut OutcomeRecord) -> bool;
+
+/// The parts left out whole, by name, while the item is over budget: the earlier outcomes'
+/// particulars first, the live record's finding, states and steps never.
+pub const OMISSIONS: [(&str, Omit); 4] = [
     ("history pre/post states", omit_history_states),
     ("history actions", omit_history_actions),
     ("history", omit_history),
@@ -477,7 +479,8 @@ mod tests {
         assert_eq!(size(&json!("ü")), 2, "UTF-8 bytes");
     }
 
-    type Case = (&'static str, fn(&mut OutcomeRecord), fn(&OutcomeRecord));
+    type Build = fn(&mut OutcomeRecord);
+    type Case = (&'static str, Build, fn(&OutcomeRecord));
 
     #[test]
     fn bound_caps_each_part() {
@@ -656,7 +659,7 @@ mod tests {
 
     #[test]
     fn what_the_pipeline_acts_by_is_never_cut() {
-        let cases: Vec<(&str, fn(&mut OutcomeRecord))> = vec![
+        let cases: Vec<(&str, Build)> = vec![
             ("pre-state", |r| {
                 r.pre_state = Some(json!("p".repeat(ITEM_BUDGET)))
             }),
@@ -703,11 +706,7 @@ mod tests {
     #[test]
     fn keys_within_dynamodb_limits() {
         // (what, change, expected failing attribute and limit)
-        type KeyCase = (
-            &'static str,
-            fn(&mut OutcomeRecord),
-            Option<(&'static str, usize)>,
-        );
+        type KeyCase = (&'static str, Build, Option<(&'static str, usize)>);
         let cases: Vec<KeyCase> = vec![
             ("a normal record", |_| {}, None),
             (
