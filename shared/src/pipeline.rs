@@ -851,9 +851,10 @@ impl<'a, R: Remediation> Run<'a, R> {
     /// A record decided before any AWS read: written once, duplicates only count themselves.
     async fn finish_unclaimed(
         &self,
-        record: OutcomeRecord,
+        mut record: OutcomeRecord,
         takeover: Takeover,
     ) -> Result<Handled, PipelineError> {
+        reject_unstorable_resource(&mut record);
         let claim = self
             .setup
             .ledger
@@ -941,6 +942,9 @@ impl<'a, R: Remediation> Run<'a, R> {
             );
             warn!(record_id = %record.record_id, remediation = spec.name, reason = %why, "approval refused");
             return Err(PipelineError::Refused(why));
+        }
+        if reject_unstorable_resource(&mut record) {
+            return self.finish_unclaimed(record, takeover).await;
         }
         record.mode = Some(decision.mode);
         record.reversible = Some(spec.reversible);
@@ -1675,6 +1679,27 @@ impl<'a, R: Remediation> Run<'a, R> {
             warn!(record_id = %record.record_id, error = %e, "Security Hub feedback not recorded");
         }
     }
+}
+
+/// A resource ARN too long for DynamoDB's keys (the by-resource index, the suppression key) is
+/// hostile input: a record that names it could never be written, and the finding would be
+/// retried forever. The record is rejected instead, without the ARN as a key (its beginning in
+/// the detail). `true` when it was.
+fn reject_unstorable_resource(record: &mut OutcomeRecord) -> bool {
+    let Err(e) = ledger::check_keys(record) else {
+        return false;
+    };
+    let arn = record.resource_arn.take().unwrap_or_default();
+    record.resource = None;
+    record.set_outcome(
+        Status::Rejected,
+        Reason::MalformedEvent,
+        format!(
+            "the resource ARN cannot be stored: {e}; it begins {}",
+            ledger::truncated(&arn, 256)
+        ),
+    );
+    true
 }
 
 /// A read's result as a step: a transient error hands the record back; a resource gone since

@@ -14,12 +14,18 @@
 //! answer is lost on the way back and the SDK retries, the retry meets the invocation's own
 //! write; it is recognised by the claim token and accepted.
 
+mod bound;
 mod budget;
 mod key;
 mod prefixes;
 mod record;
 pub mod table;
 
+pub use bound::{
+    bound, check_keys, item_size, truncated, BoundError, KeyError, Trimmed, DETAIL_MAX,
+    ERRORS_KEPT, ERROR_TEXT_MAX, HISTORY_KEPT, ITEM_BUDGET, ITEM_LIMIT, PARTITION_KEY_MAX,
+    SORT_KEY_MAX, TEXT_MAX,
+};
 pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
 pub use prefixes::key_prefixes;
@@ -186,9 +192,14 @@ impl Ledger {
         }
     }
 
+    /// Every record the ledger writes passes here: keys DynamoDB would refuse are refused
+    /// before any call, and the contents are bounded to fit one item (`bound`).
     fn to_item(record: &OutcomeRecord) -> Result<Item, LedgerError> {
-        serde_dynamo::to_item(record)
-            .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))
+        let codec = |e: String| LedgerError::Codec(truncated(&record.record_id, 256), e);
+        check_keys(record).map_err(|e| codec(e.to_string()))?;
+        let mut bounded = record.clone();
+        bound(&mut bounded).map_err(|e| codec(e.to_string()))?;
+        serde_dynamo::to_item(&bounded).map_err(|e| codec(e.to_string()))
     }
 
     /// Some of a record's attributes, exactly as its item holds them (absent ones stay absent).
@@ -256,6 +267,7 @@ impl Ledger {
         record.created_at = existing.created_at.clone();
         record.errors = existing.errors.clone();
         record.history = existing.history.clone();
+        record.trimmed = existing.trimmed.clone();
         record.history.push(existing.prior());
         if existing.status == Status::Acting {
             // The crashed attempt may have changed the resource. Its pre-state is the one to
@@ -347,12 +359,15 @@ impl Ledger {
                 "actions",
                 "errors",
                 "budget",
+                "trimmed",
             ],
         )?;
         fields.insert("lease_expires_at".into(), n(now_epoch));
-        let errors = record.errors.len();
+        // The stored list is compacted (see `bound`): this write is recognised by its newest
+        // error, not by the count.
+        let newest = record.errors.last().cloned();
         self.update_owned(record, fields, None, &[], move |stored| {
-            stored.errors.len() == errors
+            stored.errors.last().map(|e| (&e.at, &e.message)) == newest.as_ref().map(|e| (&e.at, &e.message))
         })
         .await
     }
@@ -602,6 +617,8 @@ impl Ledger {
         entry: &PriorOutcome,
         token: Option<&str>,
     ) -> Result<(), LedgerError> {
+        let mut entry = entry.clone();
+        entry.detail = truncated(&entry.detail, DETAIL_MAX);
         let value = serde_dynamo::to_attribute_value(vec![entry])
             .map_err(|e| LedgerError::Codec(record_id.to_string(), e.to_string()))?;
         let mut req = self
@@ -638,6 +655,11 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let codec =
             |e: serde_dynamo::Error| LedgerError::Codec(record.record_id.clone(), e.to_string());
+        // Bounded like every write (`to_item`): history grows with each rollback tried.
+        let mut bounded = record.clone();
+        bound(&mut bounded)
+            .map_err(|e| LedgerError::Codec(record.record_id.clone(), e.to_string()))?;
+        let record = &bounded;
         let result = self
             .client
             .update_item()
@@ -645,7 +667,7 @@ impl Ledger {
             .key("record_id", s(&record.record_id))
             .update_expression(
                 "SET #st = :rolled, #rs = :reason, #dt = :detail, #rb = :rollback, \
-                 #ua = :now, #hi = :history, #rq = :request REMOVE rollback_pending",
+                 #ua = :now, #hi = :history, #rq = :request, #tr = :trimmed REMOVE rollback_pending",
             )
             .condition_expression(
                 "#st = :succeeded AND attempts = :attempt AND rollback_pending.#tk = :token",
@@ -659,6 +681,11 @@ impl Ledger {
             .expression_attribute_names("#ua", "updated_at")
             .expression_attribute_names("#hi", "history")
             .expression_attribute_names("#rq", "request_id")
+            .expression_attribute_names("#tr", "trimmed")
+            .expression_attribute_values(
+                ":trimmed",
+                serde_dynamo::to_attribute_value(&record.trimmed).map_err(codec)?,
+            )
             .expression_attribute_values(":rolled", s(Status::RolledBack.as_str()))
             .expression_attribute_values(":succeeded", s(Status::Succeeded.as_str()))
             .expression_attribute_values(":attempt", n(read.attempts))
@@ -764,7 +791,9 @@ impl Ledger {
         record_id: &str,
         feedback: &Feedback,
     ) -> Result<(), LedgerError> {
-        let value = serde_dynamo::to_attribute_value(feedback)
+        let mut feedback = feedback.clone();
+        feedback.detail = truncated(&feedback.detail, DETAIL_MAX);
+        let value = serde_dynamo::to_attribute_value(&feedback)
             .map_err(|e| LedgerError::Codec(record_id.to_string(), e.to_string()))?;
         self.client
             .update_item()

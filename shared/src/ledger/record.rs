@@ -339,6 +339,10 @@ pub struct OutcomeRecord {
     pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<PriorOutcome>,
+    /// What was left out to fit one DynamoDB item (see `bound`): entries dropped from
+    /// `history` and `errors`, and parts omitted whole. Absent when nothing was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trimmed: Option<super::bound::Trimmed>,
 }
 
 impl OutcomeRecord {
@@ -380,6 +384,7 @@ impl OutcomeRecord {
             updated_at: now.to_string(),
             expires_at: None,
             history: Vec::new(),
+            trimmed: None,
         }
     }
 
