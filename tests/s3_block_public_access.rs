@@ -925,23 +925,6 @@ async fn real_event_shapes_are_never_recorded_as_malformed() {
 
 const GUARDDUTY: &str = "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json";
 
-/// The GuardDuty finding of `direct` (a GuardDuty event) as Security Hub carries it.
-fn guardduty_in_security_hub(direct: &serde_json::Value, bucket: &str) -> serde_json::Value {
-    let d = &direct["detail"];
-    let mut f: serde_json::Value =
-        serde_json::from_str(&sample("real-shapes/securityhub-guardduty-finding.json")).unwrap();
-    let mut f = f["detail"]["findings"][0].take();
-    f["Id"] = json!(format!(
-        "arn:aws:guardduty:us-east-1:{ACCOUNT}:detector/6cb5b3f3d1a2e4f5a6b7c8d9e0f1a2b3/finding/{}",
-        d["id"].as_str().unwrap()
-    ));
-    f["Types"] = json!(["Effects/Data Exposure/Policy:S3-BucketBlockPublicAccessDisabled"]);
-    f["UpdatedAt"] = d["updatedAt"].clone();
-    f["Resources"] = json!([{ "Type": "AwsS3Bucket", "Id": format!("arn:aws:s3:::{bucket}"), "Region": "us-east-1" }]);
-    f["Workflow"] = json!({ "Status": "NOTIFIED" });
-    f
-}
-
 #[tokio::test]
 async fn a_guardduty_finding_approved_through_security_hub_gets_the_shown_plan_once() {
     let h = Harness::with_policy(
@@ -1231,16 +1214,6 @@ async fn rollback_restores_the_pre_state_and_its_echo_is_held_back() {
         "is not reversible",
     );
     assert_eq!(h.pab(&b).await, Some(BlockConfig::ALL_ON));
-}
-
-const CONFIG: &str =
-    "s3-block-public-access/config-securityhub-s3-bucket-public-read-prohibited.json";
-
-/// A Config compliance change for `bucket` from the rule deployed as `rule`.
-fn config_event(bucket: &str, rule: &str) -> serde_json::Value {
-    let mut e = sample_for(CONFIG, bucket);
-    e["detail"]["configRuleName"] = json!(rule);
-    e
 }
 
 /// Config's answer for one rule: a custom (`CUSTOM_LAMBDA`) rule, whatever its name. moto

@@ -35,9 +35,19 @@ impl SecurityHubFeedback {
     /// Update the finding for an outcome. `None` when the outcome asks for no update.
     pub async fn report(&self, finding: &Finding, status: Status, note: &str) -> Option<Feedback> {
         let workflow = workflow_for(status)?;
+        let Some((id, product_arn)) = identifiers(finding) else {
+            return Some(failed(
+                &workflow,
+                format!(
+                    "no Security Hub identifiers kept for {} finding {} (recorded before they were kept); not updated",
+                    finding.family(),
+                    finding.id
+                ),
+            ));
+        };
         let identifier = AwsSecurityFindingIdentifier::builder()
-            .id(&finding.id)
-            .product_arn(&finding.product_arn)
+            .id(id)
+            .product_arn(product_arn)
             .build();
         let note: String = note.chars().take(NOTE_MAX).collect();
         let mut req = self
@@ -78,10 +88,61 @@ impl SecurityHubFeedback {
     }
 }
 
+/// The Security Hub finding to update: the ASFF `Id` and `ProductArn` the finding arrived with.
+/// A record stored before they were kept still has them where its id is the ASFF `Id` (every
+/// Security Hub finding but GuardDuty's, whose record is keyed on GuardDuty's own id).
+fn identifiers(finding: &Finding) -> Option<(&str, &str)> {
+    match &finding.securityhub_finding {
+        Some(sh) => Some((&sh.id, &sh.product_arn)),
+        None if finding.family() == "securityhub" => Some((&finding.id, &finding.product_arn)),
+        None => None,
+    }
+}
+
 fn failed(workflow: &Option<WorkflowStatus>, detail: String) -> Feedback {
     Feedback {
         result: FeedbackResult::Failed,
         workflow_status: workflow.as_ref().map(|w| w.as_str().to_string()),
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::parse_bytes;
+
+    fn one(raw: &str) -> Finding {
+        parse_bytes(raw.as_bytes()).unwrap().remove(0)
+    }
+
+    const GUARDDUTY_IN_SH: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/real-shapes/securityhub-guardduty-finding.json"
+    ));
+    const CONTROL: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/s3-block-public-access/securityhub-s3.8-imported.json"
+    ));
+
+    #[test]
+    fn feedback_goes_to_the_finding_security_hub_knows() {
+        let gd = one(GUARDDUTY_IN_SH);
+        assert_eq!(
+            identifiers(&gd),
+            Some((
+                "arn:aws:guardduty:us-east-1:123456789012:detector/6cb5b3f3d1a2e4f5a6b7c8d9e0f1a2b3/finding/60b8c1d2e3f4a5b6c7d8e9f0a1b2c3d5",
+                "arn:aws:securityhub:us-east-1::product/aws/guardduty"
+            ))
+        );
+        // A record stored before the identifiers were kept: a control finding's id is its ASFF
+        // Id; a GuardDuty finding's is not, and is never sent as one.
+        let mut control = one(CONTROL);
+        let (id, product) = (control.id.clone(), control.product_arn.clone());
+        control.securityhub_finding = None;
+        assert_eq!(identifiers(&control), Some((id.as_str(), product.as_str())));
+        let mut old_gd = gd;
+        old_gd.securityhub_finding = None;
+        assert_eq!(identifiers(&old_gd), None);
     }
 }

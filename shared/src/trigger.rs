@@ -40,22 +40,30 @@ impl Trigger {
 /// We match known decorations around a known base rather than strip guessed ones, so an unrelated
 /// rule that merely starts with the same words never matches.
 pub fn config_rule_matches(deployed: &str, base: &str) -> bool {
+    deployed == base || config_rule_base_names(deployed).any(|b| b == base)
+}
+
+/// The base names a deployed Config rule name carries inside one of the known decorations
+/// (`securityhub-<base>-<hash>`, `<base>-conformance-pack-<id>`); none for an undecorated name.
+/// The hash and the id are one alphanumeric token, so each decoration leaves exactly one base;
+/// a name that fits both forms yields both.
+pub fn config_rule_base_names(deployed: &str) -> impl Iterator<Item = &str> {
     fn is_token(s: &str) -> bool {
         !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())
     }
-    if deployed == base {
-        return true;
-    }
-    if let Some(rest) = deployed
+    let security_hub = deployed
         .strip_prefix("securityhub-")
-        .and_then(|r| r.strip_prefix(base))
-    {
-        return rest.strip_prefix('-').is_some_and(is_token);
-    }
-    deployed
-        .strip_prefix(base)
-        .and_then(|r| r.strip_prefix("-conformance-pack-"))
-        .is_some_and(is_token)
+        .and_then(|r| r.rsplit_once('-'))
+        .filter(|(_, hash)| is_token(hash))
+        .map(|(base, _)| base);
+    let conformance_pack = deployed
+        .rsplit_once("-conformance-pack-")
+        .filter(|(_, id)| is_token(id))
+        .map(|(base, _)| base);
+    security_hub
+        .into_iter()
+        .chain(conformance_pack)
+        .filter(|base| !base.is_empty())
 }
 
 #[cfg(test)]
@@ -145,6 +153,35 @@ mod tests {
         ];
         for (deployed, want) in cases {
             assert_eq!(config_rule_matches(deployed, base), *want, "{deployed}");
+        }
+    }
+
+    #[test]
+    fn config_rule_base_names_come_from_known_decorations_only() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "securityhub-s3-bucket-public-read-prohibited-8fa6bd2a",
+                &["s3-bucket-public-read-prohibited"],
+            ),
+            (
+                "s3-bucket-public-read-prohibited-conformance-pack-kuyoa3x8n",
+                &["s3-bucket-public-read-prohibited"],
+            ),
+            // a name that fits both forms carries both bases
+            (
+                "securityhub-x-conformance-pack-abc",
+                &["x-conformance-pack", "securityhub-x"],
+            ),
+            ("s3-bucket-public-read-prohibited", &[]),
+            ("team-x-no-public-buckets", &[]),
+            ("securityhub-s3-bucket-public-read-prohibited-", &[]),
+            ("s3-bucket-public-read-prohibited-conformance-pack-", &[]),
+            ("s3-bucket-public-read-prohibited-conformance-pack-a-b", &[]),
+            ("securityhub--8fa6bd2a", &[]),
+        ];
+        for (deployed, want) in cases {
+            let got: Vec<&str> = config_rule_base_names(deployed).collect();
+            assert_eq!(&got, want, "{deployed}");
         }
     }
 }

@@ -34,7 +34,7 @@ use reflex_shared::policy::{Policy, PolicyCache, PolicyError};
 use reflex_shared::securityhub::SecurityHubFeedback;
 use reflex_shared::Setup;
 use s3_block_public_access::{BlockConfig, BucketState, S3BlockPublicAccess};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -164,6 +164,83 @@ pub fn finding_of(event: &Value) -> reflex_shared::finding::Finding {
         .remove(0)
 }
 
+/// A Config compliance change for `bucket` from the rule deployed as `rule`.
+pub fn config_event(bucket: &str, rule: &str) -> Value {
+    let mut e = sample_for(
+        "s3-block-public-access/config-securityhub-s3-bucket-public-read-prohibited.json",
+        bucket,
+    );
+    e["detail"]["configRuleName"] = Value::from(rule);
+    e
+}
+
+/// A `Security Hub Findings - Imported` event carrying `findings` (ASFF), in the committed
+/// sample's envelope.
+pub fn security_hub_imported(findings: Vec<Value>) -> Value {
+    let mut e: Value = serde_json::from_str(&sample(
+        "s3-block-public-access/securityhub-s3.8-imported.json",
+    ))
+    .expect("sample is JSON");
+    e["detail"]["findings"] = Value::from(findings);
+    e
+}
+
+/// A Security Hub custom-action event (`action` is ReflexApprove or ReflexRemediate) carrying
+/// one ASFF finding; `id` is the EventBridge event id (one per press).
+pub fn custom_action(action: &str, finding: Value, id: &str) -> Value {
+    let mut e: Value = serde_json::from_str(&sample(
+        "s3-block-public-access/securityhub-custom-action-remediate-s3.3.json",
+    ))
+    .expect("sample is JSON");
+    e["id"] = Value::from(id);
+    e["resources"] = serde_json::json!([format!(
+        "arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/{action}"
+    )]);
+    e["detail"]["actionName"] = Value::from(action);
+    e["detail"]["findings"] = serde_json::json!([finding]);
+    e
+}
+
+/// The GuardDuty finding of `direct` (a GuardDuty event about `bucket`) as Security Hub
+/// carries it: its ASFF `Id` is the GuardDuty finding's ARN.
+pub fn guardduty_in_security_hub(direct: &Value, bucket: &str) -> Value {
+    use serde_json::json;
+    let d = &direct["detail"];
+    let mut e: Value =
+        serde_json::from_str(&sample("real-shapes/securityhub-guardduty-finding.json"))
+            .expect("sample is JSON");
+    let mut f = e["detail"]["findings"][0].take();
+    f["Id"] = json!(format!(
+        "arn:aws:guardduty:us-east-1:{ACCOUNT}:detector/6cb5b3f3d1a2e4f5a6b7c8d9e0f1a2b3/finding/{}",
+        d["id"].as_str().unwrap_or_default()
+    ));
+    f["Types"] = json!(["Effects/Data Exposure/Policy:S3-BucketBlockPublicAccessDisabled"]);
+    f["UpdatedAt"] = d["updatedAt"].clone();
+    f["Resources"] = json!([{ "Type": "AwsS3Bucket", "Id": format!("arn:aws:s3:::{bucket}"), "Region": "us-east-1" }]);
+    f["Workflow"] = json!({ "Status": "NOTIFIED" });
+    f
+}
+
+/// The finding identifiers (`Id`, `ProductArn`) of every `BatchUpdateFindings` request sent.
+pub fn sent_identifiers(sent: &SentFeedback) -> Vec<Vec<(String, String)>> {
+    sent.lock()
+        .unwrap()
+        .iter()
+        .map(|input| {
+            input
+                .finding_identifiers()
+                .iter()
+                .map(|i| {
+                    (
+                        i.id().unwrap_or_default().to_string(),
+                        i.product_arn().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// A record as a crashed invocation leaves it: `status` with a lease ending at
 /// `lease_expires_at`, held by request `crashed-request` (claim token `crashed-token`).
 pub fn crashed_record(
@@ -289,22 +366,6 @@ pub fn mocked_security_hub(ok: bool) -> (aws_sdk_securityhub::Client, SentFeedba
     let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&rule], |c| c
         .retry_config(aws_sdk_securityhub::config::retry::RetryConfig::disabled()));
     (client, sent)
-}
-
-/// A Security Hub custom-action event (`action` is ReflexApprove or ReflexRemediate) carrying
-/// one ASFF finding.
-pub fn custom_action(action: &str, finding: Value, id: &str) -> Value {
-    let mut e: Value = serde_json::from_str(&sample(
-        "s3-block-public-access/securityhub-custom-action-remediate-s3.3.json",
-    ))
-    .unwrap();
-    e["id"] = json!(id);
-    e["resources"] = json!([format!(
-        "arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/{action}"
-    )]);
-    e["detail"]["actionName"] = json!(action);
-    e["detail"]["findings"] = json!([finding]);
-    e
 }
 
 /// One test's world: its own table, an S3 client that logs its calls, and the function's setup.

@@ -1,7 +1,7 @@
 //! `Security Hub Findings - Imported` and `- Custom Action` events: the ASFF fields Reflex reads.
 
 use super::{detail, id_from_arn, Finding, FindingDetails, FindingKind, Intent, ParseError};
-use super::{Resource, ResourceKind, Severity, SeverityLabel, Source};
+use super::{Resource, ResourceKind, SecurityHubIdentifier, Severity, SeverityLabel, Source};
 use super::{APPROVE_ACTION_ID, REMEDIATE_ACTION_ID};
 use serde::Deserialize;
 use serde_json::Value;
@@ -376,6 +376,12 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
             .or_else(|| Some(f.updated_at.clone())),
         generation: super::canonical_time(&f.updated_at),
         id,
+        // Feedback goes to the Security Hub finding as Security Hub names it, whatever id the
+        // record is keyed on.
+        securityhub_finding: Some(SecurityHubIdentifier {
+            id: f.id.clone(),
+            product_arn: f.product_arn.clone(),
+        }),
         product_arn: f.product_arn,
         account: f.aws_account_id,
         region,

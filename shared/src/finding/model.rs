@@ -230,6 +230,18 @@ pub struct FindingDetails {
     pub config_rule: Option<String>,
 }
 
+/// The identifiers Security Hub knows a finding by (`AwsSecurityFindingIdentifier`): where
+/// `BatchUpdateFindings` must send Reflex's note and workflow status. For a GuardDuty finding
+/// imported into Security Hub, `id` is the GuardDuty finding's ARN, not the GuardDuty id the
+/// record is keyed on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityHubIdentifier {
+    /// The ASFF `Id`.
+    pub id: String,
+    /// The ASFF `ProductArn`.
+    pub product_arn: String,
+}
+
 /// What an analyst asked for with a Security Hub custom action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -276,6 +288,11 @@ pub struct Finding {
     /// (`reflex approve`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// Set for every finding that came through Security Hub (imported or custom action): the
+    /// Security Hub finding to report to. `None` for findings straight from GuardDuty or Config,
+    /// and in records stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub securityhub_finding: Option<SecurityHubIdentifier>,
 }
 
 /// A timestamp in one canonical form (RFC 3339, UTC, milliseconds), whatever form the source

@@ -367,6 +367,7 @@ mod tests {
             details: FindingDetails::default(),
             inactive: None,
             intent: None,
+            securityhub_finding: None,
             sample: false,
             requested_by: None,
         }

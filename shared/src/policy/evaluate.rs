@@ -3,7 +3,7 @@
 use super::{Mode, Policy, Risk, Settings, DEFAULT_SEVERITY_THRESHOLD};
 use crate::finding::{Finding, FindingKind, Intent};
 use crate::status::Reason;
-use crate::trigger::config_rule_matches;
+use crate::trigger::config_rule_base_names;
 use wildmatch::WildMatch;
 
 /// The policy's word on one finding.
@@ -198,8 +198,8 @@ impl Policy {
         if let Some(rp) = self.remediations.get(remediation) {
             layer(&rp.settings(), format!("remediations.{remediation}"));
             for (i, o) in rp.overrides.iter().enumerate() {
-                let types_ok = o.when.types.is_empty()
-                    || o.when.types.iter().any(|t| kind_matches(t, &finding.kind));
+                let types_ok =
+                    o.when.types.is_empty() || o.when.types.iter().any(|t| types_match(t, finding));
                 let accounts_ok =
                     o.when.accounts.is_empty() || o.when.accounts.contains(&finding.account);
                 if types_ok && accounts_ok {
@@ -211,7 +211,19 @@ impl Policy {
     }
 }
 
-fn kind_matches(pattern: &str, kind: &FindingKind) -> bool {
-    glob(pattern, kind.name())
-        || matches!(kind, FindingKind::ConfigRule(name) if config_rule_matches(name, pattern))
+/// Does an override's `types` pattern (`*` allowed) name this finding? A GuardDuty type or a
+/// control id by itself. A Config rule by every name it goes by, so an override written for a
+/// rule holds however the pipeline came to know it: the managed-rule identifier the pipeline
+/// resolved (`S3_BUCKET_PUBLIC_READ_PROHIBITED`), the name it is deployed under (kept in
+/// `details.config_rule` once resolved; the kind itself before), and the base name inside a
+/// Security Hub or conformance-pack deployed name (`s3-bucket-public-read-prohibited`).
+fn types_match(pattern: &str, finding: &Finding) -> bool {
+    if glob(pattern, finding.kind.name()) {
+        return true;
+    }
+    let FindingKind::ConfigRule(name) = &finding.kind else {
+        return false;
+    };
+    let deployed = finding.details.config_rule.as_deref().unwrap_or(name);
+    glob(pattern, deployed) || config_rule_base_names(deployed).any(|base| glob(pattern, base))
 }

@@ -428,3 +428,93 @@ fn timestamps_take_one_canonical_form() {
         assert_eq!(canonical_time(raw), want, "{raw}");
     }
 }
+
+/// Security Hub findings keep the identifiers Security Hub knows them by, for feedback, while a
+/// GuardDuty finding keeps one identity (GuardDuty's own id) whichever way it arrives.
+#[test]
+fn security_hub_findings_keep_their_asff_identifiers() {
+    let asff_ids = |raw: &str| -> Vec<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(raw).unwrap();
+        v["detail"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["Id"].as_str().unwrap().to_string(),
+                    f["ProductArn"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let kept = |f: &Finding| {
+        let sh = f.securityhub_finding.clone().expect("identifiers kept");
+        (sh.id, sh.product_arn)
+    };
+    for raw in [
+        sample!("real-shapes/securityhub-guardduty-finding.json"),
+        sample!("s3-block-public-access/securityhub-s3.8-imported.json"),
+        sample!("s3-block-public-access/securityhub-custom-action-approve-guardduty.json"),
+        sample!("real-shapes/custom-action-several-findings-several-products.json"),
+        sample!("real-shapes/securityhub-config-finding.json"),
+    ] {
+        let findings = parse_bytes(raw.as_bytes()).unwrap();
+        let got: Vec<_> = findings.iter().map(kept).collect();
+        assert_eq!(got, asff_ids(raw));
+    }
+
+    // A GuardDuty finding in Security Hub: reported under its ARN, recorded under its id.
+    let in_sh = one(sample!(
+        "s3-block-public-access/securityhub-custom-action-approve-guardduty.json"
+    ));
+    let direct = one(sample!(
+        "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json"
+    ));
+    assert_eq!(
+        in_sh.securityhub_finding.as_ref().map(|sh| sh.id.as_str()),
+        Some("arn:aws:guardduty:us-east-1:123456789012:detector/6cb5b3f3d1a2e4f5a6b7c8d9e0f1a2b3/finding/60b8c1d2e3f4a5b6c7d8e9f0a1b2c3d4")
+    );
+    assert_eq!(in_sh.id, "60b8c1d2e3f4a5b6c7d8e9f0a1b2c3d4");
+    assert_eq!(
+        crate::ledger::record_id("r", &in_sh),
+        crate::ledger::record_id("r", &direct),
+        "one record for the GuardDuty finding, whichever way it arrives"
+    );
+
+    // Findings that are not in Security Hub have none.
+    for raw in [
+        sample!("s3-block-public-access/guardduty-bucket-block-public-access-disabled.json"),
+        sample!("s3-block-public-access/config-securityhub-s3-bucket-public-read-prohibited.json"),
+    ] {
+        assert_eq!(one(raw).securityhub_finding, None);
+    }
+}
+
+/// Records stored before the identifiers were kept still read; new ones carry them.
+#[test]
+fn stored_findings_read_with_or_without_security_hub_identifiers() {
+    let f = one(sample!(
+        "s3-block-public-access/securityhub-s3.8-imported.json"
+    ));
+    let mut stored = serde_json::to_value(&f).unwrap();
+    assert_eq!(
+        stored["securityhub_finding"]["id"].as_str(),
+        Some(f.id.as_str())
+    );
+    let again: Finding = serde_json::from_value(stored.clone()).unwrap();
+    assert_eq!(again, f);
+    stored
+        .as_object_mut()
+        .unwrap()
+        .remove("securityhub_finding");
+    let old: Finding = serde_json::from_value(stored).unwrap();
+    assert_eq!(old.securityhub_finding, None);
+    // Findings without them write no such key.
+    let direct = one(sample!(
+        "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json"
+    ));
+    assert!(serde_json::to_value(&direct)
+        .unwrap()
+        .get("securityhub_finding")
+        .is_none());
+}

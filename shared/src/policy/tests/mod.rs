@@ -23,6 +23,7 @@ fn finding(kind: FindingKind, severity: u8) -> Finding {
         intent: None,
         sample: false,
         requested_by: None,
+        securityhub_finding: None,
     }
 }
 
@@ -176,6 +177,96 @@ remediations:
         Verdict::Act(d) => assert_eq!(d.because, "accounts.123456789012"),
         v => panic!("{v:?}"),
     }
+}
+
+/// A Config finding as the pipeline evaluates it: resolved through `config:DescribeConfigRules`,
+/// so its kind is the managed-rule identifier and `details.config_rule` the deployed name.
+fn resolved_config_rule(identifier: &str, deployed: &str) -> Finding {
+    let mut f = finding(FindingKind::ConfigRule(identifier.into()), 40);
+    f.source = Source::Config;
+    f.details.config_rule = Some(deployed.into());
+    f
+}
+
+#[test]
+fn overrides_name_a_config_rule_by_any_name_it_goes_by() {
+    const READ: &str = "S3_BUCKET_PUBLIC_READ_PROHIBITED";
+    const WRITE: &str = "S3_BUCKET_PUBLIC_WRITE_PROHIBITED";
+    const PACK: &str = "s3-bucket-public-read-prohibited-conformance-pack-kuyoa3x8n";
+    const HUB: &str = "securityhub-s3-bucket-public-read-prohibited-8fa6bd2a";
+    const TEAM: &str = "team-x-no-public-buckets";
+    // (override pattern, identifier, deployed name, does the override apply)
+    let cases: &[(&str, &str, &str, bool)] = &[
+        // the base name, whatever decoration the deployment added
+        ("s3-bucket-public-read-prohibited", READ, PACK, true),
+        ("s3-bucket-public-read-prohibited", READ, HUB, true),
+        (
+            "s3-bucket-public-read-prohibited",
+            READ,
+            "s3-bucket-public-read-prohibited",
+            true,
+        ),
+        ("s3-bucket-public-*", READ, HUB, true),
+        // the full deployed name, decorated or chosen by a team
+        (PACK, READ, PACK, true),
+        (HUB, READ, HUB, true),
+        (TEAM, READ, TEAM, true),
+        ("team-x-*", READ, TEAM, true),
+        // the managed-rule identifier, under any name
+        (READ, READ, TEAM, true),
+        (READ, READ, PACK, true),
+        ("S3_BUCKET_PUBLIC_*", READ, TEAM, true),
+        // other rules, other words
+        (
+            "s3-bucket-public-read-prohibited",
+            WRITE,
+            "s3-bucket-public-write-prohibited-conformance-pack-x1",
+            false,
+        ),
+        (READ, WRITE, "s3-bucket-public-write-prohibited", false),
+        ("s3-bucket-public-read", READ, PACK, false),
+        (
+            "s3-bucket-public-read-prohibited",
+            READ,
+            "s3-bucket-public-read-prohibited-custom",
+            false,
+        ),
+        // a base name is read from the deployed name, never made up from the identifier
+        ("s3-bucket-public-read-prohibited", READ, TEAM, false),
+        ("S3.8", READ, PACK, false),
+    ];
+    for (pattern, identifier, deployed, applies) in cases {
+        let p = Policy::from_yaml(&format!(
+            "version: 1\nremediations:\n  s3-block-public-access:\n    mode: enforce\n    overrides:\n      - match: {{types: [\"{pattern}\"]}}\n        set: {{mode: dry-run}}"
+        ))
+        .unwrap();
+        let verdict = eval(&p, Risk::Low, &resolved_config_rule(identifier, deployed));
+        let Verdict::Act(d) = verdict else {
+            panic!("{pattern} / {deployed}: {verdict:?}");
+        };
+        let want = if *applies {
+            (
+                Mode::DryRun,
+                "remediations.s3-block-public-access.overrides[0]",
+            )
+        } else {
+            (Mode::Enforce, "remediations.s3-block-public-access")
+        };
+        assert_eq!(
+            (d.mode, d.because.as_str()),
+            want,
+            "override {pattern:?} on {identifier} deployed as {deployed}"
+        );
+    }
+    // `enabled` and `severity_threshold` overrides reach a resolved rule the same way.
+    let off = Policy::from_yaml(
+        "version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {types: [s3-bucket-public-read-prohibited]}\n        set: {enabled: false}",
+    )
+    .unwrap();
+    assert_eq!(
+        reason_of(eval(&off, Risk::Low, &resolved_config_rule(READ, PACK))),
+        Reason::Disabled
+    );
 }
 
 #[test]
