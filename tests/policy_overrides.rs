@@ -100,3 +100,24 @@ async fn overrides_name_a_config_rule_by_deployed_name_base_name_or_identifier()
         assert_eq!(h.pab(&bucket).await, Some(pab), "{types:?} on {deployed}");
     }
 }
+
+/// An override by the rule's identifier that enables the remediation (or lowers its threshold)
+/// holds although the finding names the rule only by a team's own name: the policy's
+/// per-kind settings are judged once the rule is identified, never on its name alone.
+#[tokio::test]
+async fn an_override_by_identifier_can_enable_a_rule_deployed_under_any_name() {
+    let h = Harness::with_policy(&format!(
+        "version: 1\ndefaults: {{enabled: false}}\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {{types: [\"{READ}\"]}}\n        set: {{enabled: true}}"
+    ))
+    .await;
+    let deployed = format!("team-x-{}", token());
+    h.managed_config_rule(&deployed, READ).await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let o = h.deliver_one(config_event(&bucket, &deployed)).await;
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Succeeded, Reason::Remediated),
+        "{o:?}"
+    );
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+}

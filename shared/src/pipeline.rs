@@ -1028,8 +1028,10 @@ impl<'a, R: Remediation> Run<'a, R> {
         let Ok(policy) = policy else {
             return Ok(()); // `evaluate` records the invalid policy.
         };
+        // Only what needs no rule identity: an override by the rule's identifier (enabled, a
+        // threshold) can be judged only once the rule is known, in `evaluate`.
         if let Some(Verdict::Skip { reason, detail }) =
-            policy.screen(self.name(), finding, &self.setup.account_id)
+            policy.screen_source(finding, &self.setup.account_id)
         {
             record.set_outcome(Status::Skipped, reason, detail);
             return Err(Stop::Decided);

@@ -367,7 +367,8 @@ impl Ledger {
         // error, not by the count.
         let newest = record.errors.last().cloned();
         self.update_owned(record, fields, None, &[], move |stored| {
-            stored.errors.last().map(|e| (&e.at, &e.message)) == newest.as_ref().map(|e| (&e.at, &e.message))
+            stored.errors.last().map(|e| (&e.at, &e.message))
+                == newest.as_ref().map(|e| (&e.at, &e.message))
         })
         .await
     }

@@ -64,6 +64,34 @@ impl Policy {
         finding: &Finding,
         own_account: &str,
     ) -> Option<Verdict> {
+        if let Some(verdict) = self.screen_source(finding, own_account) {
+            return Some(verdict);
+        }
+        let skip = |reason, detail: String| Some(Verdict::Skip { reason, detail });
+        let (settings, because) = self.settings_for(remediation, finding);
+        if settings.enabled == Some(false) {
+            return skip(Reason::Disabled, format!("disabled by {because}"));
+        }
+        let threshold = settings
+            .severity_threshold
+            .unwrap_or(DEFAULT_SEVERITY_THRESHOLD);
+        if finding.severity.normalized < threshold {
+            return skip(
+                Reason::BelowThreshold,
+                format!(
+                    "severity {} is below threshold {threshold}",
+                    finding.severity.normalized
+                ),
+            );
+        }
+        None
+    }
+
+    /// The checks that depend on nothing the policy says per finding kind: is the finding
+    /// live, real, from a trusted product and for this account? What a Config rule is must be
+    /// known before its overrides (enabled, threshold) can be judged, so a Config finding
+    /// meets only these before its rule is identified.
+    pub fn screen_source(&self, finding: &Finding, own_account: &str) -> Option<Verdict> {
         let skip = |reason, detail: String| Some(Verdict::Skip { reason, detail });
         if let Some(why) = &finding.inactive {
             return skip(Reason::FindingInactive, why.clone());
@@ -90,22 +118,6 @@ impl Policy {
                 format!(
                     "finding is for account {}, this function runs in {own_account}",
                     finding.account
-                ),
-            );
-        }
-        let (settings, because) = self.settings_for(remediation, finding);
-        if settings.enabled == Some(false) {
-            return skip(Reason::Disabled, format!("disabled by {because}"));
-        }
-        let threshold = settings
-            .severity_threshold
-            .unwrap_or(DEFAULT_SEVERITY_THRESHOLD);
-        if finding.severity.normalized < threshold {
-            return skip(
-                Reason::BelowThreshold,
-                format!(
-                    "severity {} is below threshold {threshold}",
-                    finding.severity.normalized
                 ),
             );
         }
