@@ -36,6 +36,17 @@ fn throttled(operation: &'static str) -> Rule {
     }
 }
 
+/// The S3.8 finding about `bucket` as a custom action carries it (already notified).
+fn s3_8_finding(bucket: &str) -> serde_json::Value {
+    let mut finding = sample_for(
+        "s3-block-public-access/securityhub-s3.8-imported.json",
+        bucket,
+    )["detail"]["findings"][0]
+        .take();
+    finding["Workflow"] = json!({ "Status": "NOTIFIED" });
+    finding
+}
+
 /// A Config finding straight from AWS Config, held for approval, is approved like any other:
 /// its rule was identified when the finding arrived, and the approval does not look the
 /// identifier up again as if it were a rule's name.
@@ -170,12 +181,7 @@ async fn an_interrupted_approval_goes_on_only_on_the_resource_as_shown() {
 async fn an_approval_before_any_plan_was_shown_shows_the_plan_first() {
     let h = Harness::with_policy(APPROVE_MODE).await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
-    let mut finding: serde_json::Value = sample_for(
-        "s3-block-public-access/securityhub-s3.8-imported.json",
-        &bucket,
-    )["detail"]["findings"][0]
-        .take();
-    finding["Workflow"] = json!({ "Status": "NOTIFIED" });
+    let finding = s3_8_finding(&bucket);
     let first = h
         .deliver_one(custom_action("ReflexApprove", finding.clone(), "press-1"))
         .await;
@@ -224,12 +230,7 @@ async fn presses_do_not_count_toward_max_attempts() {
     )
     .await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
-    let mut finding: serde_json::Value = sample_for(
-        "s3-block-public-access/securityhub-s3.8-imported.json",
-        &bucket,
-    )["detail"]["findings"][0]
-        .take();
-    finding["Workflow"] = json!({ "Status": "NOTIFIED" });
+    let finding = s3_8_finding(&bucket);
     for press in 1..=3 {
         let o = h
             .deliver_one(custom_action(
@@ -273,15 +274,7 @@ async fn an_approval_does_not_apply_to_a_bucket_created_again_under_the_same_nam
         shown.is_some(),
         "the bucket's creation date is on the record"
     );
-    let s3 = h.observer_client();
-    s3.delete_public_access_block()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    h.recreate_bucket(&bucket, None).await;
 
     let o = pipeline::approve(&h.setup, &h.remediation, &held.record_id, OPERATOR)
         .await

@@ -4,12 +4,10 @@
 //! as in the template.
 
 use aws_sdk_ssm::types::ParameterType;
-use reflex_tests::lambda_api::{FakeRuntimeApi, Posted};
+use reflex_tests::lambda_api::serve_binary;
 use reflex_tests::*;
 use s3_block_public_access::BlockConfig;
 use serde_json::Value;
-use std::process::Stdio;
-use std::time::Duration;
 
 #[tokio::test]
 async fn the_function_binary_serves_invocations_like_lambda() {
@@ -39,39 +37,18 @@ async fn the_function_binary_serves_invocations_like_lambda() {
         ),
         serde_json::from_str(&sample("hostile/not-an-eventbridge-event.json")).unwrap(),
     ];
-    let mut api = FakeRuntimeApi::start(events).await;
-    let mut child = tokio::process::Command::new(binary("s3-block-public-access"))
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "reflex-s3-block-public-access")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "7")
-        .env("REFLEX_TABLE", h.setup.ledger.table())
-        .env("REFLEX_POLICY_PARAMETER", &parameter)
-        .env_remove("REFLEX_POLICY_FILE")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the function binary");
-
-    let mut posted: Vec<Posted> = Vec::new();
-    while posted.len() < 3 {
-        match tokio::time::timeout(Duration::from_secs(60), api.posted.recv()).await {
-            Ok(Some(p)) => posted.push(p),
-            other => {
-                child.kill().await.ok();
-                let out = child.wait_with_output().await.unwrap();
-                panic!(
-                    "the function stopped answering ({other:?}) after {posted:?}\nstdout: {}\nstderr: {}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-        }
-    }
-    child.kill().await.ok();
-    let out = child.wait_with_output().await.unwrap();
+    let served = serve_binary(
+        &binary("s3-block-public-access"),
+        &[
+            ("AWS_LAMBDA_FUNCTION_NAME", "reflex-s3-block-public-access"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "7"),
+            ("REFLEX_TABLE", h.setup.ledger.table()),
+            ("REFLEX_POLICY_PARAMETER", &parameter),
+        ],
+        events,
+    )
+    .await;
+    let posted = &served.posted;
 
     assert!(posted.iter().all(|p| p.kind == "response"), "{posted:?}");
     let outcome = |i: usize| -> &Value { &posted[i].body[0] };
@@ -93,14 +70,9 @@ async fn the_function_binary_serves_invocations_like_lambda() {
     assert_eq!(record.request_id, "req-0");
 
     // One JSON log line per decision, each naming its record.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let decisions: Vec<Value> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["message"] == "decision")
-        .collect();
-    assert_eq!(decisions.len(), 3, "stdout: {stdout}");
-    for (d, p) in decisions.iter().zip(&posted) {
+    let decisions = served.logged("decision");
+    assert_eq!(decisions.len(), 3, "stdout: {}", served.stdout);
+    for (d, p) in decisions.iter().zip(posted) {
         assert_eq!(d["record_id"], p.body[0]["record_id"]);
         assert_eq!(d["status"], p.body[0]["status"]);
     }

@@ -30,29 +30,8 @@ async fn rollback_refuses_a_bucket_created_again_under_the_same_name() {
         .clone()
         .expect("the bucket's creation date");
 
-    let s3 = h.observer_client();
-    s3.delete_public_access_block()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
-    // Creation dates have whole seconds.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    s3.put_public_access_block()
-        .bucket(&bucket)
-        .public_access_block_configuration(
-            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    // As AWS creates every new bucket: all four settings on, equal to the fix's post-state.
+    h.recreate_bucket(&bucket, Some(BlockConfig::ALL_ON)).await;
 
     match pipeline::rollback(
         &h.setup,

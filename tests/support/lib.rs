@@ -544,6 +544,44 @@ impl Harness {
     }
 
     /// An S3 client for the emulator that logs nothing (for a second function instance).
+    /// Delete `bucket` and create it again under the same name, with Block Public Access as
+    /// given: another bucket (another creation date, whole seconds apart), as AWS would have it.
+    pub async fn recreate_bucket(&self, bucket: &str, pab: Option<BlockConfig>) {
+        let s3 = &self.observer_s3;
+        s3.delete_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("delete the configuration");
+        s3.delete_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("delete the bucket");
+        // Creation dates have whole seconds.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create the bucket again");
+        if let Some(c) = pab {
+            s3.put_public_access_block()
+                .bucket(bucket)
+                .public_access_block_configuration(
+                    PublicAccessBlockConfiguration::builder()
+                        .block_public_acls(c.block_public_acls)
+                        .ignore_public_acls(c.ignore_public_acls)
+                        .block_public_policy(c.block_public_policy)
+                        .restrict_public_buckets(c.restrict_public_buckets)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("configure the new bucket");
+        }
+    }
+
     pub fn observer_client(&self) -> aws_sdk_s3::Client {
         self.observer_s3.clone()
     }
