@@ -286,3 +286,82 @@ async fn an_approval_does_not_apply_to_a_bucket_created_again_under_the_same_nam
     assert!(r.resource_identity.is_some() && r.resource_identity != shown);
     assert_eq!(r.pre_state, Some(json!({ "public_access_block": null })));
 }
+
+/// A press given before the plan now shown (a press replayed from a dead-letter queue, say)
+/// does not approve that plan: it still awaits approval, and nothing changes. A press given
+/// after it does.
+#[tokio::test]
+async fn an_approval_given_before_the_plan_was_shown_does_not_approve_it() {
+    let h = Harness::with_policy(APPROVE_MODE).await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let finding = s3_8_finding(&bucket);
+    let held = h
+        .deliver_one(custom_action("ReflexRemediate", finding.clone(), "press-0"))
+        .await;
+    assert_eq!(held.status, Status::PendingApproval);
+    let mut stale = custom_action("ReflexApprove", finding.clone(), "press-old");
+    stale["time"] = json!("2026-01-01T00:00:00Z");
+    let o = h.deliver_one(stale).await;
+    assert_eq!(o.status, Status::PendingApproval, "{o:?}");
+    assert!(
+        o.detail
+            .contains("before the plan awaiting approval was shown"),
+        "{}",
+        o.detail
+    );
+    assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
+    let r = h.record(&held.record_id).await;
+    assert!(r.actions.iter().all(|a| a.is_planned()) && !r.actions.is_empty());
+    let o = h
+        .deliver_one(custom_action("ReflexApprove", finding, "press-now"))
+        .await;
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+}
+
+/// An approval that meets a spent budget is not used up: the plan stays shown, pending
+/// approval, and approving again once the budget allows carries it out.
+#[tokio::test]
+async fn an_approval_that_meets_a_spent_budget_can_be_given_again() {
+    let h = Harness::with_policy(
+        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve, max_changes_per_hour: 1}",
+    )
+    .await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let held = h.deliver_one(sample_for(GUARDDUTY, &bucket)).await;
+    // Another change took the hour's only unit.
+    let counter = reflex_shared::ledger::counter_key(
+        "s3-block-public-access",
+        ACCOUNT,
+        &reflex_shared::ledger::window(chrono::Utc::now()),
+    );
+    let ledger = &h.setup.ledger;
+    assert_eq!(
+        ledger
+            .reserve_change(&counter, "another", 1, i64::MAX / 2)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+
+    let o = pipeline::approve(&h.setup, &h.remediation, &held.record_id, OPERATOR)
+        .await
+        .unwrap();
+    assert_eq!(o.status, Status::PendingApproval, "{o:?}");
+    assert!(
+        o.detail.contains("budget of 1 changes per hour is spent"),
+        "{}",
+        o.detail
+    );
+    assert_eq!(h.pab(&bucket).await, Some(ALL_OFF));
+    let r = h.record(&held.record_id).await;
+    assert_eq!(r.approved_by, None, "not approved yet");
+    assert_eq!(r.budget, None);
+
+    ledger.give_back_change(&counter, "another").await.unwrap();
+    let o = pipeline::approve(&h.setup, &h.remediation, &held.record_id, OPERATOR)
+        .await
+        .unwrap();
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+}

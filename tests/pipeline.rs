@@ -1009,3 +1009,46 @@ async fn a_takeover_rechecks_the_lease_in_its_conditional_write() {
     let r = w.record().await;
     assert_eq!((r.attempts, r.claim_token), (1, stored.claim_token));
 }
+
+/// A record that names a budget unit the counter never granted (its reservation failed, or the
+/// record was written before the answer) gets no change for free: a takeover asks the counter
+/// again under that unit's token, and a spent budget stops it.
+#[tokio::test]
+async fn a_unit_named_by_the_record_but_never_reserved_is_not_used() {
+    let w = world(Script::default()).await;
+    let window = ledger::window(chrono::Utc::now());
+    let counter = ledger::counter_key(SCRIPTED_SPEC.name, ACCOUNT, &window);
+    // The hour's 20 units are all taken by other findings.
+    for i in 0..20 {
+        w.h.setup
+            .ledger
+            .reserve_change(&counter, &format!("other-{i}"), 20, i64::MAX / 2)
+            .await
+            .unwrap();
+    }
+    let mut r = crashed_record(
+        &w.record_id,
+        SCRIPTED_SPEC.name,
+        finding_of(&w.event),
+        Status::Acting,
+        1,
+    );
+    r.pre_state = Some(json!({ "fixed": false }));
+    r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
+    r.budget = Some(reflex_shared::ledger::BudgetUse {
+        window,
+        count: 0,
+        token: format!("{}#1", w.record_id),
+        max: 20,
+        given_back: false,
+    });
+    w.h.store(&r).await;
+    let o = w.deliver().await.unwrap();
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::RateLimited),
+        "{o:?}"
+    );
+    assert_eq!(w.fake.changes(), 0);
+    assert_eq!(w.budget().await, 20);
+}

@@ -285,7 +285,17 @@ async fn command_run<R: Remediation>(
     })?;
     info!(command = order.kind(), record_id, operator = %operator.arn, "command accepted");
     match order {
-        Order::Approve => approve(setup, remediation, record_id, &operator.arn).await,
+        Order::Approve => {
+            // The approval was given when the operator signed it: a plan shown after that is
+            // not the one approved.
+            let signed = command
+                .proof()
+                .and_then(|p| p.header("x-amz-date"))
+                .and_then(|d| chrono::NaiveDateTime::parse_from_str(d, "%Y%m%dT%H%M%SZ").ok())
+                .map(|t| t.and_utc())
+                .ok_or_else(|| PipelineError::Refused("the proof has no x-amz-date".into()))?;
+            approve_as_of(setup, remediation, record_id, &operator.arn, signed).await
+        }
         Order::Rollback {
             dry_run,
             hold_for_hours,
@@ -333,6 +343,18 @@ pub async fn approve<R: Remediation>(
     record_id: &str,
     by: &str,
 ) -> Result<Handled, PipelineError> {
+    approve_as_of(setup, remediation, record_id, by, Utc::now()).await
+}
+
+/// [`approve`], given at `at` (when the operator signed it): it approves only a plan that was
+/// shown before then.
+pub async fn approve_as_of<R: Remediation>(
+    setup: &Setup,
+    remediation: &R,
+    record_id: &str,
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<Handled, PipelineError> {
     let record = setup.ledger.get(record_id).await?.ok_or_else(|| {
         PipelineError::Refused(format!(
             "no record {record_id} in table {}",
@@ -355,6 +377,7 @@ pub async fn approve<R: Remediation>(
         .ok_or_else(|| PipelineError::Refused(format!("record {record_id} holds no finding")))?;
     finding.intent = Some(finding::Intent::Approve);
     finding.requested_by = Some(by.to_string());
+    finding.requested_at = Some(timestamp(at));
     let request = uuid::Uuid::new_v4();
     // A new request: its own digest, so it may take the held record over.
     let digest = format!("approve\n{record_id}\n{by}\n{request}");
@@ -1194,6 +1217,9 @@ impl<'a, R: Remediation> Run<'a, R> {
             None
         };
         if let Some(shown) = &shown {
+            if let Some(why) = approval_predates(w, shown) {
+                return Err(keep_shown(w, shown, why));
+            }
             // The plan shown was for one resource: another under the same name is not approved.
             if shown.resource_identity.is_some() && shown.resource_identity != identity {
                 w.record.resource_identity = identity;
@@ -1430,18 +1456,22 @@ impl<'a, R: Remediation> Run<'a, R> {
         w.record.actions = w.kept.iter().chain(plan).cloned().collect();
         w.record.lease_expires_at = Some(now.timestamp() + self.setup.lease_seconds);
         w.record.updated_at = timestamp(now);
-        let window = ledger::window(now);
-        let counter = ledger::counter_key(self.name(), &self.setup.account_id, &window);
         let max = w.decision.max_changes_per_hour;
         let expires = now.timestamp() + 3600 + ledger::COUNTER_TTL_SECONDS;
-        // A unit an earlier attempt reserved, for a change whose outcome it could not know,
-        // is used again rather than counted twice.
-        let held = w.holds_budget();
-        // This attempt's token, written with the checkpoint in the same round as the
-        // reservation: a takeover finds the unit on the record and uses it instead of taking a
-        // second one, and only this attempt ever gives it back.
-        let token = w.budget_token.clone();
-        if !held {
+        // A unit the record names (an earlier attempt's, for a change whose outcome it could
+        // not know) is asked for again under its own token and window: the counter answers
+        // from its token set whether it was really reserved (then it is this unit, not a
+        // second one) or not (then it is reserved now, or the budget is spent). The record's
+        // word alone never stands in for the counter's.
+        let held = w.record.budget.clone().filter(|b| !b.given_back);
+        let (window, token) = match &held {
+            Some(b) => (b.window.clone(), b.token.clone()),
+            // This attempt's token, written with the checkpoint in the same round as the
+            // reservation; only this attempt ever gives it back.
+            None => (ledger::window(now), w.budget_token.clone()),
+        };
+        let counter = ledger::counter_key(self.name(), &self.setup.account_id, &window);
+        if held.is_none() {
             w.record.budget = Some(BudgetUse {
                 window: window.clone(),
                 count: 0,
@@ -1450,18 +1480,12 @@ impl<'a, R: Remediation> Run<'a, R> {
                 given_back: false,
             });
         }
-        let reserve = async {
-            if held {
-                Ok(Some(0))
-            } else {
-                ledger.reserve_change(&counter, &token, max, expires).await
-            }
-        };
+        let reserve = ledger.reserve_change(&counter, &token, max, expires);
         let (stored, reserved) = tokio::join!(ledger.checkpoint(&w.record), reserve);
-        match (&reserved, held, w.record.budget.as_mut()) {
-            (Ok(Some(count)), false, Some(budget)) => budget.count = *count,
+        match (&reserved, w.record.budget.as_mut()) {
+            (Ok(Some(count)), Some(budget)) => budget.count = *count,
             // Spent: no unit was taken, so the record holds none.
-            (Ok(None), false, _) => w.record.budget = None,
+            (Ok(None), _) => w.record.budget = None,
             _ => {}
         }
         if let Err(e) = stored {
@@ -1474,6 +1498,35 @@ impl<'a, R: Remediation> Run<'a, R> {
                 let detail = format!(
                     "the budget of {max} changes per hour is spent (window {window}); nothing was changed"
                 );
+                if w.approving() {
+                    // The approval is not used up: the plan stays shown, to approve again once
+                    // the budget allows.
+                    w.record.status = Status::PendingApproval;
+                    w.record.mode = Some(Mode::Approve);
+                    w.record.approved_by = None;
+                    w.record.approved_at = None;
+                    w.record.actions = w
+                        .record
+                        .actions
+                        .iter()
+                        .map(|a| {
+                            if a.took_effect() {
+                                a.clone()
+                            } else {
+                                Action {
+                                    result: crate::ledger::ActionResult::Planned,
+                                    at: None,
+                                    ..a.clone()
+                                }
+                            }
+                        })
+                        .collect();
+                    return Err(w.decide(
+                        Status::PendingApproval,
+                        Reason::AwaitingApproval,
+                        format!("approved, but {detail}; approve again once the budget allows"),
+                    ));
+                }
                 Err(w.decide(Status::Skipped, Reason::RateLimited, detail))
             }
             Err(e) => Err(ledger_stop("budget", e)),
@@ -1731,6 +1784,35 @@ fn planned<R: Remediation>(remediation: &R, target: &Target, steps: &[R::Step]) 
             a
         })
         .collect()
+}
+
+/// An approval given before the plan now shown was shown does not approve it (a press replayed
+/// from a dead-letter queue, a proof signed before the plan changed): why, if so.
+fn approval_predates<P>(w: &Work<P>, shown: &PriorOutcome) -> Option<String> {
+    let at = w.record.finding.as_ref()?.requested_at.clone()?;
+    // Whole seconds: event times and SigV4 dates have no fraction, so an approval given in
+    // the second the plan was shown counts as after it.
+    let parse = |t: &str| DateTime::parse_from_rfc3339(t).ok().map(|t| t.timestamp());
+    match (parse(&at), parse(&shown.updated_at)) {
+        (Some(given), Some(plan)) if given >= plan => None,
+        (Some(_), Some(_)) => Some(format!(
+            "this approval was given at {at}, before the plan awaiting approval was shown (at {}): it does not approve that plan, which still awaits approval",
+            shown.updated_at
+        )),
+        _ => Some(format!(
+            "this approval's time ({at}) or the plan's ({}) cannot be read, so it cannot be told that the approval came after the plan; the plan still awaits approval",
+            shown.updated_at
+        )),
+    }
+}
+
+/// The record goes back to the plan shown, still awaiting approval, with `why`.
+fn keep_shown<P>(w: &mut Work<P>, shown: &PriorOutcome, why: String) -> Stop {
+    w.record.actions = shown.actions.clone();
+    w.record.pre_state = shown.pre_state.clone();
+    w.record.resource_identity = shown.resource_identity.clone();
+    w.record.mode = Some(Mode::Approve);
+    w.decide(Status::PendingApproval, Reason::AwaitingApproval, why)
 }
 
 /// The remediation's typed steps, as planned actions store them.

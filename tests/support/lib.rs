@@ -193,6 +193,8 @@ pub fn custom_action(action: &str, finding: Value, id: &str) -> Value {
     ))
     .expect("sample is JSON");
     e["id"] = Value::from(id);
+    // Pressed now: an approval approves only a plan shown before it.
+    e["time"] = Value::from(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     e["resources"] = serde_json::json!([format!(
         "arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/{action}"
     )]);

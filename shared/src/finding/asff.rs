@@ -271,10 +271,10 @@ pub(super) fn parse_custom_action(
         Intent::Approve => APPROVE_ACTION_ID,
         Intent::Remediate => REMEDIATE_ACTION_ID,
     };
-    let requested_by = format!(
-        "Security Hub custom action {action} at {}",
-        time.unwrap_or("(no event time)")
-    );
+    // Not an identity: AWS's custom-action event does not say who pressed it, and anyone
+    // allowed to invoke the function can send one (README, "Operator identity").
+    let requested_by =
+        format!("Security Hub custom action {action} (AWS does not name who pressed it)");
     let detail: Detail = detail(KIND, raw)?;
     detail
         .findings
@@ -283,6 +283,7 @@ pub(super) fn parse_custom_action(
             let mut finding = parse_one(f, Source::CustomAction)?;
             finding.intent = Some(intent);
             finding.requested_by = Some(requested_by.clone());
+            finding.requested_at = time.map(super::canonical_time);
             Ok(finding)
         })
         .collect()
@@ -390,6 +391,7 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
         intent: None,
         sample,
         requested_by: None,
+        requested_at: None,
     })
 }
 

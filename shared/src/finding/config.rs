@@ -78,6 +78,7 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         intent: None,
         sample: false,
         requested_by: None,
+        requested_at: None,
         securityhub_finding: None,
     })
 }

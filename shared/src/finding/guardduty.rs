@@ -161,6 +161,7 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         intent: None,
         sample,
         requested_by: None,
+        requested_at: None,
         securityhub_finding: None,
     })
 }

@@ -293,6 +293,10 @@ pub struct Finding {
     /// and in records stored before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub securityhub_finding: Option<SecurityHubIdentifier>,
+    /// When it was asked for (RFC 3339): the custom action's event time, the time an operator's
+    /// proof was signed, or the CLI's now. An approval approves only a plan shown before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
 }
 
 /// A timestamp in one canonical form (RFC 3339, UTC, milliseconds), whatever form the source

@@ -370,6 +370,7 @@ mod tests {
             securityhub_finding: None,
             sample: false,
             requested_by: None,
+            requested_at: None,
         }
     }
 

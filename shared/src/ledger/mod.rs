@@ -391,6 +391,9 @@ impl Ledger {
         if record.budget.is_none() {
             remove.push("budget");
         }
+        if record.approved_by.is_none() {
+            remove.extend(["approved_by", "approved_at"]);
+        }
         let remove = remove.as_slice();
         let status = record.status;
         self.update_owned(record, fields, None, remove, move |stored| {

@@ -23,6 +23,7 @@ fn finding(kind: FindingKind, severity: u8) -> Finding {
         intent: None,
         sample: false,
         requested_by: None,
+        requested_at: None,
         securityhub_finding: None,
     }
 }
