@@ -1052,3 +1052,48 @@ async fn a_unit_named_by_the_record_but_never_reserved_is_not_used() {
     assert_eq!(w.fake.changes(), 0);
     assert_eq!(w.budget().await, 20);
 }
+
+/// A change starts only while its lease has time left: a process that stalled past its lease
+/// since the checkpoint (here: a lease of 1 s, gone by the time the change would start) may
+/// have been taken over, so it hands the record back instead of acting.
+#[tokio::test]
+async fn no_change_starts_on_a_lease_that_has_run_out() {
+    let mut w = world(Script::default()).await;
+    w.h.setup.lease_seconds = 1;
+    match w.deliver().await {
+        Err(PipelineError::Transient { step, message, .. }) => {
+            assert_eq!(step, "act");
+            assert!(message.contains("lease ran out"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.fake.changes(), 0);
+    let r = w.record().await;
+    assert_eq!((r.status, r.reason), (Status::Acting, Reason::RetryPending));
+}
+
+/// A rollback judges its lease by the clock too: a machine whose clock is off AWS's refuses
+/// to roll back, changing nothing.
+#[tokio::test]
+async fn a_skewed_clock_does_not_roll_back() {
+    let mut w = world(Script::default()).await;
+    assert_eq!(w.deliver().await.unwrap().status, Status::Succeeded);
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&w.h.sdk)
+            .interceptor(SkewedDate(3600))
+            .build(),
+    );
+    w.h.setup.ledger = ledger::Ledger::new(client, w.h.setup.ledger.table());
+    let by = "arn:aws:iam::123456789012:user/operator";
+    let until = chrono::Utc::now() + chrono::Duration::hours(1);
+    match reflex_shared::pipeline::rollback(&w.h.setup, &w.fake, &w.record_id, by, false, until)
+        .await
+    {
+        Err(PipelineError::Ledger(e)) => assert!(e.to_string().contains("clock"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(*w.fake.compliant.lock().unwrap(), "nothing was undone");
+    let r = w.record().await;
+    assert_eq!(r.status, Status::Succeeded);
+    assert!(r.rollback_pending.is_none());
+}

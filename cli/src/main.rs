@@ -283,6 +283,16 @@ async fn run(cli: Cli) -> Result<()> {
                 "{}",
                 render::outcome_line("approve", &outcome, Format::lines(json))
             );
+            if outcome.status != Status::Succeeded {
+                // Not carried out: the plan was shown anew, the budget is spent, the change
+                // failed… The line above says why; the exit code says so to scripts.
+                anyhow::bail!(
+                    "the approval was not carried out: record {} is {} ({})",
+                    outcome.record_id,
+                    outcome.status,
+                    outcome.reason
+                );
+            }
         }
         Command::Rollback {
             record_id,

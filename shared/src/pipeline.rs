@@ -537,7 +537,10 @@ async fn roll_back<R: Remediation>(
     if identity.is_some() && identity != read.resource_identity {
         return attempt
             .refuse(format!(
-                "{} is not the resource the fix changed: its identity is {} now, the record holds {}",
+                "{} is not the resource the fix changed: its identity is {} now, the record holds {} \
+                 (a record made before identities were kept holds none; and AWS may change a bucket's \
+                 creation date with some changes to the bucket, such as its policy: if this is the \
+                 same resource, restore the recorded pre-state by hand)",
                 target.arn,
                 identity.as_deref().unwrap_or("unknown"),
                 read.resource_identity.as_deref().unwrap_or("none")
@@ -576,7 +579,9 @@ async fn roll_back<R: Remediation>(
             mode: read.mode,
         });
     }
-    // The rollback's lease, like any change's: a second rollback at the same time waits.
+    // The rollback's lease, like any change's: a second rollback at the same time waits. Leases
+    // are judged by the clock, so this machine's must agree with AWS's.
+    setup.ledger.check_clock()?;
     let started = Utc::now();
     let mut pending = RollbackPending {
         token: uuid::Uuid::new_v4().to_string(),
@@ -608,6 +613,12 @@ async fn roll_back<R: Remediation>(
         .await?;
     let done = if interrupted {
         planned.iter().map(|a| a.carried_out(Ok(()))).collect()
+    } else if lease_ran_out(Some(pending.lease_expires_at), setup.lease_seconds) {
+        return Err(PipelineError::Transient {
+            record_id: record_id.into(),
+            step: "rollback",
+            message: "the rollback's lease ran out before the change; nothing was changed".into(),
+        });
     } else {
         let (done, result) = apply_steps(remediation, &target, &steps, &planned).await;
         if let Err(e) = result {
@@ -1263,7 +1274,10 @@ impl<'a, R: Remediation> Run<'a, R> {
     /// The resource is not as it was when the plan was shown: the approval is not applied, and
     /// the plan for what is there now waits for its own approval (or there is nothing to do).
     fn ask_again(&self, w: &mut Work<R::Params>, state: &R::State, why: &str) -> Step {
-        w.record.pre_state = Some(state_json(state));
+        // A stored pre-state is never overwritten once a change took effect: undo needs it.
+        if w.kept.is_empty() {
+            w.record.pre_state = Some(state_json(state));
+        }
         let plan = self.remediation.plan(&w.target, state, &w.params);
         if plan.compliant() {
             return Err(w.decide(
@@ -1535,6 +1549,14 @@ impl<'a, R: Remediation> Run<'a, R> {
 
     /// Carry out the plan, step by step, recording each with its result.
     async fn act(&self, w: &mut Work<R::Params>, steps: &[R::Step], planned: Vec<Action>) -> Step {
+        // Only under a live lease: a process that stalled since its checkpoint (a laptop that
+        // slept through an approval, say) may have been taken over, and must not act too.
+        if lease_ran_out(w.record.lease_expires_at, self.setup.lease_seconds) {
+            return Err(Stop::Transient {
+                step: "act",
+                message: "the lease ran out before the change; nothing was changed".into(),
+            });
+        }
         let (done, result) = apply_steps(self.remediation, &w.target, steps, &planned).await;
         if let Err(e) = result {
             let rest = planned.iter().skip(done.len());
@@ -1561,10 +1583,14 @@ impl<'a, R: Remediation> Run<'a, R> {
             if let Some(d) = delay {
                 tokio::time::sleep(*d).await;
             }
-            last = r
-                .inspect(&w.target)
-                .await
-                .map(|state| (r.plan(&w.target, &state, &w.params), state));
+            // The identity is read again in the same round: what a rollback must find is the
+            // resource as the fix left it (AWS may change a bucket's creation date with some
+            // changes to the bucket).
+            let (state, identity) = tokio::join!(r.inspect(&w.target), r.identity(&w.target));
+            last = state.map(|state| (r.plan(&w.target, &state, &w.params), state));
+            if let Ok(Some(identity)) = identity {
+                w.record.resource_identity = Some(identity);
+            }
             if last.as_ref().is_ok_and(|(plan, _)| plan.compliant()) {
                 break;
             }
@@ -1734,6 +1760,15 @@ impl<'a, R: Remediation> Run<'a, R> {
             warn!(record_id = %record.record_id, error = %e, "Security Hub feedback not recorded");
         }
     }
+}
+
+/// Seconds of a lease kept in hand before acting: a change is started only while the lease has
+/// at least this long to run (a fifth of a short lease).
+const LEASE_MARGIN_SECONDS: i64 = 5;
+
+fn lease_ran_out(lease_expires_at: Option<i64>, lease_seconds: i64) -> bool {
+    let margin = (lease_seconds / 5).clamp(1, LEASE_MARGIN_SECONDS);
+    lease_expires_at.is_none_or(|t| Utc::now().timestamp() + margin >= t)
 }
 
 /// A resource ARN too long for DynamoDB's keys (the by-resource index, the suppression key) is

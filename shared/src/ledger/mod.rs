@@ -101,6 +101,9 @@ pub enum Takeover {
     OnRequest,
 }
 
+/// How long a record's history may grow by refused rollbacks (each at most `DETAIL_MAX`).
+pub const REFUSALS_NOTED_MAX: usize = 2 * HISTORY_KEPT;
+
 #[derive(Debug, Clone)]
 pub struct Ledger {
     client: aws_sdk_dynamodb::Client,
@@ -612,7 +615,8 @@ impl Ledger {
         }
     }
 
-    /// A rollback that was refused or stopped: its account joins the record's `history`, the
+    /// A rollback that was refused or stopped: its account joins the record's `history` (a
+    /// refusal only while the history holds fewer than [`REFUSALS_NOTED_MAX`] entries), the
     /// record's outcome stays. With `token`, the rollback's own lease ends now, while its
     /// checkpoint stays, so the next rollback can take over at once and finish what it shows.
     pub async fn note_rollback(
@@ -641,9 +645,15 @@ impl Ledger {
                 .expression_attribute_names("#le", "lease_expires_at")
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":t", s(t)),
+            // Refusals cost nothing to ask for: they stop being noted once the history is
+            // long, so they cannot grow the item past DynamoDB's limit.
             None => req
                 .update_expression(set)
-                .condition_expression("attribute_exists(record_id)"),
+                .condition_expression(
+                    "attribute_exists(record_id) AND \
+                     (attribute_not_exists(history) OR size(history) < :cap)",
+                )
+                .expression_attribute_values(":cap", n(REFUSALS_NOTED_MAX)),
         };
         self.unless_condition_failed(req.send().await)
     }
