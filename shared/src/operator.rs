@@ -169,11 +169,42 @@ pub fn signed_headers(authorization: &str) -> Result<Vec<String>, String> {
     let rest = authorization
         .strip_prefix("AWS4-HMAC-SHA256 ")
         .ok_or("the Authorization header is not a SigV4 (AWS4-HMAC-SHA256) signature")?;
-    let list = rest
-        .split(',')
-        .map(str::trim)
-        .find_map(|part| part.strip_prefix("SignedHeaders="))
-        .ok_or("the Authorization header names no SignedHeaders")?;
+    // Exactly one of each part, nothing else: a header STS might read differently from us
+    // (a second SignedHeaders, say) is refused rather than interpreted.
+    let parts: Vec<&str> = rest.split(',').map(str::trim).collect();
+    let one = |prefix: &str| -> Result<&str, String> {
+        let found: Vec<&str> = parts
+            .iter()
+            .filter_map(|p| p.strip_prefix(prefix))
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(one),
+            [] => Err(format!(
+                "the Authorization header names no {}",
+                prefix.trim_end_matches('=')
+            )),
+            _ => Err(format!(
+                "the Authorization header names {} more than once",
+                prefix.trim_end_matches('=')
+            )),
+        }
+    };
+    let credential = one("Credential=")?;
+    let list = one("SignedHeaders=")?;
+    one("Signature=")?;
+    if parts.len() != 3 {
+        return Err(
+            "the Authorization header has parts other than Credential, SignedHeaders and Signature"
+                .into(),
+        );
+    }
+    // Credential=<key>/<date>/<region>/sts/aws4_request: signed for STS, nothing else.
+    let scope: Vec<&str> = credential.split('/').collect();
+    if scope.len() != 5 || scope[3] != "sts" || scope[4] != "aws4_request" {
+        return Err(format!(
+            "the signature's credential scope {credential:?} is not for STS"
+        ));
+    }
     let headers: Vec<String> = list.split(';').map(str::to_string).collect();
     if headers.iter().any(String::is_empty) {
         return Err(format!("SignedHeaders {list:?} is malformed"));
@@ -488,8 +519,24 @@ mod tests {
                 Err("no SignedHeaders"),
             ),
             (
-                "AWS4-HMAC-SHA256 SignedHeaders=host;;x-amz-date, Signature=abc",
+                "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-east-1/sts/aws4_request, SignedHeaders=host;;x-amz-date, Signature=abc",
                 Err("malformed"),
+            ),
+            (
+                "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, SignedHeaders=host;x-amz-date;x-reflex-command, Signature=abc",
+                Err("more than once"),
+            ),
+            (
+                "AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date, Signature=abc",
+                Err("no Credential"),
+            ),
+            (
+                "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc",
+                Err("not for STS"),
+            ),
+            (
+                "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc, Extra=1",
+                Err("parts other than"),
             ),
         ];
         for (header, want) in cases {
