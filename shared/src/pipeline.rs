@@ -1385,11 +1385,7 @@ impl<'a, R: Remediation> Run<'a, R> {
                 .actions
                 .iter()
                 .filter(|a| !a.took_effect())
-                .map(|a| Action {
-                    result: crate::ledger::ActionResult::Planned,
-                    at: None,
-                    ..a.clone()
-                })
+                .map(Action::replanned)
                 .collect();
             let steps = match stored_steps::<R>(&missing) {
                 Ok(s) if !s.is_empty() => s,
@@ -1519,22 +1515,7 @@ impl<'a, R: Remediation> Run<'a, R> {
                     w.record.mode = Some(Mode::Approve);
                     w.record.approved_by = None;
                     w.record.approved_at = None;
-                    w.record.actions = w
-                        .record
-                        .actions
-                        .iter()
-                        .map(|a| {
-                            if a.took_effect() {
-                                a.clone()
-                            } else {
-                                Action {
-                                    result: crate::ledger::ActionResult::Planned,
-                                    at: None,
-                                    ..a.clone()
-                                }
-                            }
-                        })
-                        .collect();
+                    // Its actions are the checkpoint's plan, still `planned`: nothing was made.
                     return Err(w.decide(
                         Status::PendingApproval,
                         Reason::AwaitingApproval,

@@ -94,6 +94,15 @@ impl Action {
         }
     }
 
+    /// A step not (or not known to be) carried out, planned again.
+    pub fn replanned(&self) -> Action {
+        Action {
+            result: ActionResult::Planned,
+            at: None,
+            ..self.clone()
+        }
+    }
+
     pub fn is_planned(&self) -> bool {
         self.result == ActionResult::Planned
     }
