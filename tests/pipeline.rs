@@ -57,6 +57,21 @@ impl World {
     async fn budget(&self) -> u32 {
         self.h.budget_count(SCRIPTED_SPEC.name).await
     }
+
+    /// A crashed attempt's checkpoint for this world's finding: `acting`, its one planned step
+    /// and its pre-state, under a lease that ends at `lease_expires_at` (not yet stored).
+    fn crashed_acting(&self, lease_expires_at: i64) -> OutcomeRecord {
+        let mut r = crashed_record(
+            &self.record_id,
+            SCRIPTED_SPEC.name,
+            finding_of(&self.event),
+            Status::Acting,
+            lease_expires_at,
+        );
+        r.pre_state = Some(json!({ "fixed": false }));
+        r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
+        r
+    }
 }
 
 fn script(pick: impl FnOnce(&mut Script)) -> Script {
@@ -392,16 +407,7 @@ async fn a_live_lease_is_retry_later_and_an_expired_acting_record_is_resumed() {
 #[tokio::test]
 async fn an_expired_acting_record_under_a_skipping_policy_ends_honestly() {
     let w = world_with(Script::default(), "version: 1\ndefaults: {enabled: false}").await;
-    let mut r = crashed_record(
-        &w.record_id,
-        SCRIPTED_SPEC.name,
-        finding_of(&w.event),
-        Status::Acting,
-        1,
-    );
-    r.pre_state = Some(json!({ "fixed": false }));
-    r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
-    w.h.store(&r).await;
+    w.h.store(&w.crashed_acting(1)).await;
     let o = w.deliver().await.unwrap();
     assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Disabled));
     assert!(o.detail.contains("was not checked"), "{}", o.detail);
@@ -1026,15 +1032,7 @@ async fn a_unit_named_by_the_record_but_never_reserved_is_not_used() {
             .await
             .unwrap();
     }
-    let mut r = crashed_record(
-        &w.record_id,
-        SCRIPTED_SPEC.name,
-        finding_of(&w.event),
-        Status::Acting,
-        1,
-    );
-    r.pre_state = Some(json!({ "fixed": false }));
-    r.actions = vec![reflex_shared::ledger::Action::planned(FIX, json!({}))];
+    let mut r = w.crashed_acting(1);
     r.budget = Some(reflex_shared::ledger::BudgetUse {
         window,
         count: 0,
