@@ -167,9 +167,13 @@ impl PolicyCache {
         let mut cached = self.state.lock().await;
         // Staleness is judged as of the call, not after a read that SDK retries made slow.
         let now = Instant::now();
+        // Past the grace with no good read, every call fails closed anyway: each one tries a
+        // read, so the first call after the source is back acts again.
+        let failing_closed =
+            cached.failure.is_some() && now.duration_since(cached.good_at) > self.grace;
         if let (Some(ssm), true) = (
             &self.ssm,
-            now.duration_since(cached.read_at) >= self.max_age,
+            failing_closed || now.duration_since(cached.read_at) >= self.max_age,
         ) {
             cached.read_at = now;
             match load_policy(&self.source, ssm).await {
@@ -283,6 +287,11 @@ mod tests {
 
         // SSM answers again: the next read brings the policy back, and with it a fresh grace.
         throttled.store(false, Ordering::SeqCst);
+        // Failing closed, every call tries a read: the first one after SSM is back acts.
+        assert!(
+            is_good(&cache.current().await),
+            "the first call after SSM is back"
+        );
         tokio::time::sleep(max_age + Duration::from_millis(100)).await;
         assert!(is_good(&cache.current().await), "after a good read");
         assert!(is_good(&cache.current().await));
