@@ -211,10 +211,7 @@ async fn dry_run_records_the_plan_and_changes_nothing() {
 
 #[tokio::test]
 async fn approve_waits_for_the_analyst_then_acts_once() {
-    let h = Harness::with_policy(
-        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
-    )
-    .await;
+    let h = Harness::with_policy(APPROVE_MODE).await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let imported = sample_for(S3_8, &bucket);
     let o = h.deliver_one(imported.clone()).await;
@@ -929,10 +926,7 @@ const GUARDDUTY: &str = "s3-block-public-access/guardduty-bucket-block-public-ac
 
 #[tokio::test]
 async fn a_guardduty_finding_approved_through_security_hub_gets_the_shown_plan_once() {
-    let h = Harness::with_policy(
-        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
-    )
-    .await;
+    let h = Harness::with_policy(APPROVE_MODE).await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let direct = sample_for(GUARDDUTY, &bucket);
     let held = h.deliver_one(direct.clone()).await;
@@ -990,10 +984,7 @@ async fn a_guardduty_finding_approved_through_security_hub_gets_the_shown_plan_o
 
 #[tokio::test]
 async fn a_config_finding_approved_through_security_hub_is_fixed() {
-    let h = Harness::with_policy(
-        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
-    )
-    .await;
+    let h = Harness::with_policy(APPROVE_MODE).await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let mut imported: serde_json::Value =
         serde_json::from_str(&sample("real-shapes/securityhub-config-finding.json")).unwrap();
@@ -1026,10 +1017,7 @@ async fn a_config_finding_approved_through_security_hub_is_fixed() {
 
 #[tokio::test]
 async fn an_approval_of_a_plan_the_resource_has_outgrown_asks_again() {
-    let h = Harness::with_policy(
-        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
-    )
-    .await;
+    let h = Harness::with_policy(APPROVE_MODE).await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let held = h.deliver_one(sample_for(GUARDDUTY, &bucket)).await;
     assert_eq!(held.status, Status::PendingApproval);

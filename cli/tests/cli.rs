@@ -368,15 +368,7 @@ async fn replay_with_no_policy_named(account: &Account) -> (Value, String, bool)
     let (out, err) = text(&replay);
     assert!(replay.status.success(), "{err}");
     let line: Value = serde_json::from_str(out.trim()).unwrap();
-    let still_public = s3
-        .get_public_access_block()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap()
-        .public_access_block_configuration()
-        .and_then(|c| c.block_public_acls())
-        == Some(false);
+    let still_public = acls_blocked(&s3, &bucket).await == Some(false);
     (line, err, still_public)
 }
 
@@ -493,16 +485,7 @@ async fn approve_carries_out_a_held_fix_and_records_the_operator() {
     reflex_cli::demo::make_public_bucket(&s3, &bucket, false)
         .await
         .unwrap();
-    // Block Public Access's first setting, read through the emulator.
-    let acls_blocked = || async {
-        s3.get_public_access_block()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap()
-            .public_access_block_configuration()
-            .and_then(|c| c.block_public_acls())
-    };
+    let acls_blocked = || acls_blocked(&s3, &bucket);
     let event = std::fs::read_to_string(sample(
         "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json",
     ))
@@ -685,4 +668,15 @@ fn holds_are_bounded_and_commands_for_functions_are_signed() {
         "{:?}",
         text(&minutes)
     );
+}
+
+/// Block Public Access's first setting of `bucket`, read through the emulator.
+async fn acls_blocked(s3: &aws_sdk_s3::Client, bucket: &str) -> Option<bool> {
+    s3.get_public_access_block()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap()
+        .public_access_block_configuration()
+        .and_then(|c| c.block_public_acls())
 }

@@ -40,6 +40,9 @@ use std::sync::{Arc, Mutex};
 
 /// The account moto answers as.
 pub const ACCOUNT: &str = "123456789012";
+/// The policy that holds every s3-block-public-access fix for approval.
+pub const APPROVE_MODE: &str =
+    "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}";
 /// The bucket name the committed sample events use; tests swap in their own.
 pub const SAMPLE_BUCKET: &str = "reflex-demo-public";
 

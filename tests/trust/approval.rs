@@ -14,7 +14,6 @@ use s3_block_public_access::{BlockConfig, S3BlockPublicAccess};
 use serde_json::json;
 use std::sync::Arc;
 
-const APPROVE_MODE: &str = "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}";
 const GUARDDUTY: &str = "s3-block-public-access/guardduty-bucket-block-public-access-disabled.json";
 const OPERATOR: &str = "arn:aws:iam::123456789012:user/approver";
 

@@ -23,10 +23,7 @@ fn asff_identifier(finding: &Value) -> (String, String) {
 
 #[tokio::test]
 async fn a_guardduty_finding_in_security_hub_is_updated_under_its_asff_id() {
-    let h = Harness::with_policy(
-        "version: 1\nremediations:\n  s3-block-public-access: {mode: approve}",
-    )
-    .await;
+    let h = Harness::with_policy(APPROVE_MODE).await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let direct = sample_for(GUARDDUTY, &bucket);
     let in_sh = guardduty_in_security_hub(&direct, &bucket);
