@@ -31,6 +31,22 @@ pub struct Spec {
     /// What the parameters section (`remediations.<name>.parameters`) may hold, in words, for
     /// the README and error messages; `None` when the remediation takes none.
     pub parameters: Option<&'static str>,
+    /// An EventBridge schedule expression for the sweep (`rate(15 minutes)`); `None` when the
+    /// remediation has no scheduled work. The template gets a schedule rule exactly when set.
+    pub schedule: Option<&'static str>,
+    /// Events that end a long operation this remediation starts (SSM's command status
+    /// changes), routed to the function.
+    pub completion_events: &'static [EventSource],
+    /// A long operation still running this long after it started ends `failed / timed-out`
+    /// (0: the remediation starts none).
+    pub completion_timeout_seconds: i64,
+}
+
+/// An EventBridge event by its source and detail type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSource {
+    pub source: &'static str,
+    pub detail_type: &'static str,
 }
 
 /// The one resource a remediation changes for a finding.

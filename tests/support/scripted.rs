@@ -23,6 +23,9 @@ pub static SCRIPTED_SPEC: Spec = Spec {
     reversible: true,
     config_resource_types: &[],
     parameters: None,
+    schedule: None,
+    completion_events: &[],
+    completion_timeout_seconds: 0,
 };
 
 /// The fake resource's state: fixed or not.

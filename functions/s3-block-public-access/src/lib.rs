@@ -42,6 +42,9 @@ pub static SPEC: Spec = Spec {
     reversible: true,
     config_resource_types: &["AWS::S3::Bucket"],
     parameters: None,
+    schedule: None,
+    completion_events: &[],
+    completion_timeout_seconds: 0,
 };
 
 const PUT: &str = "s3:PutPublicAccessBlock";

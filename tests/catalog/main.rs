@@ -1,0 +1,2 @@
+//! The catalog's functions end to end against the local AWS emulator, one module each, in one
+//! test binary (each test binary links the whole AWS SDK: one link, not one per function).
