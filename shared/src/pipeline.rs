@@ -1161,6 +1161,10 @@ impl<'a, R: Remediation> Run<'a, R> {
                 record.set_outcome(Status::Rejected, Reason::NoTarget, why);
                 return Err(Stop::Decided);
             }
+            Err(Unresolved::Skip(reason, why)) => {
+                record.set_outcome(Status::Skipped, reason, why);
+                return Err(Stop::Decided);
+            }
             Err(Unresolved::Aws(e)) => {
                 return Err(match e {
                     e if e.is_transient() => Stop::Transient {

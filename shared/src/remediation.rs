@@ -97,6 +97,10 @@ pub enum Unresolved {
     /// The finding names nothing this remediation can change (`rejected / no-target`).
     #[error("{0}")]
     NoTarget(String),
+    /// The finding names something this remediation must never act on (a private address, an
+    /// instance SSM does not manage): `skipped` with this reason.
+    #[error("{1}")]
+    Skip(crate::status::Reason, String),
     /// Reading AWS to resolve the target failed.
     #[error(transparent)]
     Aws(#[from] RemediationError),

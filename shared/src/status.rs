@@ -131,6 +131,25 @@ pub enum Reason {
     /// In `history`: a rollback refused (nothing changed) or stopped by an error.
     RollbackRefused,
     RollbackFailed,
+    // awaiting-completion
+    /// A long operation (an SSM command) was started; its completion ends the record.
+    AwaitingOperation,
+    // failed
+    /// A long operation did not finish before its deadline.
+    TimedOut,
+    /// A long operation finished unsuccessfully.
+    OperationFailed,
+    // skipped: the finding names something this remediation must not or cannot act on
+    /// The instance is not managed by SSM.
+    NotManaged,
+    /// An address that is never blocked: private, loopback, link-local, multicast, unspecified,
+    /// reserved, or a prefix wider than one host.
+    NotBlockable,
+    /// An address in the policy's allowlist.
+    Allowlisted,
+    // succeeded: scheduled work on Reflex's own changes
+    /// An expired Reflex change was removed by the sweep.
+    Expired,
 }
 
 impl Reason {
@@ -164,6 +183,13 @@ impl Reason {
             Reason::Undone => "undone",
             Reason::RollbackRefused => "rollback-refused",
             Reason::RollbackFailed => "rollback-failed",
+            Reason::AwaitingOperation => "awaiting-operation",
+            Reason::TimedOut => "timed-out",
+            Reason::OperationFailed => "operation-failed",
+            Reason::NotManaged => "not-managed",
+            Reason::NotBlockable => "not-blockable",
+            Reason::Allowlisted => "allowlisted",
+            Reason::Expired => "expired",
         }
     }
 }
