@@ -215,3 +215,64 @@ impl Harness {
         groups
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Harness;
+
+    /// The maker against the emulator: two interfaces in device order, the group on both, the
+    /// tags, a root volume, the VPC's own NACL; and only the logged client's calls are logged.
+    #[tokio::test]
+    async fn an_instance_with_two_interfaces_in_a_vpc_of_its_own() {
+        let h = Harness::new().await;
+        let i = h.instance(true, &[("reflex:exempt", "false")]).await;
+        assert!(h.calls.calls().is_empty(), "setup is not logged");
+        assert_eq!(i.network_interface_ids.len(), 2, "{i:?}");
+        for eni in &i.network_interface_ids {
+            assert_eq!(
+                h.interface_groups(eni).await,
+                vec![i.security_group_id.clone()]
+            );
+        }
+        assert_eq!(i.volume_ids.len(), 1, "{i:?}");
+        let described = h.described_instance(&i.instance_id).await;
+        assert_eq!(described.vpc_id(), Some(i.vpc_id.as_str()));
+        assert_eq!(described.subnet_id(), Some(i.subnet_id.as_str()));
+        assert!(described
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("reflex:exempt") && t.value() == Some("false")));
+        let acl = h
+            .ec2_observer()
+            .describe_network_acls()
+            .network_acl_ids(&i.network_acl_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(acl.network_acls()[0].vpc_id(), Some(i.vpc_id.as_str()));
+        assert_eq!(
+            i.arn(),
+            format!(
+                "arn:aws:ec2:us-east-1:123456789012:instance/{}",
+                i.instance_id
+            )
+        );
+
+        // Another instance: another VPC, so no two tests share a NACL or a group.
+        let other = h.instance(false, &[]).await;
+        assert_ne!(other.vpc_id, i.vpc_id);
+        assert_eq!(other.network_interface_ids.len(), 1);
+
+        // The logged clients log, and a describe is a read.
+        h.ec2()
+            .describe_instances()
+            .instance_ids(&i.instance_id)
+            .send()
+            .await
+            .unwrap();
+        h.ssm().describe_parameters().send().await.unwrap();
+        assert_eq!(h.calls.calls(), ["DescribeInstances", "DescribeParameters"]);
+        assert!(h.calls.writes().is_empty());
+        assert_eq!(h.calls.reads().len(), 2);
+    }
+}
