@@ -300,6 +300,11 @@ fn rule_patterns_list_exactly_the_declared_triggers() {
                 Trigger::ConfigRule(r) => {
                     rules.insert(r.to_string());
                 }
+                // Inspector findings through Security Hub: no function declares one yet, so
+                // there is no rule pattern to hold it to. The first that does adds that check.
+                Trigger::Vulnerability(v) => {
+                    panic!("{name}: the routing of vulnerability trigger {v} is not checked yet")
+                }
             }
         }
         // Config rules are routed by the resource types they evaluate (their identity is
