@@ -25,6 +25,7 @@ const CUSTOM_ACTIONS: &str = "              resources:
 struct Routes {
     controls: Vec<String>,
     guardduty: Vec<String>,
+    vulnerabilities: Vec<String>,
     config_rules: bool,
 }
 
@@ -36,6 +37,7 @@ fn routes(spec: &Spec) -> Routes {
             Trigger::Control(c) => r.controls.push(c.to_string()),
             Trigger::GuarddutyType(g) => r.guardduty.push(g.to_string()),
             Trigger::ConfigRule(_) => r.config_rules = true,
+            Trigger::Vulnerability(v) => r.vulnerabilities.push(v.to_string()),
         }
     }
     r
@@ -191,6 +193,51 @@ fn events(spec: &Spec) -> String {
                   Types:
 {}",
                 list(&types, "                    ")
+            ),
+        );
+    }
+    if !r.vulnerabilities.is_empty() {
+        // Inspector's findings reach Reflex through Security Hub only; the severity threshold
+        // is the policy's (a parameter), so every active vulnerability finding is routed.
+        let ids: Vec<String> = r
+            .vulnerabilities
+            .iter()
+            .map(|v| guardduty_item(v))
+            .collect();
+        let ids = list(&ids, "                      ");
+        out += &rule(
+            "SecurityHubVulnerabilities",
+            "        # Inspector vulnerability findings (a CVE on a resource), new and active.
+",
+            &format!(
+                "              source: [aws.securityhub]
+              detail-type: [Security Hub Findings - Imported]
+              detail:
+                findings:
+                  AwsAccountId: {account}
+                  ProductArn: [{{wildcard: \"arn:aws*:securityhub:*::product/aws/inspector\"}}]
+                  RecordState: [ACTIVE]
+                  Workflow:
+                    Status: [NEW]
+                  Vulnerabilities:
+                    Id:
+{ids}"
+            ),
+        );
+        out += &rule(
+            "SecurityHubCustomActionVulnerabilities",
+            "",
+            &format!(
+                "              source: [aws.securityhub]
+              detail-type: [Security Hub Findings - Custom Action]
+{CUSTOM_ACTIONS}              detail:
+                findings:
+                  AwsAccountId: {account}
+                  ProductArn: [{{wildcard: \"arn:aws*:securityhub:*::product/aws/inspector\"}}]
+                  RecordState: [ACTIVE]
+                  Vulnerabilities:
+                    Id:
+{ids}"
             ),
         );
     }
