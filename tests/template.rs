@@ -660,7 +660,7 @@ fn each_role_touches_only_its_own_items_of_the_outcome_table() {
         for st in &ledger {
             assert!(inline.contains(st), "{name}: a shared policy grants {st}");
             let want = if st["Action"] == json!(["dynamodb:Query"]) {
-                json!("${OutcomeTable.Arn}/index/*")
+                json!("${OutcomeTable.Arn}/index/by-time")
             } else {
                 json!({ "!GetAtt": "OutcomeTable.Arn" })
             };
@@ -907,6 +907,12 @@ fn each_function_has_its_schedule_and_its_completion_rules() {
         // A schedule rule exactly when the spec has scheduled work, with its expression.
         let want: Vec<String> = spec.schedule.iter().map(|s| s.to_string()).collect();
         assert_eq!(schedules(function), want, "{name}");
+        // A function that waits for long operations has a sweep: a lost completion event is
+        // then found by polling, and a deadline is enforced.
+        assert!(
+            spec.completion_events.is_empty() || spec.schedule.is_some(),
+            "{name}: completion events but no schedule to poll and time out its operations"
+        );
         // One rule per completion event, by exactly its source and detail type, pinned to
         // this account; and no rule names a source the spec does not route.
         for e in spec.completion_events {

@@ -16,7 +16,10 @@ const NOTE_MAX: usize = 512;
 pub fn workflow_for(status: Status) -> Option<Option<WorkflowStatus>> {
     match status {
         Status::Succeeded => Some(Some(WorkflowStatus::Resolved)),
-        Status::PendingApproval => Some(Some(WorkflowStatus::Notified)),
+        // Someone is told a fix waits (for an approval, or for its long operation to end).
+        Status::PendingApproval | Status::AwaitingCompletion => {
+            Some(Some(WorkflowStatus::Notified))
+        }
         Status::DryRun | Status::Failed | Status::VerificationFailed => Some(None),
         _ => None,
     }

@@ -12,7 +12,8 @@ use serde_json::Value;
 /// A policy whose parameters for this remediation are invalid (a required key missing, an
 /// unknown key) fails the cold start, after recording `failed / policy-invalid` naming the key:
 /// nothing is served under parameters the remediation cannot read, and Lambda keeps the events
-/// for its retries and the on-failure destination.
+/// for its retries and the on-failure destination. A policy invalid as a whole does not: every
+/// invocation records it as `policy-invalid` and changes nothing.
 pub async fn serve<R, F>(make: F) -> Result<(), Error>
 where
     R: Remediation,
@@ -21,10 +22,14 @@ where
     logging::init_json();
     let setup = Setup::from_env().await?;
     let remediation = make(&setup.sdk);
-    if let Err(e) = pipeline::check_parameters(&setup, &remediation).await {
+    if let Some(e) = pipeline::parameters_error(&setup, &remediation).await {
         tracing::error!(error = %e, "the policy's parameters are not usable; nothing will be changed");
         pipeline::record_unusable_parameters(&setup, &remediation, &e).await?;
         return Err(e.into());
+    }
+    if let Err(e) = pipeline::check_parameters(&setup, &remediation).await {
+        // Fail closed, on the record: every invocation records it as policy-invalid.
+        tracing::error!(error = %e, "the policy is not usable; nothing will be changed");
     }
     let (setup, remediation) = (&setup, &remediation);
     run(service_fn(move |event: LambdaEvent<Value>| {

@@ -222,7 +222,7 @@ pub fn table_statements(name: &str) -> String {
             "            - Sid: OutcomeLedgerOwnIndexItems
               Effect: Allow
               Action:
-{}              Resource: !Sub ${{OutcomeTable.Arn}}/index/*
+{}              Resource: !Sub ${{OutcomeTable.Arn}}/index/by-time
 {condition}",
             actions_yaml(&index, "                ")
         ));

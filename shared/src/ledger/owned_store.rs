@@ -280,11 +280,17 @@ impl Ledger {
             .table_name(&self.table)
             .key("record_id", s(&key))
             .update_expression("DELETE record_ids :r")
+            // Never makes an item of a handle no record awaits.
+            .condition_expression("attribute_exists(record_ids)")
             .expression_attribute_values(":r", AttributeValue::Ss(vec![record_id.to_string()]))
             .return_values(ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(|e| self.aws("UpdateItem", e))?;
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if is_condition_failure(&e) => return Ok(()),
+            Err(e) => return Err(self.aws("UpdateItem", e)),
+        };
         let left = out
             .attributes
             .as_ref()

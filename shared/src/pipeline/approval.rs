@@ -135,7 +135,7 @@ impl<R: Remediation> Run<'_, R> {
         w.record.pre_state = shown.pre_state;
         stop_if_retries_exhausted(w)?;
         self.protected(w, &steps)?;
-        self.change(w, steps, planned).await
+        Box::pin(self.change(w, steps, planned)).await
     }
 }
 

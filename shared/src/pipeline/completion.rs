@@ -12,7 +12,7 @@ use crate::ledger::{
     self, Awaited, Claim, OutcomeRecord, Owned, OwnedChange, RecordMeta, ResourceLease, Takeover,
 };
 use crate::policy::Mode;
-use crate::remediation::{Context, Progress, Remediation, Subject};
+use crate::remediation::{Context, Progress, Remediation, RemediationError, Subject};
 use crate::setup::Setup;
 use crate::status::{Reason, Status};
 use chrono::{DateTime, Utc};
@@ -103,17 +103,21 @@ async fn settle<R: Remediation>(
     let name = remediation.spec().name;
     let handle = awaited.handle.as_str();
     let mut out = Vec::new();
+    let mut first_error = None;
     for record_id in &awaited.record_ids {
         let Some(mut record) = setup.ledger.get(record_id).await? else {
             setup.ledger.end_awaiting(name, handle, record_id).await?;
             continue;
         };
         if matches!(record.status, Status::Claimed | Status::Acting) {
-            // Started, and not yet stored as awaiting: the next delivery or sweep ends it.
-            return Err(PipelineError::Busy {
+            // Started, and not yet stored as awaiting: its run (or the next delivery, which
+            // awaits the started operation) stores it; the next sweep ends it. The other
+            // records awaiting the same operation go on.
+            first_error.get_or_insert(PipelineError::Busy {
                 record_id: record_id.clone(),
                 lease_expires_at: record.lease_expires_at.unwrap_or_default(),
             });
+            continue;
         }
         let waits = record.status == Status::AwaitingCompletion
             && record.awaiting.as_ref().is_some_and(|a| a.handle == handle);
@@ -185,10 +189,17 @@ async fn settle<R: Remediation>(
         record.verified_at = Some(timestamp(now));
         record.post_state = Some(json!({ "operation": handle, "outcome": summary }));
         record.updated_at = timestamp(now);
-        if !setup.ledger.complete_awaited(&record).await? {
-            continue; // Another completion ended it first.
+        match setup.ledger.complete_awaited(&record).await {
+            Ok(true) => {}
+            Ok(false) => continue, // Another completion ended it first.
+            Err(e) => {
+                first_error.get_or_insert(e.into());
+                continue;
+            }
         }
-        setup.ledger.end_awaiting(name, handle, record_id).await?;
+        if let Err(e) = setup.ledger.end_awaiting(name, handle, record_id).await {
+            first_error.get_or_insert(e.into());
+        }
         if let Some(finding) = record.finding.clone() {
             if finding.source.in_security_hub() {
                 let run = Run::new(setup, remediation, "completion", handle.as_bytes());
@@ -197,7 +208,14 @@ async fn settle<R: Remediation>(
         }
         out.push(Handled::of(&record, false));
     }
-    Ok(out)
+    match first_error {
+        Some(e) if out.is_empty() => Err(e),
+        Some(e) => {
+            warn!(handle, error = %e, "some records awaiting the operation were not ended");
+            Ok(out)
+        }
+        None => Ok(out),
+    }
 }
 
 /// The expired entries on one resource, removed under its lease.
@@ -216,10 +234,9 @@ async fn expire_on<R: Remediation>(
     {
         ResourceLease::Held(owned) => owned,
         ResourceLease::Busy { until, record_id } => {
-            return Err(PipelineError::Busy {
-                record_id,
-                lease_expires_at: until,
-            })
+            // A finding is changing it now: the next sweep removes what expired.
+            info!(resource, holder = %record_id, until, "resource busy; left to the next sweep");
+            return Ok(Vec::new());
         }
     };
     let outcome = expire_entries(setup, remediation, resource, &token, owned, now).await;
@@ -264,30 +281,55 @@ async fn expire_entries<R: Remediation>(
             continue;
         };
         let mode = policy.mode_for(spec.name, spec.risk, &finding);
+        // The operator's stop switch holds for the sweep too.
+        let disabled = matches!(
+            policy.evaluate(
+                spec.name,
+                spec.risk,
+                &finding,
+                &target.resource().arn,
+                &setup.account_id
+            ),
+            crate::policy::Verdict::Skip {
+                reason: Reason::Disabled,
+                ..
+            }
+        );
         let placed = format!(
             "{resource}\n{key}\n{}\n{}",
             entry.record_id, entry.created_at
         );
+        // One record per placed entry; each sweep is a new request on it, so a dry-run or a
+        // failed removal is run again by the next sweep (a removal that succeeded is not).
+        let request = uuid::Uuid::new_v4();
         let meta = RecordMeta {
             function_version: setup.function_version.clone(),
-            request_id: format!("reflex-sweep-{}", uuid::Uuid::new_v4()),
-            event_digest: ledger::digest_hex(placed.as_bytes()),
+            request_id: format!("reflex-sweep-{request}"),
+            event_digest: ledger::digest_hex(format!("{placed}\n{request}").as_bytes()),
             claim_token: uuid::Uuid::new_v4().to_string(),
         };
-        let record_id = format!("{}#sweep#{}", spec.name, meta.event_digest);
-        let mut record = OutcomeRecord::new(record_id, spec.name, &meta, &timestamp(Utc::now()));
+        let record_id = format!(
+            "{}#sweep#{}",
+            spec.name,
+            &ledger::digest_hex(placed.as_bytes())[..32]
+        );
+        let created = Utc::now();
+        let mut record = OutcomeRecord::new(record_id, spec.name, &meta, &timestamp(created));
+        record.expires_at = setup
+            .record_ttl_days
+            .map(|days| created.timestamp() + i64::from(days) * 86_400);
         record.finding = Some(finding.clone());
         record.resource_arn = Some(target.resource().arn.clone());
         record.target = Some(state_json(&target));
         record.ends = Some(entry.record_id.clone());
         record.mode = Some(mode);
         record.reversible = Some(false);
-        record.lease_expires_at = Some(now + setup.lease_seconds);
+        record.lease_expires_at = Some(created.timestamp() + setup.lease_seconds);
         let steps = remediation.expire(&target, &key, &entry);
         let planned = planned_actions(remediation, &target, &steps);
         let mut record = match setup
             .ledger
-            .claim(record, Utc::now().timestamp(), Takeover::ExpiredLease)
+            .claim(record, Utc::now().timestamp(), Takeover::OnRequest)
             .await?
         {
             Claim::Acquired(r) => *r,
@@ -311,7 +353,13 @@ async fn expire_entries<R: Remediation>(
         let expired_at = timestamp(
             DateTime::from_timestamp(entry.expires_at.unwrap_or(now), 0).unwrap_or_default(),
         );
-        if mode == Mode::DryRun {
+        if disabled {
+            record.set_outcome(
+                Status::Skipped,
+                Reason::Disabled,
+                format!("{key}, placed by record {}, expired at {expired_at}; the remediation is disabled, so it was left in place", entry.record_id),
+            );
+        } else if mode == Mode::DryRun {
             record.actions = planned;
             record.set_outcome(
                 Status::DryRun,
@@ -328,6 +376,12 @@ async fn expire_entries<R: Remediation>(
             let Applying { done, result, .. } =
                 apply_steps(remediation, &ctx, &target, &steps, &planned, Vec::new()).await;
             record.actions = done;
+            // Gone already (removed by hand, or by an earlier sweep that stopped before saying
+            // so): removed all the same.
+            let result = match result {
+                Err(RemediationError::Gone(_)) => Ok(()),
+                other => other,
+            };
             match result {
                 Ok(()) => {
                     let ended = record.record_id.clone();

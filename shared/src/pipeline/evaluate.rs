@@ -83,6 +83,7 @@ impl<R: Remediation> Run<'_, R> {
         finding: &Finding,
         policy: &Result<Policy, PolicyError>,
         record: &mut OutcomeRecord,
+        stored: Option<Value>,
     ) -> Flow<(R::Target, Decision, R::Params)> {
         let spec = self.remediation.spec();
         if !spec.triggers.iter().any(|t| t.matches(&finding.kind)) {
@@ -119,10 +120,7 @@ impl<R: Remediation> Run<'_, R> {
             }
         };
         // A stored target (an approval of a record) is the one the plan was made for.
-        let stored = self
-            .stored_target
-            .clone()
-            .map(serde_json::from_value::<R::Target>);
+        let stored = stored.map(serde_json::from_value::<R::Target>);
         let resolved = match stored {
             Some(Ok(t)) => Ok(t),
             Some(Err(e)) => {

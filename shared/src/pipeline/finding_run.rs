@@ -255,19 +255,30 @@ impl<'a, R: Remediation> Run<'a, R> {
         }
 
         // Detect and evaluate: is this ours, which resource, may we act, in which mode?
-        let (target, decision, params) = match self.evaluate(&finding, &policy, &mut record).await {
-            Ok(decided) => decided,
-            Err(Stop::Decided) => return self.finish_unclaimed(record, takeover).await,
-            Err(Stop::Transient { step, message }) => {
-                // Nothing claimed yet: nothing to hand back.
-                return Err(PipelineError::Transient {
-                    record_id: record.record_id,
-                    step,
-                    message,
-                });
-            }
-            Err(Stop::Ledger(e)) => return Err(e.into()),
-        };
+        // An approval (a custom-action press too) acts on the target its plan was shown for.
+        let mut stored = self.stored_target.clone();
+        if stored.is_none() && finding.intent == Some(finding::Intent::Approve) {
+            stored = self
+                .setup
+                .ledger
+                .get(&record.record_id)
+                .await?
+                .and_then(|r| r.target);
+        }
+        let (target, decision, params) =
+            match self.evaluate(&finding, &policy, &mut record, stored).await {
+                Ok(decided) => decided,
+                Err(Stop::Decided) => return self.finish_unclaimed(record, takeover).await,
+                Err(Stop::Transient { step, message }) => {
+                    // Nothing claimed yet: nothing to hand back.
+                    return Err(PipelineError::Transient {
+                        record_id: record.record_id,
+                        step,
+                        message,
+                    });
+                }
+                Err(Stop::Ledger(e)) => return Err(e.into()),
+            };
         if finding.intent == Some(finding::Intent::Approve) && decision.mode == Mode::DryRun {
             // An approval cannot lift the operator's dry-run: refused, and the record (pending
             // approval, say) stays as it is.
@@ -447,10 +458,8 @@ impl<'a, R: Remediation> Run<'a, R> {
             outcome_unknown: false,
         };
         let held_back = suppression.map(|s| s.filter(|s| s.expires_at > now));
-        match self
-            .remediate(&mut work, tags, state, identity, held_back)
-            .await
-        {
+        // Boxed, like every large step: debug builds poll deep futures on small stacks.
+        match Box::pin(self.remediate(&mut work, tags, state, identity, held_back)).await {
             Ok(()) | Err(Stop::Decided) => {}
             Err(Stop::Transient { step, message }) => {
                 return self.hand_back(work, step, message).await
@@ -534,7 +543,7 @@ impl<'a, R: Remediation> Run<'a, R> {
             w.decision.mode = Mode::Approve;
         }
         hold_for_mode(w, &planned)?;
-        self.change(w, plan.steps, planned).await
+        Box::pin(self.change(w, plan.steps, planned)).await
     }
 
     /// A crashed attempt's `acting` record, taken over: credit what took effect, carry out
@@ -542,6 +551,16 @@ impl<'a, R: Remediation> Run<'a, R> {
     /// only the approved steps, and only on the resource as it was shown.
     async fn resume(&self, w: &mut Work<R>, state: R::State, approval: bool) -> Flow {
         let earlier = w.record.attempts.saturating_sub(1);
+        // A long operation an earlier attempt started (its handle in the record) is awaited,
+        // never started again.
+        let r = self.remediation;
+        let started = applied_of::<R>(&w.kept)
+            .into_iter()
+            .filter(|a| r.long_running(&a.step))
+            .find_map(|a| r.handle(&a.step, &a.output));
+        if let Some(handle) = started {
+            return self.await_operation(w, handle).await;
+        }
         let plan = self
             .remediation
             .plan(&w.ctx(), &w.target, &state, &w.params);
@@ -560,6 +579,14 @@ impl<'a, R: Remediation> Run<'a, R> {
                     }
                 })
                 .collect();
+            // What the credited steps removed from Reflex's own entries, if the earlier attempt
+            // stopped before saying so.
+            let removes: Vec<OwnedChange> = applied_of::<R>(&w.record.actions)
+                .iter()
+                .flat_map(|a| self.remediation.owned_changes(&w.target, &a.step))
+                .filter(|c| matches!(c, OwnedChange::Remove { .. }))
+                .collect();
+            self.own(w, &removes).await?;
             w.record.post_state = Some(state_json(&state));
             w.record.verified = Some(true);
             w.record.verified_at = Some(now());
@@ -598,12 +625,12 @@ impl<'a, R: Remediation> Run<'a, R> {
                 }
             };
             self.protected(w, &steps)?;
-            return self.change(w, steps, missing).await;
+            return Box::pin(self.change(w, steps, missing)).await;
         }
         self.protected(w, &plan.steps)?;
         let planned = planned_actions(self.remediation, &w.target, &plan.steps);
         hold_for_mode(w, &planned)?;
-        self.change(w, plan.steps, planned).await
+        Box::pin(self.change(w, plan.steps, planned)).await
     }
 
     /// Every principal the steps would change must be unprotected (resolved ARNs, paths
@@ -651,7 +678,32 @@ impl<'a, R: Remediation> Run<'a, R> {
             .partition(|c| matches!(c, OwnedChange::Put { .. }));
         self.checkpoint(w, &planned).await?;
         self.own(w, &places).await?;
-        let applied = self.act(w, &steps, planned).await?;
+        let applied = match self.act(w, &steps, planned).await {
+            Ok(applied) => applied,
+            Err(stop) => {
+                // A decided failure: entries placed for steps that never took effect are
+                // withdrawn (after a transient error the outcome is unknown: they stay).
+                if matches!(stop, Stop::Decided) {
+                    let made = w.record.actions.iter().skip(w.kept.len());
+                    let withdraw: Vec<OwnedChange> = steps
+                        .iter()
+                        .zip(made)
+                        .filter(|(_, a)| !a.took_effect())
+                        .flat_map(|(step, _)| self.remediation.owned_changes(&w.target, step))
+                        .filter_map(|c| match c {
+                            OwnedChange::Put { key, .. } => Some(OwnedChange::Remove { key }),
+                            OwnedChange::Remove { .. } => None,
+                        })
+                        .collect();
+                    if self.own(w, &withdraw).await.is_err() {
+                        // Best effort: an entry left behind is removed by the sweep at its
+                        // expiry, and the removal finds nothing to remove.
+                        warn!(record_id = %w.record.record_id, "entries of steps not taken not withdrawn");
+                    }
+                }
+                return Err(stop);
+            }
+        };
         self.own(w, &removes).await?;
         let r = self.remediation;
         let started = applied
@@ -731,7 +783,33 @@ impl<'a, R: Remediation> Run<'a, R> {
         w.record.actions = w.kept.iter().chain(plan).cloned().collect();
         w.record.lease_expires_at = Some(now.timestamp() + self.setup.lease_seconds);
         w.record.updated_at = timestamp(now);
-        self.store_and_reserve(w, now).await
+        self.store_and_reserve(w, now).await?;
+        // The shared resource's lease, renewed for the change: a run that stalled since it took
+        // the lease may have lost it, and must not act beside its new holder.
+        if let Some(resource) = w.shared.clone() {
+            let renewed = self
+                .setup
+                .ledger
+                .lease_resource(
+                    self.name(),
+                    &resource,
+                    &self.meta.claim_token,
+                    &w.record.record_id,
+                    Utc::now().timestamp(),
+                    self.setup.lease_seconds,
+                )
+                .await
+                .map_err(|e| ledger_stop("resource-lease", e))?;
+            if let ResourceLease::Busy { record_id, .. } = renewed {
+                return Err(Stop::Transient {
+                    step: "resource-lease",
+                    message: format!(
+                        "{resource} was taken over by record {record_id} before the change; nothing was changed"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Carry out the plan, step by step, recording each with its result and output.

@@ -360,6 +360,16 @@ pub async fn check_parameters<R: Remediation>(
     parameters_in::<R::Params>(&policy, remediation.spec().name).map(|_| ())
 }
 
+/// This remediation's parameters cannot be read under a policy that is otherwise valid (a
+/// required key missing, an unknown key): why, naming the key. An invalid policy as a whole is
+/// not this: every invocation records it as `policy-invalid` and changes nothing, and the
+/// function keeps serving so each finding gets its record.
+pub async fn parameters_error<R: Remediation>(setup: &Setup, remediation: &R) -> Option<String> {
+    let policy = setup.policy.current().await.ok()?;
+    let policy = policy.as_ref().as_ref().ok()?;
+    parameters_in::<R::Params>(&Ok(policy.clone()), remediation.spec().name).err()
+}
+
 async fn run<R: Remediation>(
     setup: &Setup,
     remediation: &R,

@@ -6,8 +6,8 @@ use super::{
     timestamp, Applying, Handled, PipelineError,
 };
 use crate::ledger::{
-    Action, OutcomeRecord, Owned, PriorOutcome, ResourceLease, Rollback, RollbackPending,
-    Suppression,
+    Action, OutcomeRecord, Owned, OwnedChange, PriorOutcome, ResourceLease, Rollback,
+    RollbackPending, Suppression,
 };
 use crate::operator;
 use crate::remediation::{Context, Remediation, RemediationError, Subject, Unresolved};
@@ -164,6 +164,12 @@ async fn carry_out_rollback<R: Remediation>(
     };
     // What can be undone is undone; the rest (a forensic snapshot) is kept, and said so.
     let took_effect = applied_of::<R>(&read.actions);
+    if took_effect.len() != read.actions.iter().filter(|a| a.took_effect()).count() {
+        // Undoing fewer steps than were made could pass the remediation's restored test.
+        return attempt
+            .refuse("a step that took effect cannot be read from the record".into())
+            .await;
+    }
     let (applied, kept): (Vec<_>, Vec<_>) = took_effect
         .into_iter()
         .partition(|a| remediation.undoable(&a.step));
@@ -212,10 +218,13 @@ async fn carry_out_rollback<R: Remediation>(
         owned: &owned,
     };
     // Independent reads, in one round.
-    let (live, identity) = tokio::join!(
-        remediation.inspect(&ctx, &target),
-        remediation.identity(&target)
-    );
+    let (live, identity) = Box::pin(async {
+        tokio::join!(
+            remediation.inspect(&ctx, &target),
+            remediation.identity(&target)
+        )
+    })
+    .await;
     let (live, identity) = match (live, identity) {
         (Ok(l), Ok(i)) => (l, i),
         (Err(e), _) | (_, Err(e)) if e.is_transient() => {
@@ -251,7 +260,33 @@ async fn carry_out_rollback<R: Remediation>(
             ))
             .await;
     }
-    let steps = remediation.undo(&target, &pre, &applied);
+    let mut kept_text = kept_text;
+    // An undo step that would remove an entry another record now owns (a later finding
+    // extended the block, say) is not this rollback's to take: kept, and said so.
+    let steps: Vec<R::Step> = remediation
+        .undo(&target, &pre, &applied)
+        .into_iter()
+        .filter(|step| {
+            let others: Vec<String> = remediation
+                .owned_changes(&target, step)
+                .iter()
+                .filter_map(|c| match c {
+                    OwnedChange::Remove { key } => owned
+                        .entries
+                        .get(key)
+                        .filter(|e| e.record_id != record_id)
+                        .map(|e| format!("{key} (now held by record {})", e.record_id)),
+                    OwnedChange::Put { .. } => None,
+                })
+                .collect();
+            if others.is_empty() {
+                return true;
+            }
+            let d = remediation.describe(&target, step);
+            kept_text.push(format!("{} {}: {}", d.api, d.parameters, others.join(", ")));
+            false
+        })
+        .collect();
     let planned = planned_actions(remediation, &target, &steps);
     let described = planned
         .iter()
@@ -364,13 +399,13 @@ async fn carry_out_rollback<R: Remediation>(
             .await
             .map(|s| (remediation.restored(&pre, &s), state_json(&s)))
     };
-    let mut restored = reread().await;
+    let mut restored = Box::pin(reread()).await;
     for delay in &setup.verify_delays {
         if matches!(restored, Ok((true, _))) {
             break;
         }
         tokio::time::sleep(*delay).await;
-        restored = reread().await;
+        restored = Box::pin(reread()).await;
     }
     if !matches!(restored, Ok((true, _))) {
         let why = format!(
