@@ -1,0 +1,417 @@
+//! ec2-patch-instance end to end: an Inspector CVE finding for an instance, through the real
+//! pipeline, against the emulator (EC2 instances, SSM commands, the outcome table in moto).
+//!
+//! moto's SSM differs from AWS in ways each of these tests would pass through for the wrong
+//! reason, so the SSM client's answers are partly scripted by an interceptor ([`SsmScript`]),
+//! and every test that relies on it says so:
+//! - `DescribeInstanceInformation` is not implemented (500): the script answers it, listing the
+//!   instances the test calls managed, agent Online;
+//! - every command is `Success` at once: the script shows `ListCommands` statuses and
+//!   `GetCommandInvocation` answers as the test sets them (InProgress, then Success or Failed);
+//! - `SendCommand` runs on every instance in the region, whatever `InstanceIds` says, so
+//!   `ListCommands` for one instance lists every test's commands: the script keeps only the
+//!   commands sent through its own clients to that instance, as AWS would list them.
+//!
+//! Every other call (SendCommand, ListCommands, GetCommandInvocation themselves, EC2) reaches
+//! moto through the real SDK.
+
+use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+use aws_sdk_ssm::operation::list_commands::{ListCommandsInput, ListCommandsOutput};
+use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
+use aws_sdk_ssm::types::{CommandInvocationStatus, CommandStatus};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    FinalizerInterceptorContextMut,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+use reflex_tests::{sample, Harness, ACCOUNT};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// The instance id the committed samples name; each test swaps in its own.
+const SAMPLE_INSTANCE: &str = "i-0abc1234def567890";
+const CRITICAL: &str = "ec2-patch-instance/securityhub-inspector-cve-critical.json";
+const SECOND_CVE: &str = "ec2-patch-instance/securityhub-inspector-second-cve-same-instance.json";
+const HIGH: &str = "ec2-patch-instance/securityhub-inspector-cve-high-below-threshold.json";
+const COMPLETION: &str = "ec2-patch-instance/ssm-command-status-change-success.json";
+const ENFORCE: &str = "version: 1\nremediations:\n  ec2-patch-instance: {mode: enforce}";
+
+/// What SSM says where moto cannot say it (see the module's comment).
+#[derive(Debug, Clone, Default)]
+pub struct SsmScript(Arc<Mutex<Script>>);
+
+#[derive(Debug, Default)]
+pub struct Script {
+    /// Instances `DescribeInstanceInformation` lists, agent Online.
+    pub managed: BTreeSet<String>,
+    /// The status `ListCommands` shows for every command (moto: always Success).
+    pub command_status: Option<CommandStatus>,
+    /// What `GetCommandInvocation` answers: status, standard output, standard error.
+    pub invocation: Option<(CommandInvocationStatus, String, String)>,
+    /// Every command sent through the scripted clients: its id and the instances it named.
+    pub sent: Vec<(String, Vec<String>)>,
+}
+
+impl SsmScript {
+    /// The commands sent through the scripted clients, each with the instances it named.
+    pub fn sent(&self) -> Vec<(String, Vec<String>)> {
+        self.0.lock().unwrap().sent.clone()
+    }
+
+    pub fn managed(&self, instance: &str) {
+        self.0.lock().unwrap().managed.insert(instance.to_string());
+    }
+
+    /// The run as under way: listed InProgress, its invocation InProgress.
+    pub fn in_progress(&self) {
+        let mut s = self.0.lock().unwrap();
+        s.command_status = Some(CommandStatus::InProgress);
+        s.invocation = Some((
+            CommandInvocationStatus::InProgress,
+            String::new(),
+            String::new(),
+        ));
+    }
+
+    /// The run as ended with `status` and output.
+    pub fn ended(&self, status: CommandInvocationStatus, stdout: &str, stderr: &str) {
+        let mut s = self.0.lock().unwrap();
+        s.command_status = Some(match status {
+            CommandInvocationStatus::Success => CommandStatus::Success,
+            CommandInvocationStatus::TimedOut => CommandStatus::TimedOut,
+            CommandInvocationStatus::Cancelled => CommandStatus::Cancelled,
+            _ => CommandStatus::Failed,
+        });
+        s.invocation = Some((status, stdout.to_string(), stderr.to_string()));
+    }
+}
+
+/// The instances the request being answered named.
+#[derive(Debug, Clone)]
+struct NamedInstances(Vec<String>);
+
+impl Storable for NamedInstances {
+    type Storer = StoreReplace<Self>;
+}
+
+fn operation(cfg: &ConfigBag) -> String {
+    cfg.load::<Metadata>()
+        .map(|m| m.name().to_string())
+        .unwrap_or_default()
+}
+
+impl Intercept for SsmScript {
+    fn name(&self) -> &'static str {
+        "SsmScript"
+    }
+
+    /// The instances a request names, kept for its answer (the input is gone by then).
+    fn read_before_serialization(
+        &self,
+        ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = ctx.input();
+        let named = if let Some(send) = input.downcast_ref::<SendCommandInput>() {
+            send.instance_ids.clone().unwrap_or_default()
+        } else if let Some(list) = input.downcast_ref::<ListCommandsInput>() {
+            list.instance_id.clone().into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        cfg.interceptor_state().store_put(NamedInstances(named));
+        Ok(())
+    }
+
+    /// moto answers `DescribeInstanceInformation` with a 500: replaced, before the SDK reads it
+    /// (so it is not retried), by the answer AWS would give for the managed instances.
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if operation(cfg) != "DescribeInstanceInformation" {
+            return Ok(());
+        }
+        let list: Vec<Value> = self
+            .0
+            .lock()
+            .unwrap()
+            .managed
+            .iter()
+            .map(|id| {
+                json!({"InstanceId": id, "PingStatus": "Online", "PlatformType": "Linux",
+                       "ResourceType": "EC2Instance"})
+            })
+            .collect();
+        *ctx.response_mut() = aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                json!({ "InstanceInformationList": list }).to_string(),
+            ),
+        );
+        Ok(())
+    }
+
+    /// moto's commands are Success at once: the statuses are rewritten in the parsed answers.
+    fn modify_before_completion(
+        &self,
+        ctx: &mut FinalizerInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut script = self.0.lock().unwrap();
+        let instances = cfg
+            .load::<NamedInstances>()
+            .map(|n| n.0.clone())
+            .unwrap_or_default();
+        let Some(Ok(output)) = ctx.output_or_error_mut() else {
+            return Ok(());
+        };
+        match operation(cfg).as_str() {
+            "SendCommand" => {
+                if let Some(id) = output
+                    .downcast_ref::<SendCommandOutput>()
+                    .and_then(|o| o.command())
+                    .and_then(|c| c.command_id())
+                {
+                    script.sent.push((id.to_string(), instances));
+                }
+            }
+            "ListCommands" => {
+                if let Some(out) = output.downcast_mut::<ListCommandsOutput>() {
+                    // Only what was sent to the instance asked about (moto lists them all).
+                    let sent_here: BTreeSet<&str> = script
+                        .sent
+                        .iter()
+                        .filter(|(_, named)| instances.iter().all(|i| named.contains(i)))
+                        .map(|(id, _)| id.as_str())
+                        .collect();
+                    if let Some(commands) = out.commands.as_mut() {
+                        commands
+                            .retain(|c| c.command_id().is_some_and(|id| sent_here.contains(id)));
+                        if let Some(status) = &script.command_status {
+                            for c in commands.iter_mut() {
+                                c.status = Some(status.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            "GetCommandInvocation" => {
+                if let (Some(out), Some((status, stdout, stderr))) = (
+                    output.downcast_mut::<GetCommandInvocationOutput>(),
+                    &script.invocation,
+                ) {
+                    out.status = Some(status.clone());
+                    out.status_details = Some(status.as_str().to_string());
+                    out.standard_output_content = Some(stdout.clone());
+                    out.standard_error_content = Some(stderr.clone());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The remediation under test: its EC2 and SSM calls logged in `h.calls`, SSM partly scripted.
+#[cfg(any())] // until core v2 lands
+pub fn remediation(h: &Harness, script: &SsmScript) -> ec2_patch_instance::Ec2PatchInstance {
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&h.sdk)
+            .interceptor(h.calls.clone())
+            .build(),
+    );
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&h.sdk)
+            .interceptor(h.calls.clone())
+            .interceptor(script.clone())
+            .build(),
+    );
+    ec2_patch_instance::Ec2PatchInstance::from_clients(ec2, ssm)
+}
+
+/// An instance in the emulator (tagged as given); its id.
+pub async fn instance(h: &Harness, tags: &[(&str, &str)]) -> String {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    let ec2 = aws_sdk_ec2::Client::new(&h.sdk);
+    let mut run = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1);
+    if !tags.is_empty() {
+        let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
+        for (k, v) in tags {
+            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        run = run.tag_specifications(spec.build());
+    }
+    let out = run.send().await.expect("run an instance");
+    out.instances()[0]
+        .instance_id()
+        .expect("an instance id")
+        .to_string()
+}
+
+/// A committed sample naming `instance`, its finding id made unique to it.
+pub fn finding_for(path: &str, instance: &str) -> Value {
+    let mut v: Value = serde_json::from_str(&sample(path).replace(SAMPLE_INSTANCE, instance))
+        .expect("sample is JSON");
+    for f in v["detail"]["findings"].as_array_mut().unwrap() {
+        let id = format!("{}-{instance}", f["Id"].as_str().unwrap());
+        f["Id"] = Value::from(id);
+    }
+    v
+}
+
+/// SSM's status-change event for `command_id` (its status says nothing Reflex reads).
+pub fn completion(command_id: &str) -> Value {
+    let mut v: Value = serde_json::from_str(&sample(COMPLETION)).unwrap();
+    v["detail"]["command-id"] = Value::from(command_id);
+    v
+}
+
+/// The patch-baseline commands moto holds for `instance` (not logged, not scripted).
+pub async fn commands(h: &Harness, instance: &str) -> Vec<aws_sdk_ssm::types::Command> {
+    aws_sdk_ssm::Client::new(&h.sdk)
+        .list_commands()
+        .instance_id(instance)
+        .send()
+        .await
+        .expect("list commands")
+        .commands()
+        .iter()
+        .filter(|c| c.document_name() == Some(ec2_patch_instance::DOCUMENT))
+        .cloned()
+        .collect()
+}
+
+fn arn(instance: &str) -> String {
+    format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{instance}")
+}
+
+/// The AWS adapters against the emulator, each call through the real SDK. moto lacks
+/// `DescribeInstanceInformation` and reports every command `Success` at once: those answers are
+/// scripted ([`SsmScript`]), and the test says where.
+#[tokio::test]
+async fn adapters_read_and_send_through_the_sdk() {
+    use ec2_patch_instance::aws::Clients;
+    use ec2_patch_instance::plan::in_flight;
+    use ec2_patch_instance::progress::{standing, Standing};
+    use ec2_patch_instance::Reboot;
+    use reflex_shared::remediation::RemediationError;
+
+    let h = Harness::new().await;
+    let script = SsmScript::default();
+    let id = instance(&h, &[("team", "web"), ("reflex:exempt", "no")]).await;
+    let other = instance(&h, &[]).await;
+    // Scripted: SSM manages `id` only (moto answers DescribeInstanceInformation with a 500).
+    script.managed(&id);
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&h.sdk)
+            .interceptor(script.clone())
+            .build(),
+    );
+    let aws = Clients {
+        ec2: aws_sdk_ec2::Client::new(&h.sdk),
+        ssm,
+    };
+    assert_eq!(
+        aws.ping_status(&id).await.unwrap().as_deref(),
+        Some("Online")
+    );
+    assert_eq!(aws.ping_status(&other).await.unwrap(), None);
+
+    let tags = aws.instance_tags(&id).await.unwrap();
+    assert_eq!(tags.get("team").map(String::as_str), Some("web"));
+    assert_eq!(tags.get("reflex:exempt").map(String::as_str), Some("no"));
+
+    let since = (chrono::Utc::now() - chrono::Duration::hours(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(aws.patch_commands(&id, &since).await.unwrap().is_empty());
+    let comment = ec2_patch_instance::plan::comment("ec2-patch-instance#abc");
+    let command = aws
+        .send_patch_baseline(&id, Reboot::NoReboot, &comment)
+        .await
+        .unwrap();
+    // Sent to exactly this instance (moto then names every instance in the region).
+    assert_eq!(script.sent(), vec![(command.clone(), vec![id.clone()])]);
+    // What moto holds: the command as sent.
+    let sent: Vec<_> = commands(&h, &id)
+        .await
+        .into_iter()
+        .filter(|c| c.command_id() == Some(command.as_str()))
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let c = &sent[0];
+    assert_eq!(c.comment(), Some(comment.as_str()));
+    let params = c.parameters().unwrap();
+    assert_eq!(params["Operation"], vec!["Install".to_string()]);
+    assert_eq!(params["RebootOption"], vec!["NoReboot".to_string()]);
+
+    // moto: Success at once, so nothing is under way...
+    let listed = aws.patch_commands(&id, &since).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, "Success");
+    assert_eq!(in_flight(&listed), None);
+    // ...scripted InProgress (moto never reports it): the run is under way, then ends.
+    script.in_progress();
+    let listed = aws.patch_commands(&id, &since).await.unwrap();
+    assert_eq!(
+        in_flight(&listed).map(|r| r.command_id),
+        Some(command.clone())
+    );
+    let running = aws.invocation(&command, &id).await.unwrap().unwrap();
+    assert_eq!(standing(&running), Standing::Running);
+    script.ended(CommandInvocationStatus::Failed, "", "dnf: no space left");
+    let failed = aws.invocation(&command, &id).await.unwrap().unwrap();
+    assert_eq!(
+        standing(&failed),
+        Standing::Failed("Failed: dnf: no space left".into())
+    );
+    // An instance the command has no invocation on (moto answers InvocationDoesNotExist, as
+    // AWS does for a moment right after SendCommand): not an error. (moto runs every command
+    // on every instance it has, so the instance is one that does not exist.)
+    let fresh = SsmScript::default();
+    let unscripted = Clients {
+        ec2: aws_sdk_ec2::Client::new(&h.sdk),
+        ssm: aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&h.sdk)
+                .interceptor(fresh)
+                .build(),
+        ),
+    };
+    assert_eq!(
+        unscripted
+            .invocation(&command, "i-0fedcba9876543210")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A terminated instance is gone: nothing to patch.
+    aws_sdk_ec2::Client::new(&h.sdk)
+        .terminate_instances()
+        .instance_ids(&other)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        aws.instance_tags(&other).await,
+        Err(RemediationError::Gone(_))
+    ));
+    assert!(matches!(
+        aws.instance_tags("i-0123456789abcdef0").await,
+        Err(RemediationError::Gone(_))
+    ));
+}
