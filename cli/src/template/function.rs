@@ -25,6 +25,8 @@ const CUSTOM_ACTIONS: &str = "              resources:
 struct Routes {
     controls: Vec<String>,
     guardduty: Vec<String>,
+    /// Inspector vulnerability ids (`CVE-*`), in findings imported into Security Hub.
+    vulnerabilities: Vec<String>,
     config_rules: bool,
 }
 
@@ -36,12 +38,14 @@ fn routes(spec: &Spec) -> Routes {
             Trigger::Control(c) => r.controls.push(c.to_string()),
             Trigger::GuarddutyType(g) => r.guardduty.push(g.to_string()),
             Trigger::ConfigRule(_) => r.config_rules = true,
+            Trigger::Vulnerability(v) => r.vulnerabilities.push(v.to_string()),
         }
     }
     r
 }
 
-/// A GuardDuty type as an EventBridge pattern item: itself, or a prefix for `Backdoor:EC2/*`.
+/// A GuardDuty type (or a vulnerability id) as an EventBridge pattern item: itself, or a prefix
+/// for `Backdoor:EC2/*` (`CVE-*`).
 fn guardduty_item(t: &str) -> String {
     match t.strip_suffix('*') {
         Some(stem) => format!("{{prefix: {}}}", scalar(stem)),
@@ -191,6 +195,52 @@ fn events(spec: &Spec) -> String {
                   Types:
 {}",
                 list(&types, "                    ")
+            ),
+        );
+    }
+    if !r.vulnerabilities.is_empty() {
+        let ids: Vec<String> = r
+            .vulnerabilities
+            .iter()
+            .map(|v| guardduty_item(v))
+            .collect();
+        let ids = list(&ids, "                      ");
+        out += &rule(
+            "InspectorFindings",
+            "        # Amazon Inspector findings imported into Security Hub, by the vulnerability they name.
+        # Only NEW, ACTIVE ones: Reflex's own workflow updates do not trigger it again. The
+        # function applies its own severity threshold.
+",
+            &format!(
+                "              source: [aws.securityhub]
+              detail-type: [Security Hub Findings - Imported]
+              detail:
+                findings:
+                  AwsAccountId: {account}
+                  ProductArn: [{{wildcard: \"arn:aws*:securityhub:*::product/aws/inspector\"}}]
+                  RecordState: [ACTIVE]
+                  Workflow:
+                    Status: [NEW]
+                  Vulnerabilities:
+                    Id:
+{ids}"
+            ),
+        );
+        out += &rule(
+            "SecurityHubCustomActionInspector",
+            "        # Custom actions on Inspector findings in Security Hub.
+",
+            &format!(
+                "              source: [aws.securityhub]
+              detail-type: [Security Hub Findings - Custom Action]
+{CUSTOM_ACTIONS}              detail:
+                findings:
+                  AwsAccountId: {account}
+                  RecordState: [ACTIVE]
+                  ProductArn: [{{wildcard: \"arn:aws*:securityhub:*::product/aws/inspector\"}}]
+                  Vulnerabilities:
+                    Id:
+{ids}"
             ),
         );
     }

@@ -34,13 +34,14 @@ pub use params::{Params, Reboot};
 
 use reflex_shared::policy::Risk;
 use reflex_shared::remediation::{EventSource, Spec};
+use reflex_shared::trigger::Trigger;
 
 pub static SPEC: Spec = Spec {
     name: "ec2-patch-instance",
     risk: Risk::Medium,
-    // Trigger::Vulnerability("CVE-*") (Inspector findings through Security Hub) once
-    // shared/src/trigger.rs has it.
-    triggers: &[],
+    // Inspector findings (through Security Hub) for a CVE; the severity threshold is the
+    // parameters' `min_severity`.
+    triggers: &[Trigger::Vulnerability("CVE-*")],
     iam_actions: &[
         // resolve: is the instance managed by SSM, its agent online
         aws::DESCRIBE_INSTANCE_INFORMATION,

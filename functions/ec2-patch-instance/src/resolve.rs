@@ -92,6 +92,13 @@ pub fn target_of(finding: &Finding, params: &Params) -> Result<PatchTarget, Refu
     if let Err(why) = check_arn(&arn, &instance.id, &finding.account) {
         return no(why);
     }
+    // Every CVE the finding names (Inspector lists them in `Vulnerabilities`), the kind's first.
+    let mut vulnerabilities = vec![vulnerability];
+    for v in &finding.details.vulnerabilities {
+        if !vulnerabilities.contains(v) {
+            vulnerabilities.push(v.clone());
+        }
+    }
     Ok(PatchTarget {
         instance: StoredResource {
             kind: ResourceKind::Ec2Instance,
@@ -99,7 +106,7 @@ pub fn target_of(finding: &Finding, params: &Params) -> Result<PatchTarget, Refu
             arn,
             account: finding.account.clone(),
         },
-        vulnerabilities: vec![vulnerability],
+        vulnerabilities,
     })
 }
 
@@ -259,6 +266,14 @@ mod tests {
                 (got, want) => panic!("{got:?}, wanted {want:?} for {:?}", f.resources),
             }
         }
+    }
+
+    #[test]
+    fn every_vulnerability_the_finding_names_is_kept_once() {
+        let mut f = finding(cve(), 90, vec![inst(ID, None)]);
+        f.details.vulnerabilities = vec!["CVE-2024-6387".into(), "CVE-2023-38408".into()];
+        let t = target_of(&f, &Params::default()).unwrap();
+        assert_eq!(t.vulnerabilities, vec!["CVE-2024-6387", "CVE-2023-38408"]);
     }
 
     #[test]
