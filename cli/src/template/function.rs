@@ -25,7 +25,6 @@ const CUSTOM_ACTIONS: &str = "              resources:
 struct Routes {
     controls: Vec<String>,
     guardduty: Vec<String>,
-    /// Inspector vulnerability ids (`CVE-*`), in findings imported into Security Hub.
     vulnerabilities: Vec<String>,
     config_rules: bool,
 }
@@ -44,8 +43,7 @@ fn routes(spec: &Spec) -> Routes {
     r
 }
 
-/// A GuardDuty type (or a vulnerability id) as an EventBridge pattern item: itself, or a prefix
-/// for `Backdoor:EC2/*` (`CVE-*`).
+/// A GuardDuty type as an EventBridge pattern item: itself, or a prefix for `Backdoor:EC2/*`.
 fn guardduty_item(t: &str) -> String {
     match t.strip_suffix('*') {
         Some(stem) => format!("{{prefix: {}}}", scalar(stem)),
@@ -199,6 +197,8 @@ fn events(spec: &Spec) -> String {
         );
     }
     if !r.vulnerabilities.is_empty() {
+        // Inspector's findings reach Reflex through Security Hub only; the severity threshold
+        // is the policy's (a parameter), so every active vulnerability finding is routed.
         let ids: Vec<String> = r
             .vulnerabilities
             .iter()
@@ -206,10 +206,8 @@ fn events(spec: &Spec) -> String {
             .collect();
         let ids = list(&ids, "                      ");
         out += &rule(
-            "InspectorFindings",
-            "        # Amazon Inspector findings imported into Security Hub, by the vulnerability they name.
-        # Only NEW, ACTIVE ones: Reflex's own workflow updates do not trigger it again. The
-        # function applies its own severity threshold.
+            "SecurityHubVulnerabilities",
+            "        # Inspector vulnerability findings (a CVE on a resource), new and active.
 ",
             &format!(
                 "              source: [aws.securityhub]
@@ -227,17 +225,16 @@ fn events(spec: &Spec) -> String {
             ),
         );
         out += &rule(
-            "SecurityHubCustomActionInspector",
-            "        # Custom actions on Inspector findings in Security Hub.
-",
+            "SecurityHubCustomActionVulnerabilities",
+            "",
             &format!(
                 "              source: [aws.securityhub]
               detail-type: [Security Hub Findings - Custom Action]
 {CUSTOM_ACTIONS}              detail:
                 findings:
                   AwsAccountId: {account}
-                  RecordState: [ACTIVE]
                   ProductArn: [{{wildcard: \"arn:aws*:securityhub:*::product/aws/inspector\"}}]
+                  RecordState: [ACTIVE]
                   Vulnerabilities:
                     Id:
 {ids}"
