@@ -68,6 +68,18 @@ pub fn completion(command_id: &str) -> Value {
     v
 }
 
+/// The EventBridge schedule's event: the function's sweep.
+pub fn scheduled() -> Value {
+    serde_json::json!({
+        "version": "0", "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT,
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:events:us-east-1:{ACCOUNT}:rule/reflex-ec2-patch-instance-sweep")],
+        "detail": {}
+    })
+}
+
 /// The patch-baseline commands moto holds for `instance` (not logged, not scripted).
 pub async fn commands(h: &Harness, instance: &str) -> Vec<aws_sdk_ssm::types::Command> {
     aws_sdk_ssm::Client::new(&h.sdk)
@@ -355,20 +367,57 @@ mod pipeline_cases {
         }
     }
 
-    /// A run past the deadline ends failed / timed-out (in progress: scripted).
+    /// A run still under way past its deadline ends failed / timed-out at the sweep (in
+    /// progress: scripted, moto's commands never run long).
     #[tokio::test]
     async fn a_run_past_its_deadline_times_out() {
+        use aws_sdk_dynamodb::types::AttributeValue;
         let w = world(ENFORCE).await;
         w.script.in_progress();
         let o = deliver(&w, finding_for(CRITICAL, &w.instance)).await;
         assert_eq!(o.status, Status::AwaitingCompletion);
-        // TODO after core v2: move the record's start past completion_timeout_seconds, then sweep.
+        let r = w.h.record(&o.record_id).await;
+        let awaiting = r.awaiting.clone().expect("the record names what it awaits");
+        let deadline = awaiting.deadline - chrono::Utc::now().timestamp();
+        assert!(
+            (3 * 3600 - 60..=3 * 3600).contains(&deadline),
+            "the spec's deadline: {deadline}"
+        );
+        // The sweep before the deadline: still running, the record waits.
+        let swept = w.h.deliver_to(&w.r, scheduled()).await.unwrap();
+        assert!(
+            swept.iter().all(|s| s.record_id != o.record_id),
+            "{swept:?}"
+        );
+        assert_eq!(
+            w.h.record(&o.record_id).await.status,
+            Status::AwaitingCompletion
+        );
+        // The deadline moved into the past, behind the pipeline's back: three hours later.
+        let past = chrono::Utc::now().timestamp() - 1;
+        w.h.set_attribute(
+            &o.record_id,
+            "awaiting",
+            AttributeValue::M(
+                [
+                    (
+                        "handle".to_string(),
+                        AttributeValue::S(awaiting.handle.clone()),
+                    ),
+                    ("deadline".to_string(), AttributeValue::N(past.to_string())),
+                ]
+                .into(),
+            ),
+        )
+        .await;
+        w.h.deliver_to(&w.r, scheduled()).await.unwrap();
         let r = w.h.record(&o.record_id).await;
         assert_eq!(
             (r.status, r.reason),
             (Status::Failed, Reason::TimedOut),
             "{r:?}"
         );
+        assert_eq!(sends(&w), 1, "never started again");
     }
 
     /// Not managed by SSM (scripted: moto has no DescribeInstanceInformation): skipped.
