@@ -29,7 +29,6 @@ const COMPLETION: &str = "ec2-patch-instance/ssm-command-status-change-success.j
 const ENFORCE: &str = "version: 1\nremediations:\n  ec2-patch-instance: {mode: enforce}";
 
 /// The remediation under test: its EC2 and SSM calls logged in `h.calls`, SSM partly scripted.
-#[cfg(any())] // until core v2 lands
 pub fn remediation(h: &Harness, script: &SsmScript) -> ec2_patch_instance::Ec2PatchInstance {
     let ec2 = aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::config::Builder::from(&h.sdk)
@@ -93,10 +92,6 @@ pub async fn commands(h: &Harness, instance: &str) -> Vec<aws_sdk_ssm::types::Co
         .filter(|c| c.document_name() == Some(ec2_patch_instance::DOCUMENT))
         .cloned()
         .collect()
-}
-
-fn arn(instance: &str) -> String {
-    format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{instance}")
 }
 
 /// The AWS adapters against the emulator, each call through the real SDK. moto lacks
@@ -215,9 +210,9 @@ async fn adapters_read_and_send_through_the_sdk() {
     ));
 }
 
-/// The pipeline cases: written against core v2 (long-running steps, completion events, the
-/// sweep); compiled once it lands.
-#[cfg(any())]
+reflex_tests::common_cases!(ec2_patch_instance::Ec2PatchInstance);
+
+/// The pipeline cases: long-running steps, completion events, the sweep.
 mod pipeline_cases {
     use super::*;
     use reflex_shared::status::{Reason, Status};

@@ -1,5 +1,4 @@
 //! The catalog's functions end to end against the local AWS emulator, one module each, in one
 //! test binary (each test binary links the whole AWS SDK: one link, not one per function).
 
-#[allow(dead_code)] // its pipeline tests use the rest once core v2 lands
 mod ec2_patch_instance;

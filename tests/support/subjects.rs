@@ -56,7 +56,6 @@ impl Subject for S3BlockPublicAccess {
 /// `ALREADY_COMPLIANT = false`). Its SSM client is scripted where moto's SSM is not AWS's
 /// (`crate::ssm_script`): every instance asked about is managed, and commands are `Success` at
 /// once as moto has them.
-#[cfg(any())] // until core v2 lands
 mod ec2_patch_instance_subject {
     use super::*;
     use crate::ssm_script::{sent_to, SsmScript};

@@ -22,11 +22,7 @@ pub mod resolve;
 #[cfg(test)]
 mod samples;
 
-// Written against core v2's trait (Context, typed Target, Output, long-running steps); it
-// compiles once core v2 is merged.
-#[cfg(any())]
 mod remediation;
-#[cfg(any())]
 pub use remediation::Ec2PatchInstance;
 
 pub use model::{InFlight, PatchOutput, PatchState, PatchStep, PatchTarget, DOCUMENT};

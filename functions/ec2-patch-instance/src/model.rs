@@ -4,7 +4,7 @@
 use crate::params::Reboot;
 use serde::{Deserialize, Serialize};
 
-use reflex_shared::finding::ResourceKind;
+use reflex_shared::remediation::ResourceRef;
 
 /// The SSM document every patch run uses.
 pub const DOCUMENT: &str = "AWS-RunPatchBaseline";
@@ -14,7 +14,7 @@ pub const DOCUMENT: &str = "AWS-RunPatchBaseline";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatchTarget {
     /// The instance (`kind` Ec2Instance, `id` the instance id).
-    pub instance: StoredResource,
+    pub instance: ResourceRef,
     /// The vulnerabilities the finding names (`CVE-2024-6387`), for the record and the command's
     /// comment readers; the patch run installs whatever the baseline approves.
     pub vulnerabilities: Vec<String>,
@@ -24,16 +24,6 @@ impl PatchTarget {
     pub fn instance_id(&self) -> &str {
         &self.instance.id
     }
-}
-
-/// The instance as the record names it: the fields of core v2's `ResourceRef`, which replaces
-/// it once core v2 lands (today's shared `Target` is not serialisable).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredResource {
-    pub kind: ResourceKind,
-    pub id: String,
-    pub arn: String,
-    pub account: String,
 }
 
 /// The live state that matters: whether a Reflex patch run is already under way on the

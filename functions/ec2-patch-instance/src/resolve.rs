@@ -1,9 +1,10 @@
 //! Which instance a finding asks to patch, and whether Reflex may: pure, from the finding and
 //! what SSM says of the instance.
 
-use crate::model::{PatchTarget, StoredResource};
+use crate::model::PatchTarget;
 use crate::params::Params;
 use reflex_shared::finding::{Finding, FindingKind, ResourceKind};
+use reflex_shared::remediation::ResourceRef;
 
 /// Why a finding starts no patch run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +101,7 @@ pub fn target_of(finding: &Finding, params: &Params) -> Result<PatchTarget, Refu
         }
     }
     Ok(PatchTarget {
-        instance: StoredResource {
+        instance: ResourceRef {
             kind: ResourceKind::Ec2Instance,
             id: instance.id.clone(),
             arn,
