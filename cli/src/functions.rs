@@ -93,7 +93,10 @@ macro_rules! entry {
 /// Every function this workspace builds, one line each. `reflex template` generates each one's
 /// section of the SAM template from its spec; the policy's catalog
 /// (`reflex_shared::catalog::REMEDIATIONS`) must name it.
-pub const FUNCTIONS: &[Entry] = &[entry!(s3_block_public_access, S3BlockPublicAccess)];
+pub const FUNCTIONS: &[Entry] = &[
+    entry!(s3_block_public_access, S3BlockPublicAccess),
+    entry!(ec2_patch_instance, Ec2PatchInstance),
+];
 
 /// The specs of every function.
 pub fn specs() -> impl Iterator<Item = &'static Spec> {

@@ -14,6 +14,7 @@ pub mod fault_proxy;
 pub mod iam;
 pub mod lambda_api;
 pub mod scripted;
+pub mod ssm_script;
 pub mod subjects;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -50,3 +50,116 @@ impl Subject for S3BlockPublicAccess {
         h.pab(id).await == Some(BlockConfig::ALL_ON)
     }
 }
+
+/// ec2-patch-instance is not reversible (a patch stays: `ROLLBACK = false`) and has no cheap
+/// "already compliant" state to make (Inspector closes the finding once the package is fixed:
+/// `ALREADY_COMPLIANT = false`). Its SSM client is scripted where moto's SSM is not AWS's
+/// (`crate::ssm_script`): every instance asked about is managed, and commands are `Success` at
+/// once as moto has them.
+mod ec2_patch_instance_subject {
+    use super::*;
+    use crate::ssm_script::{sent_to, SsmScript};
+    use ec2_patch_instance::{Ec2PatchInstance, DOCUMENT};
+    use reflex_shared::pipeline::Handled;
+
+    /// The instance id the committed samples name.
+    const SAMPLE_INSTANCE: &str = "i-0abc1234def567890";
+    const CRITICAL: &str = "ec2-patch-instance/securityhub-inspector-cve-critical.json";
+    const COMPLETION: &str = "ec2-patch-instance/ssm-command-status-change-success.json";
+
+    /// The critical sample naming `instance`, its finding id unique to it.
+    pub fn patch_event(instance: &str) -> Value {
+        let mut v: Value =
+            serde_json::from_str(&crate::sample(CRITICAL).replace(SAMPLE_INSTANCE, instance))
+                .expect("sample is JSON");
+        let f = &mut v["detail"]["findings"][0];
+        f["Id"] = json!(format!(
+            "{}-{instance}",
+            f["Id"].as_str().unwrap_or_default()
+        ));
+        v
+    }
+
+    impl Subject for Ec2PatchInstance {
+        const SPEC: &'static reflex_shared::remediation::Spec = &ec2_patch_instance::SPEC;
+        const ROLLBACK: bool = false;
+        const ALREADY_COMPLIANT: bool = false;
+
+        fn new(h: &Harness) -> Self {
+            let ssm = aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(&h.sdk)
+                    .interceptor(h.calls.clone())
+                    .interceptor(SsmScript::default())
+                    .build(),
+            );
+            Ec2PatchInstance::from_clients(h.ec2(), ssm)
+        }
+
+        async fn noncompliant(h: &Harness, tags: &[(&str, &str)]) -> String {
+            h.instance(false, tags).await.instance_id
+        }
+
+        fn event(id: &str) -> Value {
+            patch_event(id)
+        }
+
+        fn recurrence(id: &str) -> Value {
+            let mut e = patch_event(id);
+            e["detail"]["findings"][0]["UpdatedAt"] = json!("2026-12-01T00:00:00.000Z");
+            e
+        }
+
+        async fn arn(_h: &Harness, id: &str) -> String {
+            format!("arn:aws:ec2:us-east-1:{}:instance/{id}", crate::ACCOUNT)
+        }
+
+        /// A patch run was sent to the instance, as moto holds it: AWS-RunPatchBaseline,
+        /// Install.
+        async fn fixed(h: &Harness, id: &str) -> bool {
+            let sent = sent_to(id);
+            if sent.is_empty() {
+                return false;
+            }
+            let listed = h
+                .ssm_observer()
+                .list_commands()
+                .instance_id(id)
+                .send()
+                .await
+                .expect("list commands");
+            listed.commands().iter().any(|c| {
+                c.command_id().is_some_and(|c| sent.iter().any(|s| s == c))
+                    && c.document_name() == Some(DOCUMENT)
+                    && c.parameters().and_then(|p| p.get("Operation"))
+                        == Some(&vec!["Install".to_string()])
+            })
+        }
+
+        /// A run awaiting completion is ended by SSM's status-change event for its command
+        /// (moto: Success at once).
+        async fn settle(h: &Harness, s: &Self, o: Handled) -> Handled {
+            if o.status != reflex_shared::status::Status::AwaitingCompletion {
+                return o;
+            }
+            let record = h.record(&o.record_id).await;
+            let instance = record
+                .resource_arn
+                .as_deref()
+                .and_then(|a| a.rsplit('/').next())
+                .expect("the record names the instance")
+                .to_string();
+            let command = sent_to(&instance).pop().expect("a command was sent");
+            let mut event: Value =
+                serde_json::from_str(&crate::sample(COMPLETION)).expect("sample is JSON");
+            event["detail"]["command-id"] = json!(command);
+            let ended = h
+                .deliver_to(s, event)
+                .await
+                .expect("the completion is handled");
+            ended
+                .into_iter()
+                .find(|e| e.record_id == o.record_id)
+                .expect("the completion ends the record")
+        }
+    }
+}
