@@ -324,8 +324,12 @@ fn rule_patterns_list_exactly_the_declared_triggers() {
     let t = template();
     for (name, function, spec) in functions(&t) {
         let ps = patterns(function);
-        let (mut controls, mut types, mut rules) =
-            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let (mut controls, mut types, mut rules, mut vulnerabilities) = (
+            BTreeSet::new(),
+            BTreeSet::new(),
+            BTreeSet::new(),
+            BTreeSet::new(),
+        );
         for trigger in spec.triggers {
             match trigger {
                 Trigger::Control(c) => {
@@ -337,10 +341,13 @@ fn rule_patterns_list_exactly_the_declared_triggers() {
                 Trigger::ConfigRule(r) => {
                     rules.insert(r.to_string());
                 }
-                // Inspector findings through Security Hub: no function declares one yet, so
-                // there is no rule pattern to hold it to. The first that does adds that check.
+                // Inspector findings through Security Hub, by the vulnerability's id (a
+                // trailing `*` is a prefix match).
                 Trigger::Vulnerability(v) => {
-                    panic!("{name}: the routing of vulnerability trigger {v} is not checked yet")
+                    vulnerabilities.insert(match v.strip_suffix('*') {
+                        Some(stem) => format!("prefix:{stem}"),
+                        None => v.to_string(),
+                    });
                 }
             }
         }
@@ -393,6 +400,7 @@ fn rule_patterns_list_exactly_the_declared_triggers() {
             })
             .collect();
         assert_eq!(listed(&ps, "type"), gd_types, "{name}");
+        assert_eq!(listed(&ps, "Id"), vulnerabilities, "{name}");
 
         // Every rule is pinned to this account's findings.
         for (rule, p) in &ps {
