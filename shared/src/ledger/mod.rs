@@ -17,6 +17,8 @@
 mod bound;
 mod budget;
 mod key;
+mod owned;
+mod owned_store;
 mod prefixes;
 mod record;
 pub mod table;
@@ -28,6 +30,11 @@ pub use bound::{
 };
 pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
+pub use owned::{
+    handle_key, handle_partition, resource_key, resource_partition, Awaited, Owned, OwnedChange,
+    OwnedEntry,
+};
+pub use owned_store::ResourceLease;
 pub use prefixes::key_prefixes;
 pub use record::{
     Action, ActionResult, AttemptError, BudgetUse, Feedback, FeedbackResult, OutcomeRecord,
