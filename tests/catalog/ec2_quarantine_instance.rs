@@ -5,14 +5,15 @@
 //!
 //! moto shows each interface's own groups *plus* the groups the instance was launched with
 //! (design.md), so an interface that AWS shows on the isolation group alone would show two
-//! groups there. The instances here are launched as AWS keeps them for a multi-interface
-//! instance: each interface with its own groups (`NetworkInterfaces[].Groups`), none on the
-//! instance itself; moto then shows exactly what AWS would. `launched_with_instance_groups`
-//! covers the other launch, with an interceptor that shows what AWS would.
+//! groups there. The instances of this file's own tests are launched with their groups on
+//! their interfaces (`NetworkInterfaces[].Groups`), none on the instance itself: moto then
+//! shows exactly what AWS would. The common cases launch with `SecurityGroupIds`
+//! (`Harness::instance`) and see EC2 through `AwsView` (tests/support/quarantine.rs), which
+//! rewrites moto's answers to AWS's view; `moto_adds_launch_groups_and_the_aws_view_removes_them`
+//! shows that it must.
 
 use aws_sdk_ec2::types::{
-    Filter, InstanceNetworkInterfaceSpecification, ResourceType, Tag,
-    TagSpecification,
+    Filter, InstanceNetworkInterfaceSpecification, ResourceType, Tag, TagSpecification,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -23,19 +24,24 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
-use ec2_quarantine_instance::model::{isolation_group_name, QUARANTINED_TAG, RECORD_TAG};
+use ec2_quarantine_instance::model::{isolation_group_name, RECORD_TAG};
 use ec2_quarantine_instance::Ec2QuarantineInstance;
 use reflex_shared::pipeline::{self, Handled, PipelineError};
 use reflex_shared::status::{Reason, Status};
-use reflex_tests::{sample, Harness, ACCOUNT};
+use reflex_tests::common_cases;
+use reflex_tests::quarantine::{
+    event, interface_groups, is_quarantined, isolation_groups, quarantine_as_aws_shows,
+    quarantined_tag, termination_protection, AwsView,
+};
+use reflex_tests::Harness;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub const ENFORCE: &str = "version: 1\nremediations:\n  ec2-quarantine-instance: {mode: enforce}";
-const SAMPLE: &str = "ec2-quarantine-instance/guardduty-backdoor-c-and-c-activity.json";
-const SAMPLE_INSTANCE: &str = "i-0badc0ffee1234567";
+common_cases!(Ec2QuarantineInstance);
+
+/// Enforce, named: the function's default (high risk) is `approve`.
+const ENFORCE: &str = "version: 1\nremediations:\n  ec2-quarantine-instance: {mode: enforce}";
 
 /// The test's own EC2 client: setting up and reading, never logged.
 pub fn observer(h: &Harness) -> aws_sdk_ec2::Client {
@@ -103,16 +109,6 @@ pub async fn instance(
     interfaces: usize,
     tags: &[(&str, &str)],
 ) -> String {
-    let image = ec2
-        .describe_images()
-        .send()
-        .await
-        .expect("images")
-        .images()
-        .first()
-        .and_then(|i| i.image_id())
-        .unwrap()
-        .to_string();
     let primary = InstanceNetworkInterfaceSpecification::builder()
         .device_index(0)
         .subnet_id(&vpc.subnet)
@@ -120,7 +116,7 @@ pub async fn instance(
         .build();
     let mut run = ec2
         .run_instances()
-        .image_id(image)
+        .image_id(reflex_tests::ec2::TEST_AMI)
         .min_count(1)
         .max_count(1)
         .network_interfaces(primary);
@@ -158,119 +154,16 @@ pub async fn instance(
     id
 }
 
-/// A GuardDuty finding (the committed sample) about `instance`, with a finding id of its own.
-pub fn event(instance: &str, finding: &str) -> Value {
-    let mut e: Value = serde_json::from_str(&sample(SAMPLE).replace(SAMPLE_INSTANCE, instance))
-        .expect("sample is JSON");
-    e["detail"]["id"] = Value::from(finding);
-    e
-}
-
-pub fn arn(instance: &str) -> String {
-    format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{instance}")
-}
-
-/// Each interface of the instance and its groups (sorted), as EC2 shows them.
-pub async fn interfaces(ec2: &aws_sdk_ec2::Client, id: &str) -> BTreeMap<String, Vec<String>> {
-    let out = ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .unwrap();
-    let i = &out.reservations()[0].instances()[0];
-    i.network_interfaces()
-        .iter()
-        .map(|n| {
-            let mut g: Vec<String> = n
-                .groups()
-                .iter()
-                .map(|g| g.group_id().unwrap().to_string())
-                .collect();
-            g.sort();
-            (n.network_interface_id().unwrap().to_string(), g)
-        })
-        .collect()
-}
-
-pub async fn vpc_of(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
-    let out = ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .unwrap();
-    out.reservations()[0].instances()[0]
-        .vpc_id()
-        .unwrap()
-        .to_string()
-}
-
-pub async fn protected(ec2: &aws_sdk_ec2::Client, id: &str) -> bool {
-    ec2.describe_instance_attribute()
-        .instance_id(id)
-        .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
-        .send()
-        .await
-        .unwrap()
-        .disable_api_termination()
-        .and_then(|v| v.value())
-        .unwrap()
-}
-
-pub async fn quarantined_tag(ec2: &aws_sdk_ec2::Client, id: &str) -> Option<String> {
-    let out = ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .unwrap();
-    out.reservations()[0].instances()[0]
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some(QUARANTINED_TAG))
-        .and_then(|t| t.value().map(str::to_string))
-}
-
-/// Every group named as the VPC's isolation group: (id, how many rules).
-pub async fn isolation_groups(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Vec<(String, usize)> {
-    let out = ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values(isolation_group_name(vpc))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    out.security_groups()
-        .iter()
-        .map(|g| {
-            (
-                g.group_id().unwrap().to_string(),
-                g.ip_permissions().len() + g.ip_permissions_egress().len(),
-            )
-        })
-        .collect()
-}
-
 /// The snapshots of the instance's volumes: (snapshot, volume, its `reflex:record` tag).
-pub async fn snapshots(ec2: &aws_sdk_ec2::Client, id: &str) -> Vec<(String, String, String)> {
-    let out = ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
+async fn snapshots(h: &Harness, id: &str) -> Vec<(String, String, String)> {
+    let volumes: Vec<String> = h
+        .described_instance(id)
         .await
-        .unwrap();
-    let volumes: Vec<String> = out.reservations()[0].instances()[0]
         .block_device_mappings()
         .iter()
         .filter_map(|m| m.ebs().and_then(|e| e.volume_id()).map(str::to_string))
         .collect();
-    let out = ec2
+    let out = observer(h)
         .describe_snapshots()
         .owner_ids("self")
         .filters(Filter::builder().name("volume-id").set_values(Some(volumes)).build())
@@ -293,22 +186,6 @@ pub async fn snapshots(ec2: &aws_sdk_ec2::Client, id: &str) -> Vec<(String, Stri
             )
         })
         .collect()
-}
-
-/// Whether the instance is quarantined: every interface on the VPC's isolation group alone
-/// (a group with no rules), termination protection on, the tag set.
-pub async fn is_quarantined(ec2: &aws_sdk_ec2::Client, id: &str) -> bool {
-    let vpc = vpc_of(ec2, id).await;
-    let groups = isolation_groups(ec2, &vpc).await;
-    let [(group, 0)] = groups.as_slice() else {
-        return false;
-    };
-    interfaces(ec2, id)
-        .await
-        .values()
-        .all(|g| g.as_slice() == [group.clone()])
-        && protected(ec2, id).await
-        && quarantined_tag(ec2, id).await.is_some()
 }
 
 /// Deliver as Lambda would: again after an error (the VPC busy with another finding), a few
@@ -339,23 +216,23 @@ async fn an_instance_with_two_interfaces_is_quarantined_and_verified() {
     let ec2 = observer(&h);
     let net = vpc(&ec2).await;
     let id = instance(&ec2, &net, 2, &[]).await;
-    let before = interfaces(&ec2, &id).await;
+    let before = interface_groups(&h, &id).await;
     assert_eq!(before.len(), 2);
     let r = quarantine(&h, None);
     let o = h.deliver_to(&r, event(&id, "two-interfaces")).await.unwrap().remove(0);
     assert_eq!((o.status, o.reason), (Status::Succeeded, Reason::Remediated), "{o:?}");
 
     // AWS as the fix left it.
-    let groups = isolation_groups(&ec2, &net.id).await;
+    let groups = isolation_groups(&h, &net.id).await;
     let [(group, 0)] = groups.as_slice() else {
         panic!("one closed isolation group: {groups:?}")
     };
-    let after = interfaces(&ec2, &id).await;
+    let after = interface_groups(&h, &id).await;
     assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>());
     assert!(after.values().all(|g| g == &[group.clone()]), "{after:?}");
-    assert!(protected(&ec2, &id).await);
-    assert_eq!(quarantined_tag(&ec2, &id).await.as_deref(), Some(o.record_id.as_str()));
-    let snaps = snapshots(&ec2, &id).await;
+    assert!(termination_protection(&h, &id).await);
+    assert_eq!(quarantined_tag(&h, &id).await.as_deref(), Some(o.record_id.as_str()));
+    let snaps = snapshots(&h, &id).await;
     assert_eq!(snaps.len(), 1, "one volume, one snapshot: {snaps:?}");
     assert_eq!(snaps[0].2, o.record_id, "tagged with the record");
 
@@ -410,9 +287,9 @@ async fn two_instances_of_one_vpc_quarantined_at_once_share_one_isolation_group(
     for o in [&oa, &ob] {
         assert_eq!((o.status, o.reason), (Status::Succeeded, Reason::Remediated), "{o:?}");
     }
-    let groups = isolation_groups(&ec2, &net.id).await;
+    let groups = isolation_groups(&h, &net.id).await;
     assert_eq!(groups.len(), 1, "exactly one isolation group: {groups:?}");
-    assert!(is_quarantined(&ec2, &a).await && is_quarantined(&ec2, &b).await);
+    assert!(is_quarantined(&h, &a).await && is_quarantined(&h, &b).await);
     // One of them created it; the other used it.
     let created = |o: &Handled| {
         let o = o.record_id.clone();
@@ -435,7 +312,7 @@ async fn a_failure_at_the_third_step_is_recorded_step_by_step_and_rolled_back() 
         .remove(0);
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     let id = instance(&ec2, &net, 2, &[]).await;
-    let before = interfaces(&ec2, &id).await;
+    let before = interface_groups(&h, &id).await;
 
     // EC2 refuses the snapshot once, for good (UnauthorizedOperation): the third step.
     let refuse = RefuseOnce::new("CreateSnapshot");
@@ -460,10 +337,10 @@ async fn a_failure_at_the_third_step_is_recorded_step_by_step_and_rolled_back() 
         rec.actions
     );
     assert!(format!("{:?}", rec.actions[2].result).contains("UnauthorizedOperation"));
-    let isolated = interfaces(&ec2, &id).await;
+    let isolated = interface_groups(&h, &id).await;
     assert!(isolated.values().all(|g| g.len() == 1 && !before.values().any(|b| b == g)));
-    assert!(!protected(&ec2, &id).await);
-    assert!(snapshots(&ec2, &id).await.is_empty());
+    assert!(!termination_protection(&h, &id).await);
+    assert!(snapshots(&h, &id).await.is_empty());
 
     // Rolled back: each interface has its groups again.
     let by = "arn:aws:iam::123456789012:user/operator";
@@ -472,11 +349,11 @@ async fn a_failure_at_the_third_step_is_recorded_step_by_step_and_rolled_back() 
         .await
         .unwrap();
     assert_eq!(rolled.status, Status::RolledBack, "{rolled:?}");
-    assert_eq!(interfaces(&ec2, &id).await, before);
-    assert!(!protected(&ec2, &id).await);
-    assert_eq!(quarantined_tag(&ec2, &id).await, None);
+    assert_eq!(interface_groups(&h, &id).await, before);
+    assert!(!termination_protection(&h, &id).await);
+    assert_eq!(quarantined_tag(&h, &id).await, None);
     // The other instance's quarantine, and the group, are untouched.
-    assert!(is_quarantined(&ec2, &earlier).await);
+    assert!(is_quarantined(&h, &earlier).await);
 }
 
 #[tokio::test]
@@ -485,11 +362,11 @@ async fn rollback_restores_groups_and_protection_and_keeps_the_snapshots() {
     let ec2 = observer(&h);
     let net = vpc(&ec2).await;
     let id = instance(&ec2, &net, 2, &[]).await;
-    let before = interfaces(&ec2, &id).await;
+    let before = interface_groups(&h, &id).await;
     let r = quarantine(&h, None);
     let o = h.deliver_to(&r, event(&id, "rollback")).await.unwrap().remove(0);
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
-    let snaps = snapshots(&ec2, &id).await;
+    let snaps = snapshots(&h, &id).await;
     assert_eq!(snaps.len(), 1);
 
     let by = "arn:aws:iam::123456789012:user/operator";
@@ -498,11 +375,11 @@ async fn rollback_restores_groups_and_protection_and_keeps_the_snapshots() {
         .await
         .unwrap();
     assert_eq!(rolled.status, Status::RolledBack, "{rolled:?}");
-    assert_eq!(interfaces(&ec2, &id).await, before, "each interface's groups back");
-    assert!(!protected(&ec2, &id).await, "termination protection off again");
-    assert_eq!(quarantined_tag(&ec2, &id).await, None);
-    assert_eq!(snapshots(&ec2, &id).await, snaps, "the evidence is kept");
-    assert_eq!(isolation_groups(&ec2, &net.id).await.len(), 1, "the group is kept");
+    assert_eq!(interface_groups(&h, &id).await, before, "each interface's groups back");
+    assert!(!termination_protection(&h, &id).await, "termination protection off again");
+    assert_eq!(quarantined_tag(&h, &id).await, None);
+    assert_eq!(snapshots(&h, &id).await, snaps, "the evidence is kept");
+    assert_eq!(isolation_groups(&h, &net.id).await.len(), 1, "the group is kept");
     let rec = h.record(&o.record_id).await;
     let rb = rec.rollback.expect("the rollback is on the record");
     assert_eq!(
@@ -522,7 +399,7 @@ async fn a_group_named_like_the_isolation_group_but_not_reflexs_is_refused() {
     let ec2 = observer(&h);
     let net = vpc(&ec2).await;
     let id = instance(&ec2, &net, 1, &[]).await;
-    let before = interfaces(&ec2, &id).await;
+    let before = interface_groups(&h, &id).await;
     // Someone's group under Reflex's name, without Reflex's tag (and open to the world).
     ec2.create_security_group()
         .vpc_id(&net.id)
@@ -536,54 +413,37 @@ async fn a_group_named_like_the_isolation_group_but_not_reflexs_is_refused() {
     assert_eq!((o.status, o.reason), (Status::Failed, Reason::InspectError), "{o:?}");
     assert!(o.detail.contains("lacks the tag reflex:isolation"), "{o:?}");
     assert!(h.calls.writes().is_empty(), "{:?}", h.calls.calls());
-    assert_eq!(interfaces(&ec2, &id).await, before);
+    assert_eq!(interface_groups(&h, &id).await, before);
 }
 
 #[tokio::test]
-async fn launched_with_instance_groups_verified_as_aws_would_show_it() {
-    // moto adds the groups an instance was launched with (`SecurityGroupIds`) to every view
-    // of every interface; AWS shows each interface's own groups. `AwsView` rewrites moto's
-    // `DescribeInstances` answers to AWS's view (it drops the launch groups from an interface
-    // that has others), so the quarantine is verified as it would be on AWS.
+async fn moto_adds_launch_groups_and_the_aws_view_removes_them() {
+    // An instance launched with `SecurityGroupIds` (the harness's maker). moto shows its launch
+    // group on every interface beside the interface's own; AWS would show the isolation group
+    // alone. The function sees EC2 through `AwsView` and verifies the quarantine as on AWS.
     let h = Harness::with_policy(ENFORCE).await;
-    let ec2 = observer(&h);
-    let net = vpc(&ec2).await;
-    let launch = security_group(&ec2, &net).await;
-    let image = ec2.describe_images().send().await.unwrap().images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
-    let id = ec2
-        .run_instances()
-        .image_id(image)
-        .min_count(1)
-        .max_count(1)
-        .subnet_id(&net.subnet)
-        .security_group_ids(&launch)
-        .send()
+    let i = h.instance(true, &[]).await;
+    let view = AwsView::default();
+    let r = quarantine_as_aws_shows(&h, &view);
+    let o = h
+        .deliver_to(&r, event(&i.instance_id, "launch-groups"))
         .await
         .unwrap()
-        .instances()[0]
-        .instance_id()
-        .unwrap()
-        .to_string();
-    let view = AwsView::new(vec![launch.clone()]);
-    let conf = aws_sdk_ec2::config::Builder::from(&h.sdk)
-        .interceptor(h.calls.clone())
-        .interceptor(view.clone())
-        .build();
-    let r = Ec2QuarantineInstance::from_client(aws_sdk_ec2::Client::from_conf(conf));
-    let o = h.deliver_to(&r, event(&id, "launch-groups")).await.unwrap().remove(0);
+        .remove(0);
     assert_eq!((o.status, o.reason), (Status::Succeeded, Reason::Remediated), "{o:?}");
-    let rec = h.record(&o.record_id).await;
-    assert_eq!(rec.verified, Some(true));
-    assert!(view.rewrote(), "the answers were rewritten to AWS's view");
-    let groups = isolation_groups(&ec2, &net.id).await;
-    let eni = rec.actions[2].parameters["NetworkInterfaceId"].clone();
-    assert_eq!(
-        rec.actions[2].parameters,
-        serde_json::json!({"NetworkInterfaceId": eni, "Groups": [groups[0].0]})
-    );
+    assert_eq!(h.record(&o.record_id).await.verified, Some(true));
+    assert!(view.corrected() > 0, "moto's answers needed AWS's view");
+    let groups = isolation_groups(&h, &i.vpc_id).await;
+    let [(group, 0)] = groups.as_slice() else {
+        panic!("{groups:?}")
+    };
+    for eni in &i.network_interface_ids {
+        let mut moto = vec![group.clone(), i.security_group_id.clone()];
+        moto.sort();
+        assert_eq!(h.interface_groups(eni).await, moto, "moto's view");
+    }
+    let aws = interface_groups(&h, &i.instance_id).await;
+    assert!(aws.values().all(|g| g == &[group.clone()]), "AWS's view: {aws:?}");
 }
 
 /// Fails one operation, once, as EC2 would refuse it for good (`UnauthorizedOperation`, 403):
@@ -657,78 +517,3 @@ impl Intercept for RefuseOnce {
     }
 }
 
-/// Rewrites moto's `DescribeInstances` answers to what AWS shows: an interface's groups without
-/// the instance's launch groups, unless those are all it has (then they are its own).
-#[derive(Debug, Clone)]
-pub struct AwsView {
-    launch_groups: Vec<String>,
-    rewrote: Arc<AtomicBool>,
-}
-
-impl AwsView {
-    pub fn new(launch_groups: Vec<String>) -> Self {
-        AwsView {
-            launch_groups,
-            rewrote: Arc::default(),
-        }
-    }
-
-    pub fn rewrote(&self) -> bool {
-        self.rewrote.load(Ordering::SeqCst)
-    }
-}
-
-impl Intercept for AwsView {
-    fn name(&self) -> &'static str {
-        "AwsView"
-    }
-
-    fn modify_before_attempt_completion(
-        &self,
-        ctx: &mut aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
-        let Some(Ok(output)) = ctx.output_or_error_mut() else {
-            return Ok(());
-        };
-        let Some(out) = output.downcast_mut::<DescribeInstancesOutput>() else {
-            return Ok(());
-        };
-        let mut rebuilt = Vec::new();
-        for r in out.reservations() {
-            let mut instances = Vec::new();
-            for i in r.instances() {
-                let mut nics = Vec::new();
-                for n in i.network_interfaces() {
-                    let own: Vec<_> = n
-                        .groups()
-                        .iter()
-                        .filter(|g| {
-                            !self
-                                .launch_groups
-                                .iter()
-                                .any(|l| g.group_id() == Some(l.as_str()))
-                        })
-                        .cloned()
-                        .collect();
-                    let mut n = n.clone();
-                    if !own.is_empty() && own.len() != n.groups().len() {
-                        self.rewrote.store(true, Ordering::SeqCst);
-                        n.groups = Some(own);
-                    }
-                    nics.push(n);
-                }
-                let mut i = i.clone();
-                i.network_interfaces = Some(nics);
-                instances.push(i);
-            }
-            let mut r = r.clone();
-            r.instances = Some(instances);
-            rebuilt.push(r);
-        }
-        out.reservations = Some(rebuilt);
-        Ok(())
-    }
-}
