@@ -1,2 +1,3 @@
 //! The catalog's functions end to end against the local AWS emulator, one module each, in one
 //! test binary (each test binary links the whole AWS SDK: one link, not one per function).
+mod ec2_quarantine_instance;

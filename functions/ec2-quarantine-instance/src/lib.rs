@@ -86,9 +86,4 @@ impl Ec2QuarantineInstance {
             ec2: ec2::Ec2::new(client),
         }
     }
-
-    /// Its EC2 adapters.
-    pub fn ec2(&self) -> &ec2::Ec2 {
-        &self.ec2
-    }
 }

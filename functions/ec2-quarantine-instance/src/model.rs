@@ -1,6 +1,7 @@
 //! The remediation's types: its parameters, its stored target, the live state it reads, one
 //! step and what a step produced. Plain data (no AWS types), so the planning is pure.
 
+pub use reflex_shared::remediation::ResourceRef;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,16 +39,6 @@ impl Default for Params {
     fn default() -> Self {
         Params { snapshots: true }
     }
-}
-
-/// The one resource the record names (the core's `ResourceRef`; kept here until core-v2 lands,
-/// with the same fields).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResourceRef {
-    pub kind: reflex_shared::finding::ResourceKind,
-    pub id: String,
-    pub arn: String,
-    pub account: String,
 }
 
 /// What the record stores as the target: read from EC2 (`DescribeInstances`) when the finding

@@ -1,8 +1,5 @@
 //! The remediation as the core's trait: every method forwards to the pure planning (`plan`,
 //! `describe`) or to the AWS-facing parts (`live`).
-// Written against core-v2 (../helpers/core-v2.md); compiled once that core lands.
-#![cfg(any())]
-
 use crate::model::{Instance, InstanceState, Output, Params, Step};
 use crate::{describe, live, plan, Ec2QuarantineInstance, SPEC};
 use reflex_shared::finding::Finding;
