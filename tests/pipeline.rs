@@ -594,8 +594,17 @@ async fn one_handler_serves_events_schedules_and_operator_commands() {
         "time": "2026-11-27T18:00:00Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/reflex-sweep"], "detail": {}
     });
-    assert!(w.h.deliver_to(&w.fake, schedule).await.unwrap().is_empty());
-    assert_eq!(*w.fake.sweeps.lock().unwrap(), 1);
+    assert!(w
+        .h
+        .deliver_to(&w.fake, schedule.clone())
+        .await
+        .unwrap()
+        .is_empty());
+    // The schedule ran the sweep (nothing is owned or awaited: nothing to do), and was never
+    // taken for a finding event: no record of it.
+    let digest = ledger::digest_hex(&serde_json::to_vec(&schedule).unwrap());
+    let as_event = ledger::rejected_record_id("scripted-fake", &digest);
+    assert!(w.h.setup.ledger.get(&as_event).await.unwrap().is_none());
 
     // A malformed command is refused with the reason, never taken for an event.
     let bad = json!({ "reflex": { "command": "delete-everything" } });

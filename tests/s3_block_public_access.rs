@@ -292,10 +292,22 @@ async fn undo_restores_the_recorded_pre_state() {
             [s3_block_public_access::BucketStep::Put(BlockConfig::ALL_ON)]
         );
         let t = target(&bucket);
+        let applied: Vec<_> = applied
+            .into_iter()
+            .map(|step| reflex_shared::remediation::Applied { step, output: () })
+            .collect();
         let undo = h.remediation.undo(&t, &pre, &applied);
         assert_eq!(undo.len(), 1);
+        let finding = finding_of(&sample_for(S3_8, &bucket));
+        let owned = reflex_shared::remediation::Owned::default();
+        let ctx = reflex_shared::remediation::Context {
+            record_id: &r.record_id,
+            now: chrono::Utc::now(),
+            finding: &finding,
+            owned: &owned,
+        };
         for step in &undo {
-            h.remediation.apply(&t, step).await.unwrap();
+            h.remediation.apply(&ctx, &t, step, &[]).await.unwrap();
         }
         assert_eq!(h.pab(&bucket).await, before, "{before:?}");
     }

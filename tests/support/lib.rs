@@ -610,9 +610,8 @@ impl Harness {
 
     /// The bucket's Block Public Access configuration, read through the emulator.
     pub async fn pab(&self, bucket: &str) -> Option<BlockConfig> {
-        use reflex_shared::remediation::Remediation;
         let target = target(bucket);
-        let state: BucketState = self.observer.inspect(&target).await.unwrap();
+        let state: BucketState = self.observer.read_state(&target).await.unwrap();
         state.public_access_block
     }
 
@@ -757,8 +756,8 @@ impl Harness {
     }
 }
 
-pub fn target(bucket: &str) -> reflex_shared::remediation::Target {
-    reflex_shared::remediation::Target {
+pub fn target(bucket: &str) -> reflex_shared::remediation::ResourceRef {
+    reflex_shared::remediation::ResourceRef {
         kind: reflex_shared::finding::ResourceKind::S3Bucket,
         id: bucket.into(),
         arn: format!("arn:aws:s3:::{bucket}"),

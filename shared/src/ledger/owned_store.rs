@@ -4,9 +4,11 @@
 use super::owned::{
     handle_key, handle_partition, resource_key, resource_partition, Awaited, Owned,
 };
-use super::{is_condition_failure, n, s, table, Item, Ledger, LedgerError};
+use super::{is_condition_failure, n, s, table, Item, Ledger, LedgerError, OutcomeRecord};
+use crate::status::Status;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
 
 /// The answer to a request for a resource's lease.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +70,7 @@ impl Ledger {
             .table_name(&self.table)
             .key("record_id", s(&key))
             .update_expression(
-                "SET lease_token = :t, lease_expires_at = :e, lease_record = :r, resource = :res",
+                "SET lease_token = :t, lease_expires_at = :e, lease_record = :r, #res = :res",
             )
             .condition_expression(
                 "attribute_not_exists(lease_token) OR lease_expires_at <= :now OR lease_token = :t",
@@ -76,6 +78,7 @@ impl Ledger {
             .expression_attribute_values(":t", s(token))
             .expression_attribute_values(":e", n(now + seconds))
             .expression_attribute_values(":r", s(record_id))
+            .expression_attribute_names("#res", "resource")
             .expression_attribute_values(":res", s(resource))
             .expression_attribute_values(":now", n(now))
             .return_values(ReturnValue::AllNew)
@@ -299,6 +302,43 @@ impl Ledger {
             .send()
             .await;
         self.unless_condition_failed(result)
+    }
+}
+
+impl Ledger {
+    /// Store the outcome of a record that awaited a long operation, if it still does (another
+    /// completion, an event and the sweep at once, may have ended it first: then `false`).
+    pub async fn complete_awaited(&self, record: &OutcomeRecord) -> Result<bool, LedgerError> {
+        let mut fields = Self::to_item(record)?;
+        fields.remove("record_id");
+        fields.remove("deliveries");
+        let mut names = HashMap::from([("#st".to_string(), "status".to_string())]);
+        let mut values = HashMap::from([(
+            ":awaiting".to_string(),
+            s(Status::AwaitingCompletion.as_str()),
+        )]);
+        let mut sets = Vec::with_capacity(fields.len());
+        for (i, (name, value)) in fields.into_iter().enumerate() {
+            sets.push(format!("#a{i} = :v{i}"));
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":v{i}"), value);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("record_id", s(&record.record_id))
+            .update_expression(format!("SET {} REMOVE lease_expires_at", sets.join(", ")))
+            .condition_expression("#st = :awaiting")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.aws("UpdateItem", e)),
+        }
     }
 }
 

@@ -58,24 +58,26 @@ pub async fn approve_as_of<R: Remediation>(
     let request = uuid::Uuid::new_v4();
     // A new request: its own digest, so it may take the held record over.
     let digest = format!("approve\n{record_id}\n{by}\n{request}");
-    let run = Run::new(
+    let mut run = Run::new(
         setup,
         remediation,
         &format!("reflex-approve-{request}"),
         digest.as_bytes(),
     );
+    // The plan shown was made for the record's target: the approval acts on that one.
+    run.stored_target = record.target.clone();
     Box::pin(run.finding(finding)).await
 }
 
 impl<R: Remediation> Run<'_, R> {
     /// The resource is not as it was when the plan was shown: the approval is not applied, and
     /// the plan for what is there now waits for its own approval (or there is nothing to do).
-    pub(super) fn ask_again(&self, w: &mut Work<R::Params>, state: &R::State, why: &str) -> Flow {
+    pub(super) fn ask_again(&self, w: &mut Work<R>, state: &R::State, why: &str) -> Flow {
         // A stored pre-state is never overwritten once a change took effect: undo needs it.
         if w.kept.is_empty() {
             w.record.pre_state = Some(state_json(state));
         }
-        let plan = self.remediation.plan(&w.target, state, &w.params);
+        let plan = self.remediation.plan(&w.ctx(), &w.target, state, &w.params);
         if plan.compliant() {
             return Err(w.decide(
                 Status::Skipped,
@@ -97,7 +99,7 @@ impl<R: Remediation> Run<'_, R> {
     /// still as it was then; otherwise the new plan waits for a new approval.
     pub(super) async fn carry_out_approved(
         &self,
-        w: &mut Work<R::Params>,
+        w: &mut Work<R>,
         state: R::State,
         shown: PriorOutcome,
     ) -> Flow {
@@ -139,7 +141,10 @@ impl<R: Remediation> Run<'_, R> {
 
 /// An approval given before the plan now shown was shown does not approve it (a press replayed
 /// from a dead-letter queue, a proof signed before the plan changed): why, if so.
-pub(super) fn approval_predates<P>(w: &Work<P>, shown: &PriorOutcome) -> Option<String> {
+pub(super) fn approval_predates<R: Remediation>(
+    w: &Work<R>,
+    shown: &PriorOutcome,
+) -> Option<String> {
     let at = w.record.finding.as_ref()?.requested_at.clone()?;
     // Whole seconds: event times and SigV4 dates have no fraction, so an approval given in
     // the second the plan was shown counts as after it.
@@ -158,7 +163,11 @@ pub(super) fn approval_predates<P>(w: &Work<P>, shown: &PriorOutcome) -> Option<
 }
 
 /// The record goes back to the plan shown, still awaiting approval, with `why`.
-pub(super) fn keep_shown<P>(w: &mut Work<P>, shown: &PriorOutcome, why: String) -> Stop {
+pub(super) fn keep_shown<R: Remediation>(
+    w: &mut Work<R>,
+    shown: &PriorOutcome,
+    why: String,
+) -> Stop {
     w.record.actions = shown.actions.clone();
     w.record.pre_state = shown.pre_state.clone();
     w.record.resource_identity = shown.resource_identity.clone();

@@ -12,11 +12,7 @@ use tracing::warn;
 impl<R: Remediation> Run<'_, R> {
     /// The checkpoint's write (the record, `acting`, as `checkpoint` made it) and the budget
     /// reservation, in one round.
-    pub(super) async fn store_and_reserve(
-        &self,
-        w: &mut Work<R::Params>,
-        now: DateTime<Utc>,
-    ) -> Flow {
+    pub(super) async fn store_and_reserve(&self, w: &mut Work<R>, now: DateTime<Utc>) -> Flow {
         let ledger = &self.setup.ledger;
         let max = w.decision.max_changes_per_hour;
         let expires = now.timestamp() + 3600 + ledger::COUNTER_TTL_SECONDS;
@@ -82,7 +78,7 @@ impl<R: Remediation> Run<'_, R> {
 
     /// A reservation that made no change is given back (best effort: a unit kept by mistake
     /// only makes the budget stricter).
-    pub(super) async fn return_budget_unit<P>(&self, w: &mut Work<P>) {
+    pub(super) async fn return_budget_unit(&self, w: &mut Work<R>) {
         // Never a unit whose change may have been made, nor one another attempt reserved.
         let own = w
             .record

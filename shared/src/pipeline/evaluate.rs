@@ -6,7 +6,7 @@ use crate::config_rules::RuleIdentity;
 use crate::finding::{Finding, FindingKind};
 use crate::ledger::OutcomeRecord;
 use crate::policy::{Decision, Policy, PolicyError, Verdict};
-use crate::remediation::{Remediation, Target, Unresolved};
+use crate::remediation::{Remediation, Subject, Unresolved};
 use crate::status::{Reason, Status};
 use serde_json::Value;
 
@@ -83,7 +83,7 @@ impl<R: Remediation> Run<'_, R> {
         finding: &Finding,
         policy: &Result<Policy, PolicyError>,
         record: &mut OutcomeRecord,
-    ) -> Flow<(Target, Decision, R::Params)> {
+    ) -> Flow<(R::Target, Decision, R::Params)> {
         let spec = self.remediation.spec();
         if !spec.triggers.iter().any(|t| t.matches(&finding.kind)) {
             let detail = match &finding.kind {
@@ -118,7 +118,24 @@ impl<R: Remediation> Run<'_, R> {
                 return Err(Stop::Decided);
             }
         };
-        let target = match self.remediation.resolve(finding, &params).await {
+        // A stored target (an approval of a record) is the one the plan was made for.
+        let stored = self
+            .stored_target
+            .clone()
+            .map(serde_json::from_value::<R::Target>);
+        let resolved = match stored {
+            Some(Ok(t)) => Ok(t),
+            Some(Err(e)) => {
+                record.set_outcome(
+                    Status::Failed,
+                    Reason::ActionError,
+                    format!("the record's stored target cannot be read: {e}"),
+                );
+                return Err(Stop::Decided);
+            }
+            None => self.remediation.resolve(finding, &params).await,
+        };
+        let target = match resolved {
             Ok(t) => t,
             Err(Unresolved::NoTarget(why)) => {
                 record.set_outcome(Status::Rejected, Reason::NoTarget, why);
@@ -132,17 +149,14 @@ impl<R: Remediation> Run<'_, R> {
                 return Err(sort_error(record, "resolve", e, Reason::InspectError))
             }
         };
-        record.resource_arn = Some(target.arn.clone());
-        record.resource = finding
-            .resources
-            .iter()
-            .find(|r| r.id == target.id)
-            .cloned();
+        let named = target.resource();
+        record.resource_arn = Some(named.arn.clone());
+        record.resource = finding.resources.iter().find(|r| r.id == named.id).cloned();
         match policy.evaluate(
             spec.name,
             spec.risk,
             finding,
-            &target.arn,
+            &target.resource().arn,
             &self.setup.account_id,
         ) {
             Verdict::Skip { reason, detail } => {
@@ -155,21 +169,25 @@ impl<R: Remediation> Run<'_, R> {
 }
 
 /// The remediation's parameters from the policy (`remediations.<name>.parameters`); none
-/// given is the default. An error names the key.
-fn parameters<P: serde::de::DeserializeOwned + Default>(
+/// given reads as `{}`, so a required parameter missing is an error. An error names the key.
+fn parameters<P: serde::de::DeserializeOwned>(
     remediation: &str,
     value: Option<&Value>,
 ) -> Result<P, String> {
+    let key =
+        |e: serde_json::Error| format!("policy key `remediations.{remediation}.parameters`: {e}");
     match value {
-        None | Some(Value::Null) => Ok(P::default()),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| format!("policy key `remediations.{remediation}.parameters`: {e}")),
+        // None given: read as `{}`, so a required key missing is named (a remediation taking
+        // no parameters at all, `()`, reads as null).
+        None | Some(Value::Null) => serde_json::from_value(Value::Object(Default::default()))
+            .or_else(|e| serde_json::from_value(Value::Null).map_err(|_| key(e))),
+        Some(v) => serde_json::from_value(v.clone()).map_err(key),
     }
 }
 
 /// The remediation's parameters under `policy`, or why there are none to be had (the policy
 /// is invalid, or its parameters section is).
-pub(super) fn parameters_in<P: serde::de::DeserializeOwned + Default>(
+pub(super) fn parameters_in<P: serde::de::DeserializeOwned>(
     policy: &Result<Policy, PolicyError>,
     remediation: &str,
 ) -> Result<P, String> {

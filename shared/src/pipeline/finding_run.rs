@@ -3,20 +3,28 @@
 
 use super::approval::{approval_predates, keep_shown, stored_steps};
 use super::{
-    apply_steps, lease_ran_out, log_decision, now, planned_actions, reject_unstorable_resource,
-    state_json, timestamp, Handled, PipelineError,
+    applied_of, apply_steps, lease_ran_out, log_decision, now, planned_actions,
+    reject_unstorable_resource, state_json, timestamp, Applying, Handled, PipelineError,
 };
 use crate::finding::{self, Finding, ParseError};
 use crate::ledger::{
     self, Action, AttemptError, Claim, LedgerError, OutcomeRecord, RecordMeta, Suppression,
     Takeover,
 };
+use crate::ledger::{Awaiting, Owned, OwnedChange, ResourceLease};
 use crate::policy::{Decision, Mode};
-use crate::remediation::{Remediation, RemediationError, Tags, Target};
+use crate::remediation::{Applied, Context, Remediation, RemediationError, Subject, Tags};
 use crate::setup::Setup;
 use crate::status::{Reason, Status};
 use chrono::Utc;
 use tracing::{error, warn};
+
+/// A long operation whose remediation names no timeout ends `timed-out` after this long.
+const DEFAULT_COMPLETION_TIMEOUT_SECONDS: i64 = 6 * 3600;
+
+/// How long a finding waits for another finding's lease on a shared resource before handing
+/// itself back to Lambda's retries.
+const SHARED_RESOURCE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why a step ends the remediation early.
 pub(super) enum Stop {
@@ -46,14 +54,24 @@ pub(super) struct Run<'a, R> {
     pub(super) setup: &'a Setup,
     pub(super) remediation: &'a R,
     meta: RecordMeta,
+    /// The target a record already holds (an approval of it): used as stored, never resolved
+    /// again from the finding.
+    pub(super) stored_target: Option<serde_json::Value>,
 }
 
 /// The record being worked on, and what it is worked on with.
-pub(super) struct Work<P> {
+pub(super) struct Work<R: Remediation> {
     pub(super) record: OutcomeRecord,
-    pub(super) target: Target,
+    pub(super) target: R::Target,
     pub(super) decision: Decision,
-    pub(super) params: P,
+    pub(super) params: R::Params,
+    /// The finding as this run sees it (the context of every step).
+    pub(super) finding: Finding,
+    /// What Reflex owns on the target's shared resource, under this run's lease of it (kept in
+    /// step with what this run writes).
+    pub(super) owned: Owned,
+    /// The shared resource this run holds the lease of, if the remediation names one.
+    pub(super) shared: Option<String>,
     /// Steps earlier attempts made (kept, never repeated).
     pub(super) kept: Vec<Action>,
     /// This attempt's token for a budget unit: only the attempt that reserved a unit gives it
@@ -64,7 +82,17 @@ pub(super) struct Work<P> {
     pub(super) outcome_unknown: bool,
 }
 
-impl<P> Work<P> {
+impl<R: Remediation> Work<R> {
+    /// What the remediation's steps see besides the target.
+    pub(super) fn ctx(&self) -> Context<'_> {
+        Context {
+            record_id: &self.record.record_id,
+            now: Utc::now(),
+            finding: &self.finding,
+            owned: &self.owned,
+        }
+    }
+
     pub(super) fn decide(
         &mut self,
         status: Status,
@@ -106,6 +134,7 @@ impl<'a, R: Remediation> Run<'a, R> {
                 event_digest: ledger::digest_hex(digest_of),
                 claim_token: uuid::Uuid::new_v4().to_string(),
             },
+            stored_target: None,
         }
     }
 
@@ -159,10 +188,25 @@ impl<'a, R: Remediation> Run<'a, R> {
         Ok(outcome)
     }
 
+    /// A record decided before anything was read (the cold start's parameter check).
+    pub(super) async fn record_decided(
+        &self,
+        record_id: String,
+        status: Status,
+        reason: Reason,
+        detail: &str,
+    ) -> Result<Handled, PipelineError> {
+        let mut record = self.new_record(record_id);
+        record.set_outcome(status, reason, detail);
+        self.finish_unclaimed(record, Takeover::ExpiredLease).await
+    }
+
     /// Another invocation's record: finished (this delivery is a duplicate), or still held
     /// under a live lease (retry later: its holder may have crashed).
     fn held(&self, existing: &OutcomeRecord) -> Result<Handled, PipelineError> {
-        if existing.status.in_progress() {
+        // A record awaiting its long operation is settled for a delivery: the operation's
+        // completion ends it, never a second start.
+        if existing.status.in_progress() && existing.status != Status::AwaitingCompletion {
             return Err(PipelineError::Busy {
                 record_id: existing.record_id.clone(),
                 lease_expires_at: existing.lease_expires_at.unwrap_or_default(),
@@ -240,21 +284,126 @@ impl<'a, R: Remediation> Run<'a, R> {
         record.mode = Some(decision.mode);
         record.reversible = Some(spec.reversible);
 
-        // Claim, and read the live resource in the same round: reads change nothing, and a
-        // duplicate that loses the claim only wasted them.
+        record.target = Some(state_json(&target));
+
+        // One finding at a time on a shared resource (a NACL's rule numbers, a VPC's isolation
+        // group): its lease first, then everything else, under it.
+        let shared = self.remediation.shared_resource(&target);
+        let owned = match &shared {
+            None => Owned::default(),
+            Some(resource) => match self.lease_shared(resource, &record.record_id).await {
+                Ok(owned) => owned,
+                Err(e) => return Err(e),
+            },
+        };
+        // Boxed: the run's state is large, and callers' stacks need not hold it.
+        let outcome = Box::pin(self.claimed(
+            record,
+            takeover,
+            finding,
+            target,
+            decision,
+            params,
+            owned,
+            shared.clone(),
+        ))
+        .await;
+        if let Some(resource) = &shared {
+            if let Err(e) = self
+                .setup
+                .ledger
+                .release_resource(spec.name, resource, &self.meta.claim_token)
+                .await
+            {
+                // Its deadline ends it anyway.
+                warn!(resource, error = %e, "resource lease not released");
+            }
+        }
+        outcome
+    }
+
+    /// The lease of a resource shared by findings, waited for a few seconds (another finding
+    /// on it finishes in about that); what Reflex owns there comes with it.
+    async fn lease_shared(&self, resource: &str, record_id: &str) -> Result<Owned, PipelineError> {
+        let mut delay = std::time::Duration::from_millis(100);
+        let started = std::time::Instant::now();
+        loop {
+            let now = Utc::now().timestamp();
+            match self
+                .setup
+                .ledger
+                .lease_resource(
+                    self.name(),
+                    resource,
+                    &self.meta.claim_token,
+                    record_id,
+                    now,
+                    self.setup.lease_seconds,
+                )
+                .await?
+            {
+                ResourceLease::Held(owned) => return Ok(owned),
+                ResourceLease::Busy {
+                    until,
+                    record_id: holder,
+                } => {
+                    if started.elapsed() >= SHARED_RESOURCE_WAIT {
+                        return Err(PipelineError::Transient {
+                            record_id: record_id.into(),
+                            step: "resource-lease",
+                            message: format!(
+                                "{resource} is being changed for record {holder} (lease until {until}); retry later"
+                            ),
+                        });
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// Claim, and read the live resource in the same round (reads change nothing, and a
+    /// duplicate that loses the claim only wasted them); then steps 4–7.
+    #[allow(clippy::too_many_arguments)]
+    async fn claimed(
+        &self,
+        mut record: OutcomeRecord,
+        takeover: Takeover,
+        finding: Finding,
+        target: R::Target,
+        decision: Decision,
+        params: R::Params,
+        owned: Owned,
+        shared: Option<String>,
+    ) -> Result<Handled, PipelineError> {
+        let spec = self.remediation.spec();
         let now = Utc::now().timestamp();
         record.lease_expires_at = Some(now + self.setup.lease_seconds);
         let r = self.remediation;
-        let reads = async {
-            tokio::join!(
-                r.tags(&target),
-                r.inspect(&target),
-                r.identity(&target),
-                self.setup.ledger.suppression(spec.name, &target.arn)
-            )
+        let reads = |target: &R::Target| {
+            let target = target.clone();
+            let (finding, owned, record_id) = (&finding, &owned, record.record_id.clone());
+            async move {
+                let ctx = Context {
+                    record_id: &record_id,
+                    now: Utc::now(),
+                    finding,
+                    owned,
+                };
+                let arn = target.resource().arn.clone();
+                tokio::join!(
+                    r.tags(&target),
+                    r.inspect(&ctx, &target),
+                    r.identity(&target),
+                    self.setup.ledger.suppression(spec.name, &arn)
+                )
+            }
         };
-        let (claim, (tags, state, identity, suppression)) =
-            tokio::join!(self.setup.ledger.claim(record, now, takeover), reads);
+        let (claim, mut read) = tokio::join!(
+            self.setup.ledger.claim(record.clone(), now, takeover),
+            reads(&target)
+        );
         let record = match claim? {
             Claim::Held(existing) => {
                 let outcome = self.held(&existing)?;
@@ -263,6 +412,21 @@ impl<'a, R: Remediation> Run<'a, R> {
             }
             Claim::Acquired(r) => *r,
         };
+        // A record taken over in `acting`, or approved, planned with its own target: that one
+        // stands, read afresh.
+        let stored = record
+            .target
+            .as_ref()
+            .filter(|t| **t != state_json(&target))
+            .and_then(|t| serde_json::from_value::<R::Target>(t.clone()).ok());
+        let target = match stored {
+            Some(stored) => {
+                read = reads(&stored).await;
+                stored
+            }
+            None => target,
+        };
+        let (tags, state, identity, suppression) = read;
         let kept = record
             .actions
             .iter()
@@ -275,6 +439,9 @@ impl<'a, R: Remediation> Run<'a, R> {
             target,
             decision,
             params,
+            finding: finding.clone(),
+            owned,
+            shared,
             kept,
             budget_token,
             outcome_unknown: false,
@@ -299,7 +466,7 @@ impl<'a, R: Remediation> Run<'a, R> {
     /// Steps 4–6 on a claimed record: inspect, then (by mode) act and verify.
     async fn remediate(
         &self,
-        w: &mut Work<R::Params>,
+        w: &mut Work<R>,
         tags: Result<Tags, RemediationError>,
         state: Result<R::State, RemediationError>,
         identity: Result<Option<String>, RemediationError>,
@@ -348,7 +515,9 @@ impl<'a, R: Remediation> Run<'a, R> {
             return self.carry_out_approved(w, state, shown).await;
         }
         w.record.pre_state = Some(state_json(&state));
-        let plan = self.remediation.plan(&w.target, &state, &w.params);
+        let plan = self
+            .remediation
+            .plan(&w.ctx(), &w.target, &state, &w.params);
         if plan.compliant() {
             return Err(w.decide(
                 Status::Skipped,
@@ -371,9 +540,11 @@ impl<'a, R: Remediation> Run<'a, R> {
     /// A crashed attempt's `acting` record, taken over: credit what took effect, carry out
     /// only what is still missing, never repeat a change. An interrupted approval carries out
     /// only the approved steps, and only on the resource as it was shown.
-    async fn resume(&self, w: &mut Work<R::Params>, state: R::State, approval: bool) -> Flow {
+    async fn resume(&self, w: &mut Work<R>, state: R::State, approval: bool) -> Flow {
         let earlier = w.record.attempts.saturating_sub(1);
-        let plan = self.remediation.plan(&w.target, &state, &w.params);
+        let plan = self
+            .remediation
+            .plan(&w.ctx(), &w.target, &state, &w.params);
         if plan.compliant() {
             w.record.actions = w
                 .record
@@ -437,7 +608,7 @@ impl<'a, R: Remediation> Run<'a, R> {
 
     /// Every principal the steps would change must be unprotected (resolved ARNs, paths
     /// included).
-    pub(super) fn protected(&self, w: &mut Work<R::Params>, steps: &[R::Step]) -> Flow {
+    pub(super) fn protected(&self, w: &mut Work<R>, steps: &[R::Step]) -> Flow {
         for principal in self.remediation.principals(&w.target, steps) {
             if let Some(pattern) = w.decision.protects(&principal) {
                 let detail = format!(
@@ -449,10 +620,11 @@ impl<'a, R: Remediation> Run<'a, R> {
         Ok(())
     }
 
-    /// Checkpoint and budget reservation (one round), the change, and its verification.
+    /// Checkpoint and budget reservation (one round), the change, and its verification (or,
+    /// for a long operation, the wait for its completion).
     pub(super) async fn change(
         &self,
-        w: &mut Work<R::Params>,
+        w: &mut Work<R>,
         steps: Vec<R::Step>,
         planned: Vec<Action>,
     ) -> Flow {
@@ -471,14 +643,83 @@ impl<'a, R: Remediation> Run<'a, R> {
                 .and_then(|f| f.requested_by.clone());
             w.record.approved_at = Some(now());
         }
+        // What the steps place on the shared resource is written before they run (a crash
+        // after a change still leaves its entry for the sweep); what they remove, after.
+        let (places, removes): (Vec<OwnedChange>, Vec<OwnedChange>) = steps
+            .iter()
+            .flat_map(|s| self.remediation.owned_changes(&w.target, s))
+            .partition(|c| matches!(c, OwnedChange::Put { .. }));
         self.checkpoint(w, &planned).await?;
-        self.act(w, &steps, planned).await?;
-        self.verify(w).await
+        self.own(w, &places).await?;
+        let applied = self.act(w, &steps, planned).await?;
+        self.own(w, &removes).await?;
+        let r = self.remediation;
+        let started = applied
+            .iter()
+            .filter(|a| r.long_running(&a.step))
+            .find_map(|a| r.handle(&a.step, &a.output));
+        match started {
+            Some(handle) => self.await_operation(w, handle).await,
+            None => self.verify(w).await,
+        }
+    }
+
+    /// Record `changes` to what Reflex owns on the shared resource, under its lease.
+    async fn own(&self, w: &mut Work<R>, changes: &[OwnedChange]) -> Flow {
+        let Some(resource) = w.shared.clone() else {
+            return Ok(());
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let target = state_json(&w.target);
+        let record_id = w.record.record_id.clone();
+        w.owned
+            .apply(changes, &record_id, Utc::now().timestamp(), &target);
+        self.setup
+            .ledger
+            .write_owned(self.name(), &resource, &self.meta.claim_token, &w.owned)
+            .await
+            .map_err(|e| ledger_stop("owned", e))
+    }
+
+    /// A long operation was started: the record waits for it (a completion event or the
+    /// sweep ends it), listed under its handle until its deadline.
+    async fn await_operation(&self, w: &mut Work<R>, handle: String) -> Flow {
+        let timeout = match self.remediation.spec().completion_timeout_seconds {
+            0 => DEFAULT_COMPLETION_TIMEOUT_SECONDS,
+            t => t,
+        };
+        let deadline = Utc::now().timestamp() + timeout;
+        self.setup
+            .ledger
+            .await_handle(self.name(), &handle, &w.record.record_id, deadline)
+            .await
+            .map_err(|e| ledger_stop("await", e))?;
+        w.record.awaiting = Some(Awaiting {
+            handle: handle.clone(),
+            deadline,
+        });
+        let detail = format!(
+            "{} by {}: started {handle}; awaiting its completion (at most until {})",
+            if w.approving() {
+                "approved"
+            } else {
+                "enforced"
+            },
+            w.decision.because,
+            timestamp(chrono::DateTime::from_timestamp(deadline, 0).unwrap_or_default())
+        );
+        Err(w.decide(
+            Status::AwaitingCompletion,
+            Reason::AwaitingOperation,
+            detail,
+        ))
     }
 
     /// The record goes to `acting` with its plan and pre-state, and the change takes a unit
     /// of the blast-radius budget, concurrently. Either failing means no change.
-    async fn checkpoint(&self, w: &mut Work<R::Params>, plan: &[Action]) -> Flow {
+    async fn checkpoint(&self, w: &mut Work<R>, plan: &[Action]) -> Flow {
         let now = Utc::now();
         w.record.status = Status::Acting;
         w.record.reason = Reason::InProgress;
@@ -493,8 +734,13 @@ impl<'a, R: Remediation> Run<'a, R> {
         self.store_and_reserve(w, now).await
     }
 
-    /// Carry out the plan, step by step, recording each with its result.
-    async fn act(&self, w: &mut Work<R::Params>, steps: &[R::Step], planned: Vec<Action>) -> Flow {
+    /// Carry out the plan, step by step, recording each with its result and output.
+    async fn act(
+        &self,
+        w: &mut Work<R>,
+        steps: &[R::Step],
+        planned: Vec<Action>,
+    ) -> Flow<Vec<Applied<R::Step, R::Output>>> {
         // Only under a live lease: a process that stalled since its checkpoint (a laptop that
         // slept through an approval, say) may have been taken over, and must not act too.
         if lease_ran_out(w.record.lease_expires_at, self.setup.lease_seconds) {
@@ -503,19 +749,39 @@ impl<'a, R: Remediation> Run<'a, R> {
                 message: "the lease ran out before the change; nothing was changed".into(),
             });
         }
-        let (done, result) = apply_steps(self.remediation, &w.target, steps, &planned).await;
+        let earlier = applied_of::<R>(&w.kept);
+        let Applying {
+            done,
+            applied,
+            result,
+        } = apply_steps(
+            self.remediation,
+            &w.ctx(),
+            &w.target,
+            steps,
+            &planned,
+            earlier,
+        )
+        .await;
         if let Err(e) = result {
             let rest = planned.iter().skip(done.len());
             w.record.actions = w.kept.iter().chain(&done).chain(rest).cloned().collect();
-            return Err(sort_error(&mut w.record, "act", e, Reason::ActionError));
+            let stop = sort_error(&mut w.record, "act", e, Reason::ActionError);
+            if matches!(stop, Stop::Decided) && w.record.changed_anything() {
+                // A partial fix: the state it left is what a rollback must find again.
+                if let Ok(after) = self.remediation.inspect(&w.ctx(), &w.target).await {
+                    w.record.post_state = Some(state_json(&after));
+                }
+            }
+            return Err(stop);
         }
         w.record.actions = w.kept.iter().chain(&done).cloned().collect();
-        Ok(())
+        Ok(applied)
     }
 
     /// Read again until the fix shows, within a few seconds (eventual consistency), before
     /// concluding `verification-failed`.
-    async fn verify(&self, w: &mut Work<R::Params>) -> Flow {
+    async fn verify(&self, w: &mut Work<R>) -> Flow {
         let r = self.remediation;
         let mut last = Err(RemediationError::Invalid("not verified".into()));
         for delay in std::iter::once(None).chain(self.setup.verify_delays.iter().map(Some)) {
@@ -525,8 +791,9 @@ impl<'a, R: Remediation> Run<'a, R> {
             // The identity is read again in the same round: what a rollback must find is the
             // resource as the fix left it (AWS may change a bucket's creation date with some
             // changes to the bucket).
-            let (state, identity) = tokio::join!(r.inspect(&w.target), r.identity(&w.target));
-            last = state.map(|state| (r.plan(&w.target, &state, &w.params), state));
+            let ctx = w.ctx();
+            let (state, identity) = tokio::join!(r.inspect(&ctx, &w.target), r.identity(&w.target));
+            last = state.map(|state| (r.plan(&ctx, &w.target, &state, &w.params), state));
             if let Ok(Some(identity)) = identity {
                 w.record.resource_identity = Some(identity);
             }
@@ -575,7 +842,7 @@ impl<'a, R: Remediation> Run<'a, R> {
     /// delivery takes over, or give up after `max_attempts`.
     async fn hand_back(
         &self,
-        mut w: Work<R::Params>,
+        mut w: Work<R>,
         step: &'static str,
         message: String,
     ) -> Result<Handled, PipelineError> {
@@ -623,7 +890,7 @@ impl<'a, R: Remediation> Run<'a, R> {
     }
 
     /// Store the outcome, then tell Security Hub, then write down what it said.
-    async fn finish<P>(&self, mut w: Work<P>, finding: &Finding) -> Result<Handled, PipelineError> {
+    async fn finish(&self, mut w: Work<R>, finding: &Finding) -> Result<Handled, PipelineError> {
         if !w.record.status.in_progress() {
             self.return_budget_unit(&mut w).await;
         }
@@ -644,7 +911,7 @@ impl<'a, R: Remediation> Run<'a, R> {
 
     /// Security Hub feedback, after the outcome is stored; its result is a follow-up update.
     /// A failure here never undoes a fix and never fails the invocation.
-    async fn report(&self, record: &OutcomeRecord, finding: &Finding) {
+    pub(super) async fn report(&self, record: &OutcomeRecord, finding: &Finding) {
         let note = format!(
             "Reflex {}: {} ({}: {}). Handled record {} in table {}.",
             self.name(),
@@ -675,7 +942,7 @@ impl<'a, R: Remediation> Run<'a, R> {
 
 /// A read's result as a step: a transient error hands the record back; a resource gone since
 /// the finding is nothing to fix; any other error fails closed.
-fn read<T, P>(w: &mut Work<P>, result: Result<T, RemediationError>) -> Flow<T> {
+fn read<T, R: Remediation>(w: &mut Work<R>, result: Result<T, RemediationError>) -> Flow<T> {
     result.map_err(|e| sort_error(&mut w.record, "inspect", e, Reason::InspectError))
 }
 
@@ -714,7 +981,7 @@ fn compliant_detail(base: &str, untouched: &[String]) -> String {
 }
 
 /// Dry-run and approve record exactly the steps that would run, and stop there.
-fn hold_for_mode<P>(w: &mut Work<P>, plan: &[Action]) -> Flow {
+fn hold_for_mode<R: Remediation>(w: &mut Work<R>, plan: &[Action]) -> Flow {
     let because = w.decision.because.clone();
     match w.decision.mode {
         Mode::Enforce => Ok(()),
@@ -735,14 +1002,14 @@ fn hold_for_mode<P>(w: &mut Work<P>, plan: &[Action]) -> Flow {
 
 /// A record taken over more often than the policy allows (crashes that never released it) is
 /// not tried again.
-pub(super) fn stop_if_retries_exhausted<P>(w: &mut Work<P>) -> Flow {
+pub(super) fn stop_if_retries_exhausted<R: Remediation>(w: &mut Work<R>) -> Flow {
     if w.record.tries() > w.decision.max_attempts {
         return Err(retries_exhausted(w));
     }
     Ok(())
 }
 
-fn retries_exhausted<P>(w: &mut Work<P>) -> Stop {
+fn retries_exhausted<R: Remediation>(w: &mut Work<R>) -> Stop {
     let errors: Vec<String> = w
         .record
         .errors

@@ -24,7 +24,7 @@ use crate::finding::{self, Finding, ParseError};
 use crate::ledger::{self, Action, LedgerError, OutcomeRecord};
 use crate::operator::{self, OperatorError, Order, Proof};
 use crate::policy::{Mode, PolicyError};
-use crate::remediation::{Remediation, RemediationError, Target};
+use crate::remediation::{Applied, Context, Remediation, RemediationError};
 use crate::setup::Setup;
 use crate::status::{Reason, Status};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -42,6 +42,8 @@ pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
+    // The by-time index only: the sweep lists Reflex-owned entries and awaited operations.
+    "dynamodb:Query",
     "config:DescribeConfigRules",
     "securityhub:BatchUpdateFindings",
     "sqs:SendMessage",
@@ -212,11 +214,12 @@ pub async fn handle<R: Remediation>(
         warn!(error = %e, "command refused");
     })?;
     match invocation {
-        Invocation::Event => {}
-        Invocation::Scheduled => {
-            completion::sweep(setup, remediation).await?;
-            return Ok(Vec::new());
+        Invocation::Event => {
+            if let Some(handle) = completion::completion_handle(remediation, &event.payload) {
+                return completion::complete(setup, remediation, &handle).await;
+            }
         }
+        Invocation::Scheduled => return completion::sweep(setup, remediation).await,
         Invocation::Command(command) => {
             return Box::pin(command_run(setup, remediation, &command))
                 .await
@@ -242,6 +245,25 @@ pub async fn handle<R: Remediation>(
         &event.context.request_id,
     )
     .await
+}
+
+/// The policy's parameters for this remediation cannot be read (a required key missing, an
+/// unknown key): recorded once per policy text as `failed / policy-invalid`, naming the key,
+/// before the cold start fails.
+pub async fn record_unusable_parameters<R: Remediation>(
+    setup: &Setup,
+    remediation: &R,
+    error: &str,
+) -> Result<(), PipelineError> {
+    let run = Run::new(setup, remediation, "cold-start", error.as_bytes());
+    let record_id = format!(
+        "{}#parameters#{}",
+        remediation.spec().name,
+        ledger::digest_hex(error.as_bytes())
+    );
+    run.record_decided(record_id, Status::Failed, Reason::PolicyInvalid, error)
+        .await
+        .map(|_| ())
 }
 
 /// An operator's command, carried out as the operator STS names for its proof, or refused
@@ -404,7 +426,7 @@ fn reject_unstorable_resource(record: &mut OutcomeRecord) -> bool {
 /// Steps as the record shows them: each described, each carrying its typed step.
 fn planned_actions<R: Remediation>(
     remediation: &R,
-    target: &Target,
+    target: &R::Target,
     steps: &[R::Step],
 ) -> Vec<Action> {
     steps
@@ -422,23 +444,67 @@ fn state_json<S: Serialize>(state: &S) -> Value {
     serde_json::to_value(state).unwrap_or(Value::Null)
 }
 
-/// Carry out `steps` in order, each recorded (from its planned action) with its result.
+/// Carry out `steps` in order, each recorded (from its planned action) with its result and
+/// what it produced; each step sees the steps applied before it (`earlier`, then this run's).
 /// Stops at the first error and returns it with the steps tried so far.
 async fn apply_steps<R: Remediation>(
     remediation: &R,
-    target: &Target,
+    ctx: &Context<'_>,
+    target: &R::Target,
     steps: &[R::Step],
     planned: &[Action],
-) -> (Vec<Action>, Result<(), RemediationError>) {
+    mut earlier: Vec<Applied<R::Step, R::Output>>,
+) -> Applying<R> {
     let mut done = Vec::with_capacity(steps.len());
+    let mut applied = Vec::with_capacity(steps.len());
     for (step, action) in steps.iter().zip(planned) {
-        let result = remediation.apply(target, step).await;
-        done.push(action.carried_out(result.clone().map_err(|e| e.to_string())));
-        if let Err(e) = result {
-            return (done, Err(e));
+        match remediation.apply(ctx, target, step, &earlier).await {
+            Ok(output) => {
+                done.push(action.produced(state_json(&output)));
+                let a = Applied {
+                    step: step.clone(),
+                    output,
+                };
+                earlier.push(a.clone());
+                applied.push(a);
+            }
+            Err(e) => {
+                done.push(action.carried_out(Err(e.to_string())));
+                return Applying {
+                    done,
+                    applied,
+                    result: Err(e),
+                };
+            }
         }
     }
-    (done, Ok(()))
+    Applying {
+        done,
+        applied,
+        result: Ok(()),
+    }
+}
+
+/// What carrying out steps did: the actions as recorded, the steps applied with their
+/// outputs, and the first error.
+struct Applying<R: Remediation> {
+    done: Vec<Action>,
+    applied: Vec<Applied<R::Step, R::Output>>,
+    result: Result<(), RemediationError>,
+}
+
+/// The steps that took effect in `actions`, with what they produced, as the remediation's
+/// types (an action whose step cannot be read is left out).
+fn applied_of<R: Remediation>(actions: &[Action]) -> Vec<Applied<R::Step, R::Output>> {
+    actions
+        .iter()
+        .filter(|a| a.took_effect())
+        .filter_map(|a| {
+            let step = serde_json::from_value(a.step.clone()?).ok()?;
+            let output = serde_json::from_value(a.output.clone().unwrap_or(Value::Null)).ok()?;
+            Some(Applied { step, output })
+        })
+        .collect()
 }
 
 fn log_decision(remediation: &str, o: &Handled) {

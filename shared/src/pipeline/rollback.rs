@@ -2,16 +2,18 @@
 //! back from the finding's echo by a suppression.
 
 use super::{
-    apply_steps, lease_ran_out, now, parameters_in, planned_actions, state_json, timestamp,
-    Handled, PipelineError,
+    applied_of, apply_steps, lease_ran_out, now, parameters_in, planned_actions, state_json,
+    timestamp, Applying, Handled, PipelineError,
 };
-use crate::ledger::{Action, OutcomeRecord, PriorOutcome, Rollback, RollbackPending, Suppression};
+use crate::ledger::{
+    Action, OutcomeRecord, Owned, PriorOutcome, ResourceLease, Rollback, RollbackPending,
+    Suppression,
+};
 use crate::operator;
-use crate::remediation::{Remediation, RemediationError, Unresolved};
+use crate::remediation::{Context, Remediation, RemediationError, Subject, Unresolved};
 use crate::setup::Setup;
 use crate::status::{Reason, Status};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use tracing::warn;
 
 /// An operator's rollback of a succeeded fix (`reflex rollback RECORD_ID`): restores the
@@ -35,16 +37,27 @@ pub async fn rollback<R: Remediation>(
             timestamp(hold_until)
         )));
     }
+    // The lease of a shared resource, if the rollback takes one: ended whatever happens.
+    let token = uuid::Uuid::new_v4().to_string();
+    let mut leased = None;
     // Boxed: its state is large, and callers' stacks need not hold it.
-    Box::pin(carry_out_rollback(
+    let outcome = Box::pin(carry_out_rollback(
         setup,
         remediation,
         record_id,
         by,
         dry_run,
         hold_until,
+        (&token, &mut leased),
     ))
-    .await
+    .await;
+    if let Some(resource) = leased {
+        let name = remediation.spec().name;
+        if let Err(e) = setup.ledger.release_resource(name, &resource, &token).await {
+            warn!(resource, error = %e, "resource lease not released");
+        }
+    }
+    outcome
 }
 
 /// The rollback itself, once its hold is known to be within bounds.
@@ -55,6 +68,7 @@ async fn carry_out_rollback<R: Remediation>(
     by: &str,
     dry_run: bool,
     hold_until: DateTime<Utc>,
+    (token, leased): (&str, &mut Option<String>),
 ) -> Result<Handled, PipelineError> {
     let spec = remediation.spec();
     let Some(read) = setup.ledger.get(record_id).await? else {
@@ -78,10 +92,15 @@ async fn carry_out_rollback<R: Remediation>(
             ))
             .await;
     }
-    if read.status != Status::Succeeded {
+    // A fix that stopped part-way (a step failed after others took effect) is undone like a
+    // whole one, from the state it left.
+    let partial = read.status == Status::Failed
+        && read.reason == Reason::ActionError
+        && read.changed_anything();
+    if read.status != Status::Succeeded && !partial {
         return attempt
             .refuse(format!(
-                "it is {} ({}): only a succeeded fix can be rolled back",
+                "it is {} ({}): only a succeeded fix can be rolled back (or one that failed part-way)",
                 read.status, read.reason
             ))
             .await;
@@ -111,42 +130,92 @@ async fn carry_out_rollback<R: Remediation>(
                 .await
         }
     };
-    let target = match remediation.resolve(finding, &params).await {
-        Ok(t) => t,
-        Err(Unresolved::Aws(e)) if e.is_transient() => {
-            return Err(attempt.transient("resolve", &e));
-        }
-        Err(e) => {
+    // The target the fix was made for, as stored; a record from before targets were stored
+    // resolves it from its finding.
+    let target = match read.target.clone().map(serde_json::from_value::<R::Target>) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
             return attempt
-                .refuse(format!("cannot find its resource again: {e}"))
+                .refuse(format!("its stored target cannot be read: {e}"))
+                .await
+        }
+        None => match remediation.resolve(finding, &params).await {
+            Ok(t) => t,
+            Err(Unresolved::Aws(e)) if e.is_transient() => {
+                return Err(attempt.transient("resolve", &e));
+            }
+            Err(e) => {
+                return attempt
+                    .refuse(format!("cannot find its resource again: {e}"))
+                    .await
+            }
+        },
+    };
+    let (pre, post): (R::State, R::State) = match (
+        serde_json::from_value(pre_json.clone()),
+        serde_json::from_value(post_json.clone()),
+    ) {
+        (Ok(pre), Ok(post)) => (pre, post),
+        (Err(e), _) | (_, Err(e)) => {
+            return attempt
+                .refuse(format!("its pre- or post-state cannot be read: {e}"))
                 .await
         }
     };
-    let pre: R::State = match serde_json::from_value(pre_json.clone()) {
-        Ok(p) => p,
-        Err(e) => {
-            return attempt
-                .refuse(format!("its pre-state cannot be read: {e}"))
-                .await
-        }
-    };
-    let applied: Result<Vec<R::Step>, _> = read
-        .actions
+    // What can be undone is undone; the rest (a forensic snapshot) is kept, and said so.
+    let took_effect = applied_of::<R>(&read.actions);
+    let (applied, kept): (Vec<_>, Vec<_>) = took_effect
+        .into_iter()
+        .partition(|a| remediation.undoable(&a.step));
+    let kept_text = kept
         .iter()
-        .filter(|a| a.took_effect())
-        .map(|a| serde_json::from_value(a.step.clone().unwrap_or(Value::Null)))
-        .collect();
-    let applied = match applied {
-        Ok(a) => a,
-        Err(e) => {
-            return attempt
-                .refuse(format!("its steps cannot be read: {e}"))
-                .await
+        .map(|a| {
+            let d = remediation.describe(&target, &a.step);
+            format!("{} {}", d.api, d.parameters)
+        })
+        .collect::<Vec<_>>();
+    // One rollback or finding at a time on a shared resource; what Reflex owns there comes
+    // with its lease.
+    let owned = match remediation.shared_resource(&target) {
+        None => Owned::default(),
+        Some(resource) => {
+            let now = Utc::now().timestamp();
+            match setup
+                .ledger
+                .lease_resource(
+                    spec.name,
+                    &resource,
+                    token,
+                    record_id,
+                    now,
+                    setup.lease_seconds,
+                )
+                .await?
+            {
+                ResourceLease::Held(owned) => {
+                    *leased = Some(resource);
+                    owned
+                }
+                ResourceLease::Busy { until, .. } => {
+                    return Err(PipelineError::Busy {
+                        record_id: record_id.into(),
+                        lease_expires_at: until,
+                    })
+                }
+            }
         }
+    };
+    let ctx = Context {
+        record_id,
+        now: Utc::now(),
+        finding,
+        owned: &owned,
     };
     // Independent reads, in one round.
-    let (live, identity) =
-        tokio::join!(remediation.inspect(&target), remediation.identity(&target));
+    let (live, identity) = tokio::join!(
+        remediation.inspect(&ctx, &target),
+        remediation.identity(&target)
+    );
     let (live, identity) = match (live, identity) {
         (Ok(l), Ok(i)) => (l, i),
         (Err(e), _) | (_, Err(e)) if e.is_transient() => {
@@ -158,15 +227,15 @@ async fn carry_out_rollback<R: Remediation>(
                 .await
         }
     };
+    let arn = target.resource().arn.clone();
     // The fix was made to one resource; another that has since taken its name is not it.
     if identity.is_some() && identity != read.resource_identity {
         return attempt
             .refuse(format!(
-                "{} is not the resource the fix changed: its identity is {} now, the record holds {} \
+                "{arn} is not the resource the fix changed: its identity is {} now, the record holds {} \
                  (a record made before identities were kept holds none; and AWS may change a bucket's \
                  creation date with some changes to the bucket, such as its policy: if this is the \
                  same resource, restore the recorded pre-state by hand)",
-                target.arn,
                 identity.as_deref().unwrap_or("unknown"),
                 read.resource_identity.as_deref().unwrap_or("none")
             ))
@@ -174,8 +243,8 @@ async fn carry_out_rollback<R: Remediation>(
     }
     let live_json = state_json(&live);
     // An earlier rollback that stopped after restoring the pre-state: finish it.
-    let interrupted = read.rollback_pending.is_some() && live_json == *pre_json;
-    if live_json != *post_json && !interrupted {
+    let interrupted = read.rollback_pending.is_some() && remediation.restored(&pre, &live);
+    if !remediation.as_left(&post, &live) && !interrupted {
         return attempt
             .refuse(format!(
                 "the resource changed since the fix (recorded post-state {post_json}, now {live_json}); a rollback would overwrite someone else's change"
@@ -245,7 +314,15 @@ async fn carry_out_rollback<R: Remediation>(
             message: "the rollback's lease ran out before the change; nothing was changed".into(),
         });
     } else {
-        let (done, result) = apply_steps(remediation, &target, &steps, &planned).await;
+        let Applying { done, result, .. } = apply_steps(
+            remediation,
+            &ctx,
+            &target,
+            &steps,
+            &planned,
+            applied.clone(),
+        )
+        .await;
         if let Err(e) = result {
             let why = format!("the rollback stopped: {e}; steps so far: {done:?}");
             attempt
@@ -259,16 +336,43 @@ async fn carry_out_rollback<R: Remediation>(
         }
         done
     };
-    // Verified like a fix: re-read over a few seconds until the pre-state shows.
-    let mut restored = remediation.inspect(&target).await.map(|s| state_json(&s));
+    // What the undo removes from Reflex's own entries on the shared resource.
+    if let Some(resource) = leased.as_deref() {
+        let changes: Vec<_> = steps
+            .iter()
+            .flat_map(|s| remediation.owned_changes(&target, s))
+            .collect();
+        if !changes.is_empty() {
+            let mut owned = owned.clone();
+            owned.apply(
+                &changes,
+                record_id,
+                Utc::now().timestamp(),
+                &state_json(&target),
+            );
+            setup
+                .ledger
+                .write_owned(spec.name, resource, token, &owned)
+                .await?;
+        }
+    }
+    // Verified like a fix: re-read over a few seconds until the pre-state shows (as the
+    // remediation judges it: kept effects, such as snapshots, may have moved on).
+    let reread = || async {
+        remediation
+            .inspect(&ctx, &target)
+            .await
+            .map(|s| (remediation.restored(&pre, &s), state_json(&s)))
+    };
+    let mut restored = reread().await;
     for delay in &setup.verify_delays {
-        if restored.as_ref() == Ok(pre_json) {
+        if matches!(restored, Ok((true, _))) {
             break;
         }
         tokio::time::sleep(*delay).await;
-        restored = remediation.inspect(&target).await.map(|s| state_json(&s));
+        restored = reread().await;
     }
-    if restored.as_ref() != Ok(pre_json) {
+    if !matches!(restored, Ok((true, _))) {
         let why = format!(
             "the rollback was applied ({described}) but fresh reads over several seconds do not show the pre-state {pre_json}: {restored:?}"
         );
@@ -282,10 +386,10 @@ async fn carry_out_rollback<R: Remediation>(
     setup
         .ledger
         .put_suppression(&Suppression {
-            record_id: Suppression::key(spec.name, &target.arn),
+            record_id: Suppression::key(spec.name, &arn),
             remediation: Suppression::partition(spec.name),
             created_at: now_text.clone(),
-            resource: target.arn.clone(),
+            resource: arn.clone(),
             rollback_record: record_id.into(),
             by: by.into(),
             until: until.clone(),
@@ -304,7 +408,12 @@ async fn carry_out_rollback<R: Remediation>(
         Status::RolledBack,
         Reason::Undone,
         format!(
-            "rolled back by {by}: the pre-state restored and verified by a fresh read; findings for this resource are held until {until}"
+            "rolled back by {by}: the pre-state restored and verified by a fresh read; findings for this resource are held until {until}{}",
+            if kept_text.is_empty() {
+                String::new()
+            } else {
+                format!("; kept (cannot be undone): {}", kept_text.join("; "))
+            }
         ),
     );
     record.updated_at = now_text;
