@@ -1,5 +1,7 @@
 //! The remediation as the core's trait: every method forwards to the pure planning (`plan`,
-//! `describe`) or to the AWS-facing parts (`live`).
+//! `describe`) or to the AWS-facing parts (`live`). The AWS calls are boxed: the trait's futures
+//! are inlined into the pipeline's, and the SDK's (large in debug builds) otherwise made the
+//! whole delivery future overflow a test thread's stack.
 use crate::model::{Instance, InstanceState, Output, Params, Step};
 use crate::{describe, live, plan, Ec2QuarantineInstance, SPEC};
 use reflex_shared::finding::Finding;
@@ -26,11 +28,11 @@ impl Remediation for Ec2QuarantineInstance {
     }
 
     async fn resolve(&self, finding: &Finding, _params: &Params) -> Result<Instance, Unresolved> {
-        live::resolve(&self.ec2, finding).await
+        Box::pin(live::resolve(&self.ec2, finding)).await
     }
 
     async fn tags(&self, target: &Instance) -> Result<Tags, RemediationError> {
-        live::tags(&self.ec2, target).await
+        Box::pin(live::tags(&self.ec2, target)).await
     }
 
     /// One isolation group per VPC: findings for instances of one VPC are serialised, so two
@@ -44,7 +46,7 @@ impl Remediation for Ec2QuarantineInstance {
         _ctx: &Context<'_>,
         target: &Instance,
     ) -> Result<InstanceState, RemediationError> {
-        live::inspect(&self.ec2, target).await
+        Box::pin(live::inspect(&self.ec2, target)).await
     }
 
     fn plan(
@@ -64,13 +66,13 @@ impl Remediation for Ec2QuarantineInstance {
         step: &Step,
         earlier: &[Applied<Step, Output>],
     ) -> Result<Output, RemediationError> {
-        live::apply(
+        Box::pin(live::apply(
             &self.ec2,
             target,
             ctx.record_id,
             step,
             earlier.iter().map(|a| &a.output),
-        )
+        ))
         .await
     }
 
