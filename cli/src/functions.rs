@@ -96,6 +96,7 @@ macro_rules! entry {
 pub const FUNCTIONS: &[Entry] = &[
     entry!(s3_block_public_access, S3BlockPublicAccess),
     entry!(ec2_patch_instance, Ec2PatchInstance),
+    entry!(ec2_quarantine_instance, Ec2QuarantineInstance),
 ];
 
 /// The specs of every function.

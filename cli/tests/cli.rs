@@ -50,9 +50,11 @@ fn usage_errors_are_clear_and_non_zero() {
     ]);
     assert_eq!(bad_function.status.code(), Some(2));
     let (_, err) = text(&bad_function);
+    // Every registered function, in the registry's order.
+    let names: Vec<&str> = reflex_cli::functions::specs().map(|s| s.name).collect();
     assert!(
         err.contains("invalid value 'nope'")
-            && err.contains("[possible values: s3-block-public-access]"),
+            && err.contains(&format!("[possible values: {}]", names.join(", "))),
         "{err}"
     );
     let bad_since = reflex(&["audit", "--since", "last tuesday", "--table", "none"]);

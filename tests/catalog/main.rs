@@ -2,3 +2,4 @@
 //! test binary (each test binary links the whole AWS SDK: one link, not one per function).
 
 mod ec2_patch_instance;
+mod ec2_quarantine_instance;

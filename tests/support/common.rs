@@ -555,8 +555,27 @@ pub async fn real_event_shapes_are_never_recorded_as_malformed<S: Subject>() {
             .map(|(_, v)| *v)
             .unwrap_or_else(|| panic!("{file}: no outcome"))
     };
+    // The sample finding (an S3 GuardDuty type) and the compliance warning (an S3 control) are
+    // skipped for what they are only by a function whose triggers take their kind; any other
+    // function rejects them first as not its kind. A file that parses to no finding keeps its
+    // expectation.
+    let ours = |file: &str| {
+        let raw = std::fs::read(crate::events_dir().join("real-shapes").join(file)).unwrap();
+        let findings = reflex_shared::finding::parse_bytes(&raw).unwrap_or_default();
+        findings.is_empty()
+            || findings
+                .iter()
+                .any(|f| S::SPEC.triggers.iter().any(|t| t.matches(&f.kind)))
+    };
+    let if_ours = |file: &'static str, status, reason| {
+        if ours(file) {
+            (file, status, reason)
+        } else {
+            (file, Status::Rejected, Reason::NotHandled)
+        }
+    };
     let expected = [
-        (
+        if_ours(
             "guardduty-sample-finding.json",
             Status::Skipped,
             Reason::SampleFinding,
@@ -576,7 +595,7 @@ pub async fn real_event_shapes_are_never_recorded_as_malformed<S: Subject>() {
             Status::Rejected,
             Reason::NotHandled,
         ),
-        (
+        if_ours(
             "securityhub-compliance-warning.json",
             Status::Skipped,
             Reason::FindingInactive,

@@ -358,6 +358,14 @@ impl<'a, R: Remediation> Run<'a, R> {
                     until,
                     record_id: holder,
                 } => {
+                    if holder == record_id {
+                        // This very record is being worked on by another delivery: a
+                        // duplicate, to retry later like any record held under a live lease.
+                        return Err(PipelineError::Busy {
+                            record_id: record_id.into(),
+                            lease_expires_at: until,
+                        });
+                    }
                     if started.elapsed() >= SHARED_RESOURCE_WAIT {
                         return Err(PipelineError::Transient {
                             record_id: record_id.into(),
