@@ -309,7 +309,7 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
     if !fixed || duplicates != second.len() || !unchanged {
         bail!("the demo did not behave as expected (fixed: {fixed}, duplicates: {duplicates}/{}, unchanged: {unchanged})", second.len());
     }
-    Ok(())
+    crate::demo_catalog::show(setup, events).await
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod demo;
+pub mod demo_catalog;
 pub mod emulator;
 pub mod functions;
 pub mod policy_choice;

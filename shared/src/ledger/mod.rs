@@ -878,7 +878,7 @@ impl Ledger {
     }
 
     /// A duplicate delivery leaves its mark on the record it found.
-    async fn count_delivery(&self, record_id: &str) -> Result<(), LedgerError> {
+    pub async fn count_delivery(&self, record_id: &str) -> Result<(), LedgerError> {
         let result = self
             .client
             .update_item()

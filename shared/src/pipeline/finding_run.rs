@@ -360,7 +360,16 @@ impl<'a, R: Remediation> Run<'a, R> {
                 } => {
                     if holder == record_id {
                         // This very record is being worked on by another delivery: a
-                        // duplicate, to retry later like any record held under a live lease.
+                        // duplicate, counted, to retry later like any record held under a
+                        // live lease.
+                        // (Its holder writes the record right after taking the lease.)
+                        for _ in 0..20 {
+                            if self.setup.ledger.get(record_id).await?.is_some() {
+                                break;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                        self.setup.ledger.count_delivery(record_id).await?;
                         return Err(PipelineError::Busy {
                             record_id: record_id.into(),
                             lease_expires_at: until,

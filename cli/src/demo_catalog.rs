@@ -1,0 +1,165 @@
+//! The demo's second part: the catalog's EC2 functions, each handling a finding about an
+//! instance made in the emulator, through the same `replay` as `reflex replay`.
+
+use crate::functions::{self, Function};
+use crate::render::{self, Format};
+use anyhow::{Context, Result};
+use aws_sdk_ec2::types::{InstanceNetworkInterfaceSpecification, InstanceType};
+use reflex_shared::pipeline::Handled;
+use reflex_shared::status::Status;
+use reflex_shared::Setup;
+use std::path::Path;
+
+/// An image id the emulator accepts.
+const DEMO_AMI: &str = "ami-12c6146b";
+
+/// An instance in a VPC of its own; (VPC, subnet, instance).
+async fn make_instance(ec2: &aws_sdk_ec2::Client) -> Result<(String, String, String)> {
+    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await?;
+    let vpc = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .context("no VPC id")?
+        .to_string();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.9.1.0/24")
+        .send()
+        .await?;
+    let subnet = subnet
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .context("no subnet id")?
+        .to_string();
+    let group = ec2
+        .create_security_group()
+        .vpc_id(&vpc)
+        .group_name(format!("reflex-demo-{}", uuid::Uuid::new_v4()))
+        .description("the demo instance's own group")
+        .send()
+        .await?;
+    let group = group.group_id().context("no group id")?.to_string();
+    // The group on the interface itself, as AWS shows it.
+    let interface = InstanceNetworkInterfaceSpecification::builder()
+        .device_index(0)
+        .subnet_id(&subnet)
+        .groups(&group)
+        .build();
+    let run = ec2
+        .run_instances()
+        .image_id(DEMO_AMI)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .network_interfaces(interface)
+        .send()
+        .await?;
+    let instance = run
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .context("no instance id")?
+        .to_string();
+    Ok((vpc, subnet, instance))
+}
+
+/// A sample event of `function`, naming `instance` instead of the sample's own.
+fn sample(events: &Path, function: &str, file: &str, instance: &str) -> Result<(String, Vec<u8>)> {
+    let path = events.join(function).join(file);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let theirs = text
+        .match_indices("i-")
+        .map(|(at, _)| &text[at..])
+        .find_map(|rest| {
+            let id: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            (id.len() >= 10).then_some(id)
+        });
+    let text = match theirs {
+        Some(id) => text.replace(&id, instance),
+        None => text,
+    };
+    Ok((format!("{function}/{file}"), text.into_bytes()))
+}
+
+async fn replay(
+    setup: &Setup,
+    function: &dyn Function,
+    (name, raw): &(String, Vec<u8>),
+) -> Result<Vec<Handled>> {
+    let outcomes = function
+        .replay(
+            setup,
+            raw,
+            &format!("demo-catalog-{}", uuid::Uuid::new_v4()),
+        )
+        .await?;
+    for o in &outcomes {
+        println!("{}", render::outcome_line(name, o, Format::Human));
+    }
+    Ok(outcomes)
+}
+
+fn built(name: &str, setup: &Setup) -> Result<Box<dyn Function>> {
+    functions::build(name, setup).with_context(|| format!("{name} is built in"))
+}
+
+pub async fn show(setup: &Setup, events: &Path) -> Result<()> {
+    let ec2 = aws_sdk_ec2::Client::new(&setup.sdk);
+    let (vpc, subnet, instance) = make_instance(&ec2).await?;
+    println!("\n8. The catalog on EC2: instance {instance} in {vpc} (subnet {subnet})\n");
+
+    // ec2-quarantine-instance: high risk, so held for approval, then approved.
+    let quarantine = built("ec2-quarantine-instance", setup)?;
+    let event = sample(
+        events,
+        "ec2-quarantine-instance",
+        "guardduty-backdoor-c-and-c-activity.json",
+        &instance,
+    )?;
+    for o in replay(setup, quarantine.as_ref(), &event).await? {
+        if o.status == Status::PendingApproval {
+            let approved = quarantine
+                .approve(setup, &o.record_id, &setup.caller_arn)
+                .await?;
+            println!(
+                "{}",
+                render::outcome_line("  approved by this caller", &approved, Format::Human)
+            );
+        }
+    }
+    let described = ec2
+        .describe_instances()
+        .instance_ids(&instance)
+        .send()
+        .await?;
+    let groups: Vec<String> = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .flat_map(|i| i.network_interfaces())
+        .flat_map(|n| n.groups())
+        .filter_map(|g| g.group_name().map(str::to_string))
+        .collect();
+    println!(
+        "   the instance's interface groups now: {}",
+        groups.join(", ")
+    );
+
+    // ec2-patch-instance: the emulator's SSM knows no managed instances (its
+    // DescribeInstanceInformation is not implemented), so the demo shows the severity
+    // threshold at work; the tests run a patch end to end against a stand-in for that call.
+    let patch = built("ec2-patch-instance", setup)?;
+    let event = sample(
+        events,
+        "ec2-patch-instance",
+        "securityhub-inspector-cve-high-below-threshold.json",
+        &instance,
+    )?;
+    replay(setup, patch.as_ref(), &event).await?;
+    Ok(())
+}
