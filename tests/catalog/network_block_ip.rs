@@ -6,16 +6,16 @@ use network_block_ip::{BlockTarget, Cidr, Entry, NetworkBlockIp};
 use reflex_shared::ledger::Action;
 use reflex_shared::pipeline::{self, Handled};
 use reflex_shared::status::{Reason, Status};
-use reflex_tests::{sample, unique, Harness, HarnessOptions, ACCOUNT};
+use reflex_tests::network_block_ip::{event_for, instance_in_own_vpc, ssh_from};
+use reflex_tests::{common_cases, unique, Harness, HarnessOptions, ACCOUNT};
 use serde_json::{json, Value};
 
-const SSH: &str = "network-block-ip/guardduty-ssh-brute-force.json";
 const PROBE: &str = "network-block-ip/guardduty-port-probe-two-addresses.json";
 const SH_SSH: &str = "network-block-ip/securityhub-guardduty-ssh-brute-force.json";
 const CUSTOM_ACTION: &str = "network-block-ip/securityhub-custom-action-remediate-port-probe.json";
 const IPV6: &str = "network-block-ip/guardduty-malicious-ip-caller-custom-ipv6.json";
-/// The instance the committed samples name; each test swaps in its own.
-const SAMPLE_INSTANCE: &str = "i-0123456789abcdef0";
+
+common_cases!(NetworkBlockIp);
 
 /// One test's VPC, subnet, ACL and instance, and the function under test.
 struct World {
@@ -39,7 +39,7 @@ async fn world(policy: &str) -> World {
             .interceptor(h.calls.clone())
             .build(),
     ));
-    let (instance, nacl) = instance_in_own_vpc(&ec2).await;
+    let (instance, nacl) = instance_in_own_vpc(&ec2, &[]).await;
     World {
         h,
         f,
@@ -47,80 +47,6 @@ async fn world(policy: &str) -> World {
         instance,
         nacl,
     }
-}
-
-/// A VPC of its own, a subnet, an instance in it; the instance and the subnet's ACL.
-async fn instance_in_own_vpc(ec2: &aws_sdk_ec2::Client) -> (String, String) {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.20.0.0/16")
-        .send()
-        .await
-        .expect("create a VPC");
-    let vpc = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.20.1.0/24")
-        .send()
-        .await
-        .expect("create a subnet");
-    let subnet = subnet
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .unwrap()
-        .to_string();
-    let image = ec2.describe_images().send().await.expect("images");
-    let image = image.images()[0].image_id().unwrap().to_string();
-    let run = ec2
-        .run_instances()
-        .image_id(image)
-        .min_count(1)
-        .max_count(1)
-        .subnet_id(&subnet)
-        .send()
-        .await
-        .expect("run an instance");
-    let instance = run.instances()[0].instance_id().unwrap().to_string();
-    let acls = ec2
-        .describe_network_acls()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("association.subnet-id")
-                .values(&subnet)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("the subnet's ACL");
-    let nacl = acls.network_acls()[0].network_acl_id().unwrap().to_string();
-    (instance, nacl)
-}
-
-/// A committed sample naming `instance`, with a finding id of its own (`tag`).
-fn event_for(path: &str, instance: &str, tag: &str) -> Value {
-    let mut v: Value = serde_json::from_str(&sample(path).replace(SAMPLE_INSTANCE, instance))
-        .expect("sample is JSON");
-    if let Some(findings) = v
-        .pointer_mut("/detail/findings")
-        .and_then(Value::as_array_mut)
-    {
-        for f in findings {
-            let id = f["Id"].as_str().unwrap_or_default().to_string();
-            f["Id"] = json!(format!("{id}{tag}"));
-        }
-    } else if let Some(id) = v.pointer_mut("/detail/id") {
-        *id = json!(format!("{}{tag}", id.as_str().unwrap_or_default()));
-    }
-    v
-}
-
-/// A GuardDuty SSH brute force from `ip` against `instance`, finding id `tag`.
-fn ssh_from(instance: &str, ip: &str, tag: &str) -> Value {
-    let mut e = event_for(SSH, instance, tag);
-    e["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] =
-        json!(ip);
-    e
 }
 
 impl World {
@@ -359,6 +285,8 @@ async fn the_sweep_removes_an_expired_block_and_links_its_record() {
         .iter()
         .find(|r| r.record_id != o.record_id)
         .expect("a record of the sweep");
+    assert_eq!(sweep.ends.as_deref(), Some(o.record_id.as_str()));
+    assert_eq!(sweep.status, Status::Succeeded, "{sweep:?}");
     assert_eq!(apis(&sweep.actions), ["ec2:DeleteNetworkAclEntry"]);
     assert_eq!(sweep.actions[0].parameters["Reason"], json!("expired"));
     assert_eq!(
