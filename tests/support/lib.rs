@@ -12,7 +12,6 @@ pub mod common;
 pub mod fault_proxy;
 pub mod iam;
 pub mod lambda_api;
-#[cfg(any())] // until core v2 lands: written against its trait
 pub mod network_block_ip;
 pub mod scripted;
 pub mod subjects;

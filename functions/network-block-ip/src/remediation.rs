@@ -1,15 +1,14 @@
 //! The remediation on the core's trait: each part a few lines over the pure modules and the
 //! EC2 adapter.
-#![cfg(any())] // until core v2 lands
 
 use crate::address::Refusal;
 use crate::aws::{CreateError, CREATE_ENTRY, DELETE_ENTRY};
 use crate::nacl::NaclState;
 use crate::params::Params;
-use crate::plan::{self, BlockStep, Held, Removal};
-use crate::target::{self, nacl_arn, BlockTarget, NACL_KIND};
+use crate::plan::{self, BlockStep, Held};
+use crate::target::{self, BlockTarget};
 use crate::{NetworkBlockIp, SPEC};
-use reflex_shared::finding::{Finding, ResourceKind};
+use reflex_shared::finding::Finding;
 use reflex_shared::remediation::{
     Applied, Context, Owned, OwnedChange, OwnedEntry, Plan, Remediation, RemediationError,
     ResourceRef, Spec, StepRecord, Subject, Tags, Unresolved,
@@ -102,14 +101,8 @@ impl Remediation for NetworkBlockIp {
         let instance_id = target::instance_id(finding).map_err(Unresolved::NoTarget)?;
         let placement = self.ec2.placement(&instance_id).await?;
         let nacl = self.ec2.nacl_of_subnet(&placement.subnet_id).await?;
-        let arn = nacl_arn(&finding.region, &finding.account, &nacl.id);
         Ok(BlockTarget {
-            resource: ResourceRef {
-                kind: ResourceKind::Other(NACL_KIND.into()),
-                id: nacl.id.clone(),
-                arn,
-                account: finding.account.clone(),
-            },
+            resource: target::nacl_ref(finding, &nacl.id),
             instance_id,
             subnet_id: placement.subnet_id,
             vpc_id: placement.vpc_id,
@@ -317,6 +310,7 @@ impl Remediation for NetworkBlockIp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Removal;
 
     #[test]
     fn removal_reasons_read_in_the_record() {

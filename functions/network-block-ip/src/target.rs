@@ -5,6 +5,7 @@
 
 use crate::address::{blockable, Cidr, Refusal};
 use reflex_shared::finding::{Finding, ResourceKind};
+use reflex_shared::remediation::ResourceRef;
 use serde::{Deserialize, Serialize};
 
 /// The ASFF resource type of a network ACL.
@@ -12,15 +13,14 @@ pub const NACL_KIND: &str = "AwsEc2NetworkAcl";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockTarget {
-    pub account: String,
-    pub region: String,
+    /// The ACL, as the record, exemptions and suppressions name it.
+    pub resource: ResourceRef,
     /// The instance the finding names (where the attack landed).
     pub instance_id: String,
     pub subnet_id: String,
     pub vpc_id: String,
     /// The ACL of the instance's subnet: what changes.
     pub nacl_id: String,
-    pub nacl_arn: String,
     /// The host prefixes to block.
     pub cidrs: Vec<Cidr>,
     /// Addresses the finding named that are never blocked, each with why.
@@ -34,8 +34,24 @@ pub fn nacl_arn(region: &str, account: &str, nacl_id: &str) -> String {
 }
 
 /// The remote addresses a finding names, as text (each probe's address for a port probe).
+/// Text, so that the refusals (a prefix wider than a host among them) are judged in one place.
 pub fn remote_addresses(finding: &Finding) -> Vec<String> {
-    finding.details.remote_ip.iter().cloned().collect()
+    finding
+        .details
+        .remote_ips
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect()
+}
+
+/// The ACL as the record names it.
+pub fn nacl_ref(finding: &Finding, nacl_id: &str) -> ResourceRef {
+    ResourceRef {
+        kind: ResourceKind::Other(NACL_KIND.into()),
+        id: nacl_id.to_string(),
+        arn: nacl_arn(&finding.region, &finding.account, nacl_id),
+        account: finding.account.clone(),
+    }
 }
 
 /// The one instance a finding names, by a well-formed id.
