@@ -81,10 +81,16 @@ pub struct Entry {
 }
 
 /// Every function this workspace builds.
-pub const FUNCTIONS: &[Entry] = &[Entry {
-    spec: &s3_block_public_access::SPEC,
-    build: |sdk| Box::new(s3_block_public_access::S3BlockPublicAccess::new(sdk)),
-}];
+pub const FUNCTIONS: &[Entry] = &[
+    Entry {
+        spec: &s3_block_public_access::SPEC,
+        build: |sdk| Box::new(s3_block_public_access::S3BlockPublicAccess::new(sdk)),
+    },
+    Entry {
+        spec: &network_block_ip::SPEC,
+        build: |sdk| Box::new(network_block_ip::NetworkBlockIp::new(sdk)),
+    },
+];
 
 /// The specs of every function.
 pub fn specs() -> impl Iterator<Item = &'static Spec> {
