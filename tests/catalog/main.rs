@@ -2,3 +2,4 @@
 //! test binary (each test binary links the whole AWS SDK: one link, not one per function).
 
 mod network_block_ip;
+mod network_block_ip_adapter;
