@@ -23,7 +23,10 @@ struct World {
 }
 
 async fn world_with(script: Script, policy: &str) -> World {
-    let mut h = Harness::with_policy(policy).await;
+    world_in(Harness::with_policy(policy).await, script)
+}
+
+fn world_in(mut h: Harness, script: Script) -> World {
     // Short pauses between verification re-reads: the schedule's shape, not its length, is
     // under test here.
     h.setup.verify_delays = vec![Duration::from_millis(10), Duration::from_millis(20)];
@@ -591,8 +594,17 @@ async fn one_handler_serves_events_schedules_and_operator_commands() {
         "time": "2026-11-27T18:00:00Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/reflex-sweep"], "detail": {}
     });
-    assert!(w.h.deliver_to(&w.fake, schedule).await.unwrap().is_empty());
-    assert_eq!(*w.fake.sweeps.lock().unwrap(), 1);
+    assert!(w
+        .h
+        .deliver_to(&w.fake, schedule.clone())
+        .await
+        .unwrap()
+        .is_empty());
+    // The schedule ran the sweep (nothing is owned or awaited: nothing to do), and was never
+    // taken for a finding event: no record of it.
+    let digest = ledger::digest_hex(&serde_json::to_vec(&schedule).unwrap());
+    let as_event = ledger::rejected_record_id("scripted-fake", &digest);
+    assert!(w.h.setup.ledger.get(&as_event).await.unwrap().is_none());
 
     // A malformed command is refused with the reason, never taken for an event.
     let bad = json!({ "reflex": { "command": "delete-everything" } });
@@ -1094,4 +1106,101 @@ async fn a_skewed_clock_does_not_roll_back() {
     let r = w.record().await;
     assert_eq!(r.status, Status::Succeeded);
     assert!(r.rollback_pending.is_none());
+}
+
+#[tokio::test]
+async fn a_security_hub_failure_never_undoes_the_fix() {
+    let h = Harness::with(HarnessOptions {
+        security_hub_ok: false,
+        ..Default::default()
+    })
+    .await;
+    let w = world_in(h, Script::default());
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::Succeeded);
+    assert!(*w.fake.compliant.lock().unwrap(), "fixed, and kept");
+    assert_eq!(w.fake.changes(), 1);
+    let r = w.record().await;
+    let fb = r.securityhub.expect("feedback recorded");
+    assert_eq!(fb.result, "failed");
+    assert_eq!(fb.workflow_status.as_deref(), Some("RESOLVED"));
+    assert!(!fb.detail.is_empty());
+    assert_eq!(w.h.feedback.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn records_expire_only_when_the_operator_sets_a_ttl() {
+    let w = world(Script::default()).await;
+    assert_eq!(w.deliver().await.unwrap().status, Status::Succeeded);
+    assert_eq!(w.record().await.expires_at, None);
+
+    let mut w = world(Script::default()).await;
+    w.h.setup.record_ttl_days = Some(30);
+    let before = chrono::Utc::now().timestamp();
+    assert_eq!(w.deliver().await.unwrap().status, Status::Succeeded);
+    let expires = w.record().await.expires_at.expect("expires_at");
+    let thirty_days = 30 * 86_400;
+    assert!(
+        (before + thirty_days..=chrono::Utc::now().timestamp() + thirty_days).contains(&expires)
+    );
+}
+
+#[tokio::test]
+async fn setup_from_env_learns_its_account_from_sts() {
+    // Uses the process environment exactly as a Lambda cold start would.
+    let setup = reflex_shared::Setup::from_env().await.expect("setup");
+    assert_eq!(setup.account_id, ACCOUNT);
+    assert!(setup.policy.current().await.unwrap().is_ok());
+    assert!(reflex_shared::setup::s3_path_style(&setup.sdk));
+}
+
+#[tokio::test]
+async fn the_ledger_table_helper_is_idempotent() {
+    let sdk = sdk_config().await;
+    let ledger = reflex_shared::ledger::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        unique("reflex-init"),
+    );
+    assert!(ledger.create_table_if_absent().await.unwrap());
+    assert!(!ledger.create_table_if_absent().await.unwrap());
+    let described = aws_sdk_dynamodb::Client::new(&sdk)
+        .describe_table()
+        .table_name(ledger.table())
+        .send()
+        .await
+        .unwrap();
+    let table = described.table().unwrap();
+    let mut indexes: Vec<_> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    indexes.sort();
+    assert_eq!(indexes, ["by-resource", "by-time"]);
+    assert_eq!(table.deletion_protection_enabled(), Some(true));
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(ledger.table())
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    let backups = client
+        .describe_continuous_backups()
+        .table_name(ledger.table())
+        .send()
+        .await
+        .unwrap();
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_string());
+    assert_eq!(pitr.as_deref(), Some("ENABLED"));
 }

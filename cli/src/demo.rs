@@ -8,7 +8,7 @@ use crate::render::{self, Format};
 use anyhow::{bail, Context, Result};
 use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
 use reflex_shared::finding::ResourceKind;
-use reflex_shared::remediation::{Remediation, Target};
+use reflex_shared::remediation::ResourceRef as Target;
 use reflex_shared::setup::s3_path_style;
 use reflex_shared::Setup;
 use s3_block_public_access::{BucketState, S3BlockPublicAccess};
@@ -164,7 +164,7 @@ async fn describe(r: &S3BlockPublicAccess, bucket: &str, account: &str) -> Resul
         arn: format!("arn:aws:s3:::{bucket}"),
         account: account.into(),
     };
-    let state: BucketState = r.inspect(&target).await?;
+    let state: BucketState = r.read_state(&target).await?;
     Ok(match state.public_access_block {
         None => "no Block Public Access configuration".into(),
         Some(c) => {

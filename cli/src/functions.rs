@@ -80,16 +80,22 @@ pub struct Entry {
     pub build: fn(&aws_config::SdkConfig) -> Box<dyn Function>,
 }
 
-/// Every function this workspace builds.
+/// `entry!(crate_name, Type)`: the function crate's `SPEC`, built with `Type::new(&SdkConfig)`.
+macro_rules! entry {
+    ($krate:ident, $remediation:ident) => {
+        Entry {
+            spec: &$krate::SPEC,
+            build: |sdk| Box::new($krate::$remediation::new(sdk)),
+        }
+    };
+}
+
+/// Every function this workspace builds, one line each. `reflex template` generates each one's
+/// section of the SAM template from its spec; the policy's catalog
+/// (`reflex_shared::catalog::REMEDIATIONS`) must name it.
 pub const FUNCTIONS: &[Entry] = &[
-    Entry {
-        spec: &s3_block_public_access::SPEC,
-        build: |sdk| Box::new(s3_block_public_access::S3BlockPublicAccess::new(sdk)),
-    },
-    Entry {
-        spec: &network_block_ip::SPEC,
-        build: |sdk| Box::new(network_block_ip::NetworkBlockIp::new(sdk)),
-    },
+    entry!(s3_block_public_access, S3BlockPublicAccess),
+    entry!(network_block_ip, NetworkBlockIp),
 ];
 
 /// The specs of every function.
@@ -114,7 +120,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_spec_has_a_distinct_name_in_the_catalog() {
+    fn every_registry_entry_has_a_distinct_name_in_the_catalog() {
         let mut names = names();
         names.sort();
         names.dedup();

@@ -7,3 +7,4 @@ pub mod emulator;
 pub mod functions;
 pub mod policy_choice;
 pub mod render;
+pub mod template;

@@ -133,6 +133,11 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Print the SAM template (infra/template.yaml): the fixed part (infra/base.yaml) and, for
+    /// each function, its section generated from its Spec.
+    ///
+    /// After adding a function or changing a Spec: `reflex template > infra/template.yaml`.
+    Template,
     /// Show Reflex end to end against the local AWS emulator (started and stopped for you
     /// unless AWS_ENDPOINT_URL is set).
     ///
@@ -380,6 +385,7 @@ async fn run(cli: Cli) -> Result<()> {
                 render::records(&records, format).map_err(anyhow::Error::msg)?
             );
         }
+        Command::Template => print!("{}", reflex_cli::template::generate()?),
         Command::Demo { events } => {
             let started = match std::env::var("AWS_ENDPOINT_URL") {
                 Ok(endpoint) if !endpoint.is_empty() => {

@@ -14,8 +14,10 @@ pub mod pipeline;
 pub mod policy;
 pub mod remediation;
 pub mod securityhub;
+pub mod serve;
 pub mod setup;
 pub mod status;
 pub mod trigger;
 
+pub use serve::serve;
 pub use setup::Setup;

@@ -4,8 +4,10 @@
 
 use crate::aws_error::Fault;
 use crate::finding::{Finding, ResourceKind};
+pub use crate::ledger::{Owned, OwnedChange, OwnedEntry};
 use crate::policy::Risk;
 use crate::trigger::Trigger;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -49,14 +51,54 @@ pub struct EventSource {
     pub detail_type: &'static str,
 }
 
-/// The one resource a remediation changes for a finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+/// The one resource a target names: what the record's `resource_arn`, the exemption checks and
+/// the suppressions go by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ResourceRef {
     pub kind: ResourceKind,
     pub id: String,
     pub arn: String,
     /// The account the resource must belong to (the finding's, checked against our own).
     pub account: String,
+}
+
+/// Every remediation's target names its resource.
+pub trait Subject {
+    fn resource(&self) -> &ResourceRef;
+}
+
+impl Subject for ResourceRef {
+    fn resource(&self) -> &ResourceRef {
+        self
+    }
+}
+
+/// What `inspect`, `plan` and `apply` see besides the target.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub record_id: &'a str,
+    pub now: DateTime<Utc>,
+    pub finding: &'a Finding,
+    /// What Reflex itself placed on the target's shared resource, read under its lease (empty
+    /// when the remediation names no shared resource).
+    pub owned: &'a Owned,
+}
+
+/// A step that took effect, with what it produced.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Applied<S, O> {
+    pub step: S,
+    pub output: O,
+}
+
+/// How a long operation stands, read from AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Running,
+    /// Ended well, with a summary of its output.
+    Succeeded(String),
+    /// Ended badly, with a summary of why.
+    Failed(String),
 }
 
 /// The changes that would fix what a finding names, from the live state. Empty `steps`: the
@@ -157,27 +199,48 @@ impl RemediationError {
 /// One remediation, as a spec: which findings it handles, the IAM actions it needs, how it
 /// resolves its target, reads the live state, plans, carries out one step, and undoes. The
 /// pipeline (`crate::pipeline`) does everything else, the same for every remediation: the
-/// ledger, the policy, the checkpoint, the budget, recording each step, verifying, reporting.
+/// ledger, the policy, the checkpoint, the budget, the resource lease, recording each step and
+/// what it produced, verifying, waiting for long operations, the sweep, reporting.
 pub trait Remediation: Send + Sync {
     /// The remediation's own section of the policy, `remediations.<name>.parameters`
-    /// (`#[serde(deny_unknown_fields)]`: an unknown key is a policy error naming it).
-    type Params: DeserializeOwned + Default + fmt::Debug + Send + Sync;
+    /// (`#[serde(deny_unknown_fields)]`: an unknown key is a policy error naming it). A missing
+    /// section reads as `{}`: optional fields carry `#[serde(default)]`, and a required one
+    /// missing is `policy-invalid`, naming the key (and fails the cold start).
+    type Params: DeserializeOwned + fmt::Debug + Send + Sync;
+    /// What the finding says and the plan needs, resolved once and kept in the record:
+    /// approval, rollback and completion work from the stored target, never from the finding
+    /// again (which may name a terminated instance by then).
+    type Target: Subject
+        + Serialize
+        + DeserializeOwned
+        + fmt::Debug
+        + Clone
+        + PartialEq
+        + Send
+        + Sync;
     /// The live state that matters: kept as the pre-state for undo, recorded as the post-state.
     type State: Serialize + DeserializeOwned + fmt::Debug + Clone + PartialEq + Send + Sync;
     /// One change. Dry-run and approval records hold exactly these; `apply` carries them out.
     type Step: Serialize + DeserializeOwned + fmt::Debug + Clone + PartialEq + Send + Sync;
+    /// What a step produced (a created group id, a snapshot id, a command id), recorded on its
+    /// action and handed to later steps and to `undo`; `()` when steps produce nothing.
+    type Output: Serialize + DeserializeOwned + fmt::Debug + Clone + PartialEq + Send + Sync;
 
     fn spec(&self) -> &'static Spec;
 
-    /// The one resource to change for `finding`, reading AWS where it must.
+    /// The target for `finding`, reading AWS where it must (never trusting the payload for
+    /// what AWS can say).
     fn resolve(
         &self,
         finding: &Finding,
         params: &Self::Params,
-    ) -> impl Future<Output = Result<Target, Unresolved>> + Send;
+    ) -> impl Future<Output = Result<Self::Target, Unresolved>> + Send;
 
     /// The resource's tags, for the policy's exemption tag.
-    fn tags(&self, target: &Target) -> impl Future<Output = Result<Tags, RemediationError>> + Send;
+    fn tags(
+        &self,
+        target: &Self::Target,
+    ) -> impl Future<Output = Result<Tags, RemediationError>> + Send;
 
     /// What tells this resource from another that later takes its name (a bucket's creation
     /// date; an IAM principal's unique id), read in the same round as the live state and kept
@@ -185,49 +248,114 @@ pub trait Remediation: Send + Sync {
     /// its name. `None` (the default) where a name is unique over time.
     fn identity(
         &self,
-        _target: &Target,
+        _target: &Self::Target,
     ) -> impl Future<Output = Result<Option<String>, RemediationError>> + Send {
         async { Ok(None) }
+    }
+
+    /// The resource whose changes must be serialised across findings (a NACL's rule numbers,
+    /// a VPC's one isolation group, one patch run per instance). The pipeline holds its lease
+    /// from before `inspect` to after `verify`, and hands what Reflex owns there to
+    /// `inspect`/`plan` in the context. `None` (the default): nothing shared.
+    fn shared_resource(&self, _target: &Self::Target) -> Option<String> {
+        None
     }
 
     /// Read the live state.
     fn inspect(
         &self,
-        target: &Target,
+        ctx: &Context<'_>,
+        target: &Self::Target,
     ) -> impl Future<Output = Result<Self::State, RemediationError>> + Send;
 
     /// The smallest set of steps that fixes what the finding names, given the live state.
-    /// Pure. An empty plan means compliant.
-    fn plan(&self, target: &Target, state: &Self::State, params: &Self::Params)
-        -> Plan<Self::Step>;
+    /// Pure. An empty plan means compliant (and is what `verify` looks for).
+    fn plan(
+        &self,
+        ctx: &Context<'_>,
+        target: &Self::Target,
+        state: &Self::State,
+        params: &Self::Params,
+    ) -> Plan<Self::Step>;
 
     /// Every principal (resolved ARN, path included) the steps would change, for the policy's
     /// `protected_principals`. None by default (a bucket is no principal).
-    fn principals(&self, _target: &Target, _steps: &[Self::Step]) -> Vec<String> {
+    fn principals(&self, _target: &Self::Target, _steps: &[Self::Step]) -> Vec<String> {
         Vec::new()
     }
 
-    /// Carry out one step.
+    /// Carry out one step; `earlier` are this record's steps that took effect before it, with
+    /// what they produced.
     fn apply(
         &self,
-        target: &Target,
+        ctx: &Context<'_>,
+        target: &Self::Target,
         step: &Self::Step,
-    ) -> impl Future<Output = Result<(), RemediationError>> + Send;
+        earlier: &[Applied<Self::Step, Self::Output>],
+    ) -> impl Future<Output = Result<Self::Output, RemediationError>> + Send;
 
     /// How a step is written in the record.
-    fn describe(&self, target: &Target, step: &Self::Step) -> StepRecord;
+    fn describe(&self, target: &Self::Target, step: &Self::Step) -> StepRecord;
 
-    /// The steps that restore `pre_state`, given the steps that took effect.
+    /// What the step places on or removes from the shared resource, as Reflex's own entries.
+    /// Written with the checkpoint, before the step runs: a crash after the change still
+    /// leaves the entry for the sweep. None by default.
+    fn owned_changes(&self, _target: &Self::Target, _step: &Self::Step) -> Vec<OwnedChange> {
+        Vec::new()
+    }
+
+    /// Whether the step's effect can be undone (a forensic snapshot is kept). The spec's
+    /// `reversible` by default.
+    fn undoable(&self, _step: &Self::Step) -> bool {
+        self.spec().reversible
+    }
+
+    /// The steps that restore `pre_state`, given the undoable steps that took effect.
     fn undo(
         &self,
-        target: &Target,
+        target: &Self::Target,
         pre_state: &Self::State,
-        applied: &[Self::Step],
+        applied: &[Applied<Self::Step, Self::Output>],
     ) -> Vec<Self::Step>;
 
-    /// Work on a schedule (an EventBridge schedule to the same function): removing expired
-    /// blocks, say. Returns how many things it changed. None by default.
-    fn sweep(&self) -> impl Future<Output = Result<usize, RemediationError>> + Send {
-        async { Ok(0) }
+    /// A rollback starts only from the resource as the fix left it. Equality by default.
+    fn as_left(&self, post_state: &Self::State, live: &Self::State) -> bool {
+        post_state == live
+    }
+
+    /// A rollback succeeded when `live` counts as `pre_state` again. Equality by default; a
+    /// remediation whose kept effects change by themselves (snapshots completing) says which
+    /// parts count.
+    fn restored(&self, pre_state: &Self::State, live: &Self::State) -> bool {
+        pre_state == live
+    }
+
+    /// A step that starts a long operation: the record waits `awaiting-completion` for it.
+    fn long_running(&self, _step: &Self::Step) -> bool {
+        false
+    }
+
+    /// The handle a long-running step's output names (an SSM command id).
+    fn handle(&self, _step: &Self::Step, _output: &Self::Output) -> Option<String> {
+        None
+    }
+
+    /// How a long operation stands, read from AWS (never from an event's payload).
+    fn progress(
+        &self,
+        _target: &Self::Target,
+        _applied: &Applied<Self::Step, Self::Output>,
+    ) -> impl Future<Output = Result<Progress, RemediationError>> + Send {
+        async { Ok(Progress::Succeeded(String::new())) }
+    }
+
+    /// The handle a completion event names, if it is one of this remediation's events.
+    fn completion_handle(&self, _event: &Value) -> Option<String> {
+        None
+    }
+
+    /// The steps that end an expired entry Reflex owns (the sweep). None by default.
+    fn expire(&self, _target: &Self::Target, _key: &str, _entry: &OwnedEntry) -> Vec<Self::Step> {
+        Vec::new()
     }
 }

@@ -14,17 +14,16 @@ pub enum Trigger {
     /// An AWS Config managed rule, by its identifier (`S3_BUCKET_PUBLIC_READ_PROHIBITED`),
     /// whatever name it is deployed under.
     ConfigRule(&'static str),
+    /// A vulnerability (Amazon Inspector, through Security Hub) by its id; a trailing `*`
+    /// matches any suffix (`CVE-*`).
+    Vulnerability(&'static str),
 }
 
 impl Trigger {
     pub fn matches(&self, kind: &FindingKind) -> bool {
         match (self, kind) {
-            (Trigger::GuarddutyType(pattern), FindingKind::GuarddutyType(t)) => {
-                match pattern.strip_suffix('*') {
-                    Some(prefix) => t.starts_with(prefix),
-                    None => t == pattern,
-                }
-            }
+            (Trigger::GuarddutyType(pattern), FindingKind::GuarddutyType(t))
+            | (Trigger::Vulnerability(pattern), FindingKind::Vulnerability(t)) => glob(pattern, t),
             (Trigger::Control(c), FindingKind::Control(id)) => id == c,
             // By identity: the managed-rule identifier the pipeline resolved, never the name.
             (Trigger::ConfigRule(identifier), FindingKind::ConfigRule(resolved)) => {
@@ -32,6 +31,14 @@ impl Trigger {
             }
             _ => false,
         }
+    }
+}
+
+/// `name` is `pattern`, or starts with what comes before the pattern's trailing `*`.
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
     }
 }
 
@@ -75,6 +82,7 @@ mod tests {
         let gd = |s: &str| FindingKind::GuarddutyType(s.into());
         let control = |s: &str| FindingKind::Control(s.into());
         let rule = |s: &str| FindingKind::ConfigRule(s.into());
+        let cve = |s: &str| FindingKind::Vulnerability(s.into());
         let cases: &[(Trigger, FindingKind, bool)] = &[
             (
                 Trigger::GuarddutyType("Policy:S3/BucketAnonymousAccessGranted"),
@@ -118,6 +126,44 @@ mod tests {
             (
                 Trigger::ConfigRule("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
                 control("S3_BUCKET_PUBLIC_READ_PROHIBITED"),
+                false,
+            ),
+            // Vulnerabilities: exact ids and the same trailing-`*` glob as GuardDuty types.
+            (Trigger::Vulnerability("CVE-*"), cve("CVE-2024-6387"), true),
+            (Trigger::Vulnerability("CVE-*"), cve("CVE-"), true),
+            (
+                Trigger::Vulnerability("CVE-*"),
+                cve("GHSA-xxxx-yyyy-zzzz"),
+                false,
+            ),
+            (Trigger::Vulnerability("CVE-*"), cve("cve-2024-6387"), false),
+            (
+                Trigger::Vulnerability("CVE-*"),
+                cve("Software and Configuration Checks/Vulnerabilities/CVE"),
+                false,
+            ),
+            (
+                Trigger::Vulnerability("CVE-2024-6387"),
+                cve("CVE-2024-6387"),
+                true,
+            ),
+            (
+                Trigger::Vulnerability("CVE-2024-6387"),
+                cve("CVE-2024-63870"),
+                false,
+            ),
+            (Trigger::Vulnerability("*"), cve("ALAS2-2024-2500"), true),
+            // a kind of another family never matches, whatever its name
+            (Trigger::Vulnerability("CVE-*"), gd("CVE-2024-6387"), false),
+            (
+                Trigger::Vulnerability("CVE-*"),
+                control("CVE-2024-6387"),
+                false,
+            ),
+            (Trigger::GuarddutyType("CVE-*"), cve("CVE-2024-6387"), false),
+            (
+                Trigger::Vulnerability("CVE-*"),
+                FindingKind::Unrecognised("CVE-2024-6387".into()),
                 false,
             ),
         ];

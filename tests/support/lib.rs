@@ -9,6 +9,7 @@
 //! so tests assert exactly what Reflex would have sent.
 
 pub mod common;
+pub mod ec2;
 pub mod fault_proxy;
 pub mod iam;
 pub mod lambda_api;
@@ -288,13 +289,28 @@ impl CallLog {
         self.calls().iter().filter(|c| *c == operation).count()
     }
 
-    /// Calls that change something (everything but reads).
+    /// Calls that change something: everything but reads (see [`is_read`]).
     pub fn writes(&self) -> Vec<String> {
-        self.calls()
-            .into_iter()
-            .filter(|c| !c.starts_with("Get") && !c.starts_with("List") && !c.starts_with("Head"))
-            .collect()
+        self.calls().into_iter().filter(|c| !is_read(c)).collect()
     }
+
+    /// Calls that only read.
+    pub fn reads(&self) -> Vec<String> {
+        self.calls().into_iter().filter(|c| is_read(c)).collect()
+    }
+}
+
+/// Whether an operation only reads, told by the API's kind, the verb its name starts with:
+/// `Describe*` (EC2, SSM), `Get*`, `List*`, `Head*` (S3). Everything else (`Put*`, `Create*`,
+/// `Modify*`, `SendCommand`, …) counts as a write, so an unknown verb is never taken for a
+/// harmless read.
+pub fn is_read(operation: &str) -> bool {
+    ["Describe", "Get", "List", "Head"].iter().any(|verb| {
+        operation
+            .strip_prefix(verb)
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(|c| c.is_ascii_uppercase())
+    })
 }
 
 impl Intercept for CallLog {
@@ -594,9 +610,8 @@ impl Harness {
 
     /// The bucket's Block Public Access configuration, read through the emulator.
     pub async fn pab(&self, bucket: &str) -> Option<BlockConfig> {
-        use reflex_shared::remediation::Remediation;
         let target = target(bucket);
-        let state: BucketState = self.observer.inspect(&target).await.unwrap();
+        let state: BucketState = self.observer.read_state(&target).await.unwrap();
         state.public_access_block
     }
 
@@ -741,8 +756,8 @@ impl Harness {
     }
 }
 
-pub fn target(bucket: &str) -> reflex_shared::remediation::Target {
-    reflex_shared::remediation::Target {
+pub fn target(bucket: &str) -> reflex_shared::remediation::ResourceRef {
+    reflex_shared::remediation::ResourceRef {
         kind: reflex_shared::finding::ResourceKind::S3Bucket,
         id: bucket.into(),
         arn: format!("arn:aws:s3:::{bucket}"),
@@ -757,3 +772,38 @@ pub const ALL_OFF: BlockConfig = BlockConfig {
     block_public_policy: false,
     restrict_public_buckets: false,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::is_read;
+
+    #[test]
+    fn reads_are_told_from_writes_by_the_apis_kind() {
+        let cases = [
+            ("GetPublicAccessBlock", true),
+            ("GetBucketTagging", true),
+            ("ListBuckets", true),
+            ("HeadBucket", true),
+            ("DescribeInstances", true),
+            ("DescribeNetworkAcls", true),
+            ("DescribeInstanceInformation", true),
+            ("GetCommandInvocation", true),
+            ("PutPublicAccessBlock", false),
+            ("DeletePublicAccessBlock", false),
+            ("CreateSecurityGroup", false),
+            ("ModifyNetworkInterfaceAttribute", false),
+            ("CreateSnapshot", false),
+            ("CreateNetworkAclEntry", false),
+            ("SendCommand", false),
+            ("CreateTags", false),
+            // A verb only looks like a read's: a write.
+            ("Getaway", false),
+            ("Listen", false),
+            ("Describe", false),
+            ("?", false),
+        ];
+        for (operation, read) in cases {
+            assert_eq!(is_read(operation), read, "{operation}");
+        }
+    }
+}

@@ -7,7 +7,8 @@ use reflex_shared::finding::{Finding, ResourceKind};
 use reflex_shared::ledger::{Ledger, Lookup, OutcomeRecord};
 use reflex_shared::policy::Risk;
 use reflex_shared::remediation::{
-    Plan, Remediation, RemediationError, Spec, StepRecord, Tags, Target, Unresolved,
+    Applied, Context, Plan, Remediation, RemediationError, ResourceRef as Target, Spec, StepRecord,
+    Tags, Unresolved,
 };
 use reflex_shared::trigger::Trigger;
 use serde::{Deserialize, Serialize};
@@ -87,7 +88,6 @@ pub struct Scripted {
     /// Parts the plan leaves alone on purpose.
     pub untouched: Mutex<Vec<String>>,
     /// Sweeps run (scheduled invocations).
-    pub sweeps: Mutex<u32>,
     ledger: Ledger,
 }
 
@@ -120,7 +120,6 @@ impl Scripted {
             tried: Mutex::new(false),
             principals: Mutex::new(Vec::new()),
             untouched: Mutex::new(Vec::new()),
-            sweeps: Mutex::new(0),
             ledger,
         }
     }
@@ -144,8 +143,10 @@ impl Scripted {
 
 impl Remediation for Scripted {
     type Params = ();
+    type Target = Target;
     type State = FakeState;
     type Step = FakeStep;
+    type Output = ();
 
     fn spec(&self) -> &'static Spec {
         &SCRIPTED_SPEC
@@ -168,7 +169,11 @@ impl Remediation for Scripted {
         fail(self.next(|s| &mut s.tags), "fake:GetTags").map(|_| Tags::new())
     }
 
-    async fn inspect(&self, _target: &Target) -> Result<FakeState, RemediationError> {
+    async fn inspect(
+        &self,
+        _ctx: &Context<'_>,
+        _target: &Target,
+    ) -> Result<FakeState, RemediationError> {
         let tried = *self.tried.lock().unwrap();
         let go = if tried {
             self.next(|s| &mut s.verify)
@@ -185,7 +190,13 @@ impl Remediation for Scripted {
         Ok(self.state())
     }
 
-    fn plan(&self, _target: &Target, state: &FakeState, _params: &()) -> Plan<FakeStep> {
+    fn plan(
+        &self,
+        _ctx: &Context<'_>,
+        _target: &Target,
+        state: &FakeState,
+        _params: &(),
+    ) -> Plan<FakeStep> {
         Plan {
             steps: if state.fixed {
                 vec![]
@@ -200,7 +211,13 @@ impl Remediation for Scripted {
         self.principals.lock().unwrap().clone()
     }
 
-    async fn apply(&self, target: &Target, step: &FakeStep) -> Result<(), RemediationError> {
+    async fn apply(
+        &self,
+        _ctx: &Context<'_>,
+        target: &Target,
+        step: &FakeStep,
+        _earlier: &[Applied<FakeStep, ()>],
+    ) -> Result<(), RemediationError> {
         let seen = self
             .ledger
             .query(Lookup::Resource(&target.arn), None)
@@ -228,12 +245,12 @@ impl Remediation for Scripted {
         }
     }
 
-    fn undo(&self, _target: &Target, _pre: &FakeState, _applied: &[FakeStep]) -> Vec<FakeStep> {
+    fn undo(
+        &self,
+        _target: &Target,
+        _pre: &FakeState,
+        _applied: &[Applied<FakeStep, ()>],
+    ) -> Vec<FakeStep> {
         vec![FakeStep::Unfix]
-    }
-
-    async fn sweep(&self) -> Result<usize, RemediationError> {
-        *self.sweeps.lock().unwrap() += 1;
-        Ok(0)
     }
 }

@@ -1,6 +1,9 @@
 //! Each function as a [`Subject`] of the common cases: how to make its resource, name it in a
 //! finding, and read whether it is fixed. (Here, in the support crate that owns the trait, so
 //! each function's test file only says `common_cases!(ItsType);`.)
+//!
+//! s3-block-public-access is reversible and has an already-compliant state (all four settings
+//! on): it opts out of no case.
 
 use crate::common::Subject;
 use crate::{sample_for, Harness, ALL_OFF};
@@ -39,7 +42,7 @@ impl Subject for S3BlockPublicAccess {
         e
     }
 
-    fn arn(id: &str) -> String {
+    async fn arn(_h: &Harness, id: &str) -> String {
         format!("arn:aws:s3:::{id}")
     }
 

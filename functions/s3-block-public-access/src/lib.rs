@@ -7,7 +7,8 @@ use reflex_shared::aws_error::code;
 use reflex_shared::finding::{Finding, ResourceKind};
 use reflex_shared::policy::Risk;
 use reflex_shared::remediation::{
-    Plan, Remediation, RemediationError, Spec, StepRecord, Tags, Target, Unresolved,
+    Applied, Context, Plan, Remediation, RemediationError, ResourceRef as Target, Spec, StepRecord,
+    Tags, Unresolved,
 };
 use reflex_shared::setup::s3_path_style;
 use reflex_shared::trigger::Trigger;
@@ -133,6 +134,28 @@ impl S3BlockPublicAccess {
     pub fn from_client(s3: aws_sdk_s3::Client) -> Self {
         S3BlockPublicAccess { s3 }
     }
+
+    /// The bucket's Block Public Access, as `inspect` reads it (the demo shows it too).
+    pub async fn read_state(&self, target: &Target) -> Result<BucketState, RemediationError> {
+        let config = match self
+            .s3
+            .get_public_access_block()
+            .bucket(&target.id)
+            .expected_bucket_owner(&target.account)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .public_access_block_configuration()
+                .map(BlockConfig::from_sdk),
+            Err(e) if code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => None,
+            Err(e) if code(&e) == Some(NO_SUCH_BUCKET) => return Err(gone(target)),
+            Err(e) => return Err(RemediationError::aws("s3:GetPublicAccessBlock", e)),
+        };
+        Ok(BucketState {
+            public_access_block: config,
+        })
+    }
 }
 
 /// S3's rules for bucket names: 3–63 of lowercase letters, digits, dots and hyphens, starting
@@ -149,8 +172,10 @@ pub fn valid_bucket_name(name: &str) -> bool {
 
 impl Remediation for S3BlockPublicAccess {
     type Params = Params;
+    type Target = Target;
     type State = BucketState;
     type Step = BucketStep;
+    type Output = ();
 
     fn spec(&self) -> &'static Spec {
         &SPEC
@@ -233,28 +258,21 @@ impl Remediation for S3BlockPublicAccess {
         Ok(bucket.creation_date().map(|d| d.to_string()))
     }
 
-    async fn inspect(&self, target: &Target) -> Result<BucketState, RemediationError> {
-        let config = match self
-            .s3
-            .get_public_access_block()
-            .bucket(&target.id)
-            .expected_bucket_owner(&target.account)
-            .send()
-            .await
-        {
-            Ok(out) => out
-                .public_access_block_configuration()
-                .map(BlockConfig::from_sdk),
-            Err(e) if code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => None,
-            Err(e) if code(&e) == Some(NO_SUCH_BUCKET) => return Err(gone(target)),
-            Err(e) => return Err(RemediationError::aws("s3:GetPublicAccessBlock", e)),
-        };
-        Ok(BucketState {
-            public_access_block: config,
-        })
+    async fn inspect(
+        &self,
+        _ctx: &Context<'_>,
+        target: &Target,
+    ) -> Result<BucketState, RemediationError> {
+        self.read_state(target).await
     }
 
-    fn plan(&self, _target: &Target, state: &BucketState, _params: &Params) -> Plan<BucketStep> {
+    fn plan(
+        &self,
+        _ctx: &Context<'_>,
+        _target: &Target,
+        state: &BucketState,
+        _params: &Params,
+    ) -> Plan<BucketStep> {
         if state.public_access_block == Some(BlockConfig::ALL_ON) {
             Plan::of(vec![])
         } else {
@@ -262,7 +280,13 @@ impl Remediation for S3BlockPublicAccess {
         }
     }
 
-    async fn apply(&self, target: &Target, step: &BucketStep) -> Result<(), RemediationError> {
+    async fn apply(
+        &self,
+        _ctx: &Context<'_>,
+        target: &Target,
+        step: &BucketStep,
+        _earlier: &[Applied<BucketStep, ()>],
+    ) -> Result<(), RemediationError> {
         let result = match step {
             BucketStep::Put(config) => self
                 .s3
@@ -319,7 +343,7 @@ impl Remediation for S3BlockPublicAccess {
         &self,
         _target: &Target,
         pre: &BucketState,
-        _applied: &[BucketStep],
+        _applied: &[Applied<BucketStep, ()>],
     ) -> Vec<BucketStep> {
         match pre.public_access_block {
             Some(config) => vec![BucketStep::Put(config)],

@@ -1,6 +1,8 @@
 //! `Security Hub Findings - Imported` and `- Custom Action` events: the ASFF fields Reflex reads.
 
-use super::{detail, id_from_arn, Finding, FindingDetails, FindingKind, Intent, ParseError};
+use super::{
+    detail, guardduty_action, id_from_arn, Finding, FindingDetails, FindingKind, Intent, ParseError,
+};
 use super::{Resource, ResourceKind, SecurityHubIdentifier, Severity, SeverityLabel, Source};
 use super::{APPROVE_ACTION_ID, REMEDIATE_ACTION_ID};
 use serde::Deserialize;
@@ -71,6 +73,9 @@ struct AsffResource {
     id: String,
     #[serde(default)]
     region: Option<String>,
+    /// Per-type details (`{"AwsIamAccessKey": {...}}`): read leniently, only where needed.
+    #[serde(default)]
+    details: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +85,9 @@ struct Compliance {
     status: Option<String>,
     #[serde(default)]
     security_control_id: Option<String>,
+    /// `[{"Name": "authorizedTcpPorts", "Value": ["80", "443"]}]`; read leniently.
+    #[serde(default)]
+    security_control_parameters: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +156,17 @@ fn is_security_control_id(id: &str) -> bool {
 }
 
 impl Asff {
+    /// `Vulnerabilities[].Id`, each once, in order.
+    fn vulnerability_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for id in self.vulnerabilities.iter().filter_map(|v| v.id.as_deref()) {
+            if !id.is_empty() && !ids.iter().any(|i| i == id) {
+                ids.push(id.to_string());
+            }
+        }
+        ids
+    }
+
     fn field(&self, key: &str) -> Option<&str> {
         self.product_fields.get(key).and_then(Value::as_str)
     }
@@ -230,13 +249,22 @@ impl Asff {
                     "Config finding with no ProductFields aws/config/ConfigRuleName".into(),
                 ),
             },
-            Product::Inspector => match self.vulnerabilities.iter().find_map(|v| v.id.clone()) {
-                Some(cve) => FindingKind::Vulnerability(cve),
-                None => FindingKind::Unrecognised(format!(
-                    "Inspector finding of type {:?} names no vulnerability",
-                    self.types.first()
-                )),
-            },
+            // By its CVE where it names one (what patch triggers match), else by its first
+            // vulnerability id, else by its type.
+            Product::Inspector => {
+                let ids = self.vulnerability_ids();
+                match ids
+                    .iter()
+                    .find(|id| id.starts_with("CVE-"))
+                    .or(ids.first())
+                    .or(self.types.first().filter(|t| !t.is_empty()))
+                {
+                    Some(name) => FindingKind::Vulnerability(name.clone()),
+                    None => FindingKind::Unrecognised(
+                        "Inspector finding with no vulnerability id and no type".into(),
+                    ),
+                }
+            }
             Product::Other => match self.control() {
                 Ok(control) => FindingKind::Control(control),
                 Err(why) if self.compliance.is_some() => {
@@ -350,14 +378,31 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
         if let Some((_, tail)) = f.id.rsplit_once("/finding/") {
             id = tail.to_string();
         }
-        details.remote_ip = f
-            .product_fields
-            .iter()
-            .find(|(k, _)| k.ends_with("remoteIpDetails/ipAddressV4"))
-            .and_then(|(_, v)| v.as_str())
-            .map(str::to_string);
+        // Security Hub keeps GuardDuty's `service.action` as flattened `ProductFields`.
+        let action =
+            guardduty_action::details(&guardduty_action::from_product_fields(&f.product_fields));
+        details.remote_ips = action.remote_ips;
+        details.dns_domain = action.dns_domain;
+        details.affected_resources = action.affected_resources;
+        if let Some(key) = f.resources.iter().find_map(access_key_details) {
+            // GuardDuty's `accessKeyDetails` as Security Hub maps it: `userType` becomes
+            // `PrincipalType`, `principalId` `PrincipalId`, `userName` `PrincipalName` (and the
+            // deprecated `UserName`).
+            details.user_name = text(key, "PrincipalName").or_else(|| text(key, "UserName"));
+            details.user_type = text(key, "PrincipalType");
+            details.principal_id = text(key, "PrincipalId");
+        }
         sample = f.field("aws/guardduty/service/additionalInfo/sample") == Some("true");
     }
+    if product == Product::Inspector {
+        details.vulnerabilities = f.vulnerability_ids();
+    }
+    details.control_parameters = f
+        .compliance
+        .as_ref()
+        .and_then(|c| c.security_control_parameters.as_ref())
+        .map(control_parameters)
+        .unwrap_or_default();
     for r in &resources {
         match r.kind {
             ResourceKind::IamAccessKey => details.access_key_id = Some(r.id.clone()),
@@ -393,6 +438,51 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
         requested_by: None,
         requested_at: None,
     })
+}
+
+/// `Details.AwsIamAccessKey` of an access key resource.
+fn access_key_details(r: &AsffResource) -> Option<&Value> {
+    (ResourceKind::parse(&r.kind) == ResourceKind::IamAccessKey)
+        .then(|| r.details.as_ref()?.get("AwsIamAccessKey"))
+        .flatten()
+}
+
+/// A non-empty text field of a JSON object.
+fn text(object: &Value, key: &str) -> Option<String> {
+    object
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `Compliance.SecurityControlParameters` by name. A parameter whose values are not all text
+/// or numbers is left out whole: a list with a value dropped would say less than the control
+/// was evaluated with (fewer authorised ports), which is worse than no list at all.
+fn control_parameters(raw: &Value) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for p in raw.as_array().into_iter().flatten() {
+        let Some(name) = p
+            .get("Name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        let values: Option<Vec<String>> = p.get("Value").and_then(Value::as_array).and_then(|vs| {
+            vs.iter()
+                .map(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect()
+        });
+        if let Some(values) = values {
+            out.entry(name.to_string()).or_insert(values);
+        }
+    }
+    out
 }
 
 /// A resource as ASFF names it. `Id` is an ARN, or an id of the form `AWS::::Account:1111…` or

@@ -31,9 +31,9 @@ struct Evaluation {
 pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
     let c: ComplianceChange = detail(KIND, raw)?;
     let kind = ResourceKind::parse(&c.resource_type);
-    // Config names IAM users and roles by their unique id (`AIDA…`, `AROA…`), not their name:
-    // an ARN built from it would name another principal, so none is built (a remediation must
-    // look the principal up).
+    // Config names IAM users, roles and groups by their unique id (`AIDA…`, `AROA…`, `AGPA…`),
+    // not their name: an ARN built from it would name another principal, so none is built (a
+    // remediation must look the principal up).
     let arn = if is_iam_unique_id(&kind, &c.resource_id) {
         None
     } else {
@@ -83,10 +83,15 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
     })
 }
 
-/// An IAM unique id (`AIDA…` user, `AROA…` role) rather than a name.
+/// An IAM unique id (`AIDA…` user, `AROA…` role, `AGPA…` group) rather than a name.
 fn is_iam_unique_id(kind: &ResourceKind, id: &str) -> bool {
-    matches!(kind, ResourceKind::IamUser | ResourceKind::IamRole)
-        && (id.starts_with("AIDA") || id.starts_with("AROA"))
+    let prefix = match kind {
+        ResourceKind::IamUser => "AIDA",
+        ResourceKind::IamRole => "AROA",
+        ResourceKind::IamGroup => "AGPA",
+        _ => return false,
+    };
+    id.starts_with(prefix)
         && id.len() >= 16
         && id
             .bytes()

@@ -1,7 +1,8 @@
 //! `GuardDuty Finding` events: our serde types for the parts Reflex reads.
 
 use super::{
-    aws_product_arn, detail, resource_arn, Finding, FindingDetails, FindingKind, ParseError,
+    aws_product_arn, detail, guardduty_action, resource_arn, Finding, FindingDetails, FindingKind,
+    ParseError,
 };
 use super::{Resource, ResourceKind, Severity, Source};
 use serde::Deserialize;
@@ -53,6 +54,10 @@ struct GdAccessKey {
     access_key_id: Option<String>,
     #[serde(default)]
     user_name: Option<String>,
+    #[serde(default)]
+    user_type: Option<String>,
+    #[serde(default)]
+    principal_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +108,8 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
     if let Some(key) = &gd.resource.access_key_details {
         details.access_key_id = key.access_key_id.clone().filter(|k| !k.is_empty());
         details.user_name = key.user_name.clone().filter(|u| !u.is_empty());
+        details.user_type = key.user_type.clone().filter(|u| !u.is_empty());
+        details.principal_id = key.principal_id.clone().filter(|p| !p.is_empty());
         if let Some(id) = &details.access_key_id {
             resources.push(Resource {
                 kind: ResourceKind::IamAccessKey,
@@ -122,7 +129,12 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
             });
         }
     }
-    details.remote_ip = gd.service.action.as_ref().and_then(remote_ip);
+    if let Some(action) = &gd.service.action {
+        let action = guardduty_action::details(&guardduty_action::flatten(action));
+        details.remote_ips = action.remote_ips;
+        details.dns_domain = action.dns_domain;
+        details.affected_resources = action.affected_resources;
+    }
     let sample = gd
         .service
         .additional_info
@@ -164,21 +176,4 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         requested_at: None,
         securityhub_finding: None,
     })
-}
-
-/// The remote IPv4 address of whichever action the finding describes (network connection, port
-/// probe, API call, RDP/SSH brute force…). Each action kind nests it differently; a port probe
-/// lists its probes in an array, of which the first names the address.
-fn remote_ip(action: &Value) -> Option<String> {
-    let pointers = [
-        "/networkConnectionAction/remoteIpDetails/ipAddressV4",
-        "/awsApiCallAction/remoteIpDetails/ipAddressV4",
-        "/kubernetesApiCallAction/remoteIpDetails/ipAddressV4",
-        "/portProbeAction/portProbeDetails/0/remoteIpDetails/ipAddressV4",
-        "/rdpLoginAttemptAction/remoteIpDetails/ipAddressV4",
-    ];
-    pointers
-        .iter()
-        .find_map(|p| action.pointer(p).and_then(Value::as_str))
-        .map(str::to_string)
 }

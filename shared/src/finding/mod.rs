@@ -6,6 +6,7 @@
 mod asff;
 mod config;
 mod guardduty;
+mod guardduty_action;
 mod model;
 
 pub use model::*;
@@ -121,6 +122,7 @@ fn resource_arn(kind: &ResourceKind, id: &str, region: &str, account: &str) -> O
         }
         ResourceKind::IamUser => format!("arn:{p}:iam::{account}:user/{id}"),
         ResourceKind::IamRole => format!("arn:{p}:iam::{account}:role/{id}"),
+        ResourceKind::IamGroup => format!("arn:{p}:iam::{account}:group/{id}"),
         ResourceKind::IamAccessKey
         | ResourceKind::IamPolicy
         | ResourceKind::CloudTrailTrail

@@ -1,7 +1,9 @@
 //! The normalised finding and its parts.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
 /// Where a finding came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +154,7 @@ pub enum ResourceKind {
     IamAccessKey,
     IamUser,
     IamRole,
+    IamGroup,
     IamPolicy,
     CloudTrailTrail,
     Other(String),
@@ -166,6 +169,7 @@ impl ResourceKind {
             ResourceKind::IamAccessKey => "AwsIamAccessKey",
             ResourceKind::IamUser => "AwsIamUser",
             ResourceKind::IamRole => "AwsIamRole",
+            ResourceKind::IamGroup => "AwsIamGroup",
             ResourceKind::IamPolicy => "AwsIamPolicy",
             ResourceKind::CloudTrailTrail => "AwsCloudTrailTrail",
             ResourceKind::Other(s) => s,
@@ -182,6 +186,7 @@ impl ResourceKind {
             "AwsIamAccessKey" | "AccessKey" => ResourceKind::IamAccessKey,
             "AwsIamUser" | "AWS::IAM::User" => ResourceKind::IamUser,
             "AwsIamRole" | "AWS::IAM::Role" => ResourceKind::IamRole,
+            "AwsIamGroup" | "AWS::IAM::Group" => ResourceKind::IamGroup,
             "AwsIamPolicy" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
                 ResourceKind::IamPolicy
             }
@@ -221,13 +226,61 @@ pub struct FindingDetails {
     pub access_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
+    /// The type of the principal that used the access key (GuardDuty `accessKeyDetails.userType`,
+    /// ASFF `AwsIamAccessKey.PrincipalType`): `IAMUser`, `AssumedRole`, `Root`, `Federated`…
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote_ip: Option<String>,
+    pub user_type: Option<String>,
+    /// The principal's id (GuardDuty `accessKeyDetails.principalId`, ASFF
+    /// `AwsIamAccessKey.PrincipalId`): `AIDA…`, or `AROA…:session` for a role session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    /// Every remote address the finding names (network connection, API call, each port probe,
+    /// RDP login attempt, Kubernetes API call), v4 and v6, in that order, each once. Text that
+    /// is not an address is left out, never guessed at. Records written before this field held
+    /// one `remote_ip` string: it is read into this list.
+    #[serde(
+        default,
+        alias = "remote_ip",
+        deserialize_with = "stored_remote_ips",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub remote_ips: Vec<IpAddr>,
+    /// The domain a DNS finding names (GuardDuty `service.action.dnsRequestAction.domain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_domain: Option<String>,
+    /// The resources an API call touched, by CloudFormation type (GuardDuty
+    /// `awsApiCallAction.affectedResources`): `AWS::CloudTrail::Trail` → the trail's ARN.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub affected_resources: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
     /// The Config rule's name as deployed (the finding's kind names its identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_rule: Option<String>,
+    /// The parameters the Security Hub control was evaluated with (ASFF
+    /// `Compliance.SecurityControlParameters`): `authorizedTcpPorts` → `["80", "443"]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub control_parameters: BTreeMap<String, Vec<String>>,
+    /// The vulnerability ids (`CVE-…`) of an Inspector finding (ASFF `Vulnerabilities[].Id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerabilities: Vec<String>,
+}
+
+/// `remote_ips` as stored: a list of addresses, or the one `remote_ip` string of a record
+/// written before the list. Read as text and parsed here, so that an entry that is not an
+/// address is dropped rather than failing the whole record.
+fn stored_remote_ips<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        One(String),
+        Many(Vec<String>),
+    }
+    let texts = match Stored::deserialize(d)? {
+        Stored::One(ip) => vec![ip],
+        Stored::Many(ips) => ips,
+    };
+    Ok(texts.iter().filter_map(|t| t.parse().ok()).collect())
 }
 
 /// The identifiers Security Hub knows a finding by (`AwsSecurityFindingIdentifier`): where

@@ -17,6 +17,8 @@
 mod bound;
 mod budget;
 mod key;
+mod owned;
+mod owned_store;
 mod prefixes;
 mod record;
 pub mod table;
@@ -28,10 +30,15 @@ pub use bound::{
 };
 pub use budget::{counter_key, window, COUNTER_TTL_SECONDS};
 pub use key::{digest_hex, record_id, rejected_record_id};
+pub use owned::{
+    handle_key, handle_partition, resource_key, resource_partition, Awaited, Owned, OwnedChange,
+    OwnedEntry,
+};
+pub use owned_store::ResourceLease;
 pub use prefixes::key_prefixes;
 pub use record::{
-    Action, ActionResult, AttemptError, BudgetUse, Feedback, FeedbackResult, OutcomeRecord,
-    PriorOutcome, RecordMeta, Rollback, RollbackPending, Suppression,
+    Action, ActionResult, AttemptError, Awaiting, BudgetUse, Feedback, FeedbackResult,
+    OutcomeRecord, PriorOutcome, RecordMeta, Rollback, RollbackPending, Suppression,
 };
 
 use crate::aws_error::{self, Fault};
@@ -272,6 +279,12 @@ impl Ledger {
         record.history = existing.history.clone();
         record.trimmed = existing.trimmed.clone();
         record.history.push(existing.prior());
+        if matches!(existing.status, Status::Acting | Status::PendingApproval) {
+            // The plan (being carried out, or shown for approval) was made for this target.
+            if existing.target.is_some() {
+                record.target = existing.target.clone();
+            }
+        }
         if existing.status == Status::Acting {
             // The crashed attempt may have changed the resource. Its pre-state is the one to
             // keep (never overwritten) and its plan says what it was about to do.
@@ -540,7 +553,8 @@ impl Ledger {
         self.unless_condition_failed(result)
     }
 
-    /// Take a succeeded record's rollback lease: only while it is still the succeeded record
+    /// Take a record's rollback lease (a succeeded fix, or one that failed part-way): only
+    /// while it is still the record
     /// `read` (status and attempt) and no other rollback holds a live lease on it. `Ok(false)`:
     /// another rollback holds it. A lost answer met by the SDK's retry is recognised by the
     /// token.
@@ -567,12 +581,12 @@ impl Ledger {
             .key("record_id", s(&read.record_id))
             .update_expression("SET rollback_pending = :p")
             .condition_expression(
-                "#st = :succeeded AND attempts = :a AND \
+                "#st = :was AND attempts = :a AND \
                  (attribute_not_exists(rollback_pending) OR rollback_pending.lease_expires_at <= :now)",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":p", value)
-            .expression_attribute_values(":succeeded", s(Status::Succeeded.as_str()))
+            .expression_attribute_values(":was", s(read.status.as_str()))
             .expression_attribute_values(":a", n(read.attempts))
             .expression_attribute_values(":now", n(now_epoch))
             .send()
@@ -658,7 +672,7 @@ impl Ledger {
         self.unless_condition_failed(req.send().await)
     }
 
-    /// A succeeded record becomes `rolled-back`: conditional on still being the succeeded
+    /// A rolled-back record: conditional on still being the
     /// record this rollback read (status and attempt) and on the rollback's own lease
     /// (`token`), its earlier outcome kept in `history`.
     pub async fn mark_rolled_back(
@@ -684,7 +698,7 @@ impl Ledger {
                  #ua = :now, #hi = :history, #rq = :request, #tr = :trimmed REMOVE rollback_pending",
             )
             .condition_expression(
-                "#st = :succeeded AND attempts = :attempt AND rollback_pending.#tk = :token",
+                "#st = :was AND attempts = :attempt AND rollback_pending.#tk = :token",
             )
             .expression_attribute_names("#tk", "token")
             .expression_attribute_values(":token", s(token))
@@ -701,7 +715,7 @@ impl Ledger {
                 serde_dynamo::to_attribute_value(&record.trimmed).map_err(codec)?,
             )
             .expression_attribute_values(":rolled", s(Status::RolledBack.as_str()))
-            .expression_attribute_values(":succeeded", s(Status::Succeeded.as_str()))
+            .expression_attribute_values(":was", s(read.status.as_str()))
             .expression_attribute_values(":attempt", n(read.attempts))
             .expression_attribute_values(":reason", s(record.reason.as_str()))
             .expression_attribute_values(":detail", s(&record.detail))

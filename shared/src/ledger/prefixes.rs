@@ -12,6 +12,8 @@ pub fn key_prefixes(remediation: &str) -> Vec<String> {
         format!("{remediation}#"),
         format!("budget#{remediation}#"),
         format!("suppress#{remediation}#"),
+        super::resource_partition(remediation),
+        super::handle_partition(remediation),
     ]
 }
 

@@ -65,6 +65,10 @@ pub struct Action {
     /// reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Value>,
+    /// What the step produced (a created group id, a snapshot id, a command id): later steps,
+    /// undo and completion read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
 }
 
 impl Action {
@@ -76,6 +80,7 @@ impl Action {
             at: None,
             attempt: None,
             step: None,
+            output: None,
         }
     }
 
@@ -91,6 +96,15 @@ impl Action {
             at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             attempt: None,
             step: self.step.clone(),
+            output: None,
+        }
+    }
+
+    /// A planned action carried out now, with what it produced.
+    pub fn produced(&self, output: Value) -> Action {
+        Action {
+            output: (!output.is_null()).then_some(output),
+            ..self.carried_out(Ok(()))
         }
     }
 
@@ -119,6 +133,14 @@ impl Action {
             ..self.clone()
         }
     }
+}
+
+/// The long operation a record waits for, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Awaiting {
+    pub handle: String,
+    /// Epoch seconds; past it the record ends `failed / timed-out`.
+    pub deadline: i64,
 }
 
 /// A rollback of a succeeded record: who, when, and what was done to restore the pre-state.
@@ -281,6 +303,16 @@ pub struct OutcomeRecord {
     pub resource_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<Resource>,
+    /// The remediation's resolved target, as it planned with it: approval, rollback and
+    /// completion work from this, never from the finding again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Value>,
+    /// A long operation the record waits for (`awaiting-completion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<Awaiting>,
+    /// The record whose change this one ends (the sweep removing an expired block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends: Option<String>,
     /// What tells this resource from another of the same name, read when the record was made
     /// (a bucket's creation date): approval and rollback refuse a resource whose identity
     /// differs, whatever its name.
@@ -368,6 +400,9 @@ impl OutcomeRecord {
             resource_arn: None,
             resource: None,
             resource_identity: None,
+            target: None,
+            awaiting: None,
+            ends: None,
             mode: None,
             status: Status::Claimed,
             reason: Reason::InProgress,

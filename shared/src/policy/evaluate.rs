@@ -193,6 +193,15 @@ impl Policy {
         })
     }
 
+    /// The mode for `remediation` on `finding` (an override's, or the risk's default): what the
+    /// sweep honours for the finding whose change it ends.
+    pub fn mode_for(&self, remediation: &str, risk: Risk, finding: &Finding) -> Mode {
+        let (settings, _) = self.settings_for(remediation, finding);
+        settings
+            .mode
+            .unwrap_or_else(|| risk.default_mode(finding.is_threat()))
+    }
+
     /// The layered settings for one remediation and finding, and the most specific layer that
     /// set anything (for the record's reason).
     fn settings_for(&self, remediation: &str, finding: &Finding) -> (Settings, String) {

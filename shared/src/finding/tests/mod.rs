@@ -2,10 +2,19 @@
 
 use super::*;
 
+mod catalog_fields;
+
 macro_rules! sample {
     ($path:literal) => {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/", $path))
     };
+}
+
+/// Addresses from text, for expected values.
+fn ips(list: &[&str]) -> Vec<std::net::IpAddr> {
+    list.iter()
+        .map(|s| s.parse().expect("an address"))
+        .collect()
 }
 
 fn one(raw: &str) -> Finding {
@@ -60,7 +69,12 @@ fn guardduty_details_are_lifted() {
         Some("ASIAZ3EXAMPLE7QWERTY")
     );
     assert_eq!(f.details.user_name.as_deref(), Some("ci-deployer"));
-    assert_eq!(f.details.remote_ip.as_deref(), Some("198.51.100.23"));
+    assert_eq!(f.details.remote_ips, ips(&["198.51.100.23"]));
+    assert_eq!(f.details.user_type.as_deref(), Some("AssumedRole"));
+    assert_eq!(
+        f.details.principal_id.as_deref(),
+        Some("AROAZ3EXAMPLEPRINCIPAL:ci-session")
+    );
     assert_eq!(f.severity.label, SeverityLabel::Low);
     assert_eq!(
         f.product_arn,
@@ -298,11 +312,11 @@ fn real_shapes_parse_as_aws_sends_them() {
             assert!(!f.sample);
         }),
         shape!("guardduty-port-probe-integer-severity-epoch-launch-time.json", GuarddutyType("Recon:EC2/PortProbeUnprotectedPort".into()), 20, None, |f| {
-            assert_eq!(f.details.remote_ip.as_deref(), Some("203.0.113.77"));
+            assert_eq!(f.details.remote_ips, ips(&["203.0.113.77", "203.0.113.78"]), "each probe's address");
             assert_eq!(f.details.instance_id.as_deref(), Some("i-0abc1234def567890"));
         }),
         shape!("guardduty-rdp-login-attempt.json", GuarddutyType("UnauthorizedAccess:EC2/RDPBruteForce".into()), 50, None,
-            |f| assert_eq!(f.details.remote_ip.as_deref(), Some("192.0.2.200"))),
+            |f| assert_eq!(f.details.remote_ips, ips(&["192.0.2.200"]))),
         shape!("securityhub-control-both-consolidated-and-per-standard-ids.json", s3_8(), 70, None, nothing),
         shape!("securityhub-pci-per-standard-control-id.json", trail2(), 70, None, |f| {
             assert_eq!(f.resources[0].kind, ResourceKind::CloudTrailTrail);
@@ -328,7 +342,7 @@ fn real_shapes_parse_as_aws_sends_them() {
             assert_eq!(f.id, "60b8c1d2e3f4a5b6c7d8e9f0a1b2c3d5", "GuardDuty's own finding id");
             assert_eq!(f.family(), "guardduty");
             assert_eq!(f.source, Source::Securityhub, "feedback still goes to Security Hub");
-            assert_eq!(f.details.remote_ip.as_deref(), Some("203.0.113.5"));
+            assert_eq!(f.details.remote_ips, ips(&["203.0.113.5"]));
             assert_eq!(f.details.instance_id.as_deref(), Some("i-0abc1234def567890"));
         }),
         shape!("securityhub-config-finding.json", ConfigRule("team-x-no-public-buckets".into()), 40, None,
@@ -345,6 +359,19 @@ fn real_shapes_parse_as_aws_sends_them() {
             assert_eq!(f.resources[0].kind, ResourceKind::IamUser);
             assert_eq!(f.resources[0].arn, None, "a unique id is not a name: no ARN is made up");
         }),
+        // What the catalog's functions read from a finding (checks in catalog_fields.rs).
+        shape!("guardduty-ssh-brute-force-ipv4.json", GuarddutyType("UnauthorizedAccess:EC2/SSHBruteForce".into()), 20, None, catalog_fields::ssh_brute_force),
+        shape!("guardduty-port-probe-several-ips.json", GuarddutyType("Recon:EC2/PortProbeUnprotectedPort".into()), 20, None, catalog_fields::port_probe_several_ips),
+        shape!("securityhub-guardduty-port-probe-several-ips.json", GuarddutyType("Recon:EC2/PortProbeUnprotectedPort".into()), 20, None, catalog_fields::port_probe_several_ips),
+        shape!("guardduty-ipv6-remote.json", GuarddutyType("Recon:EC2/PortProbeUnprotectedPort".into()), 20, None, catalog_fields::ipv6_remote),
+        shape!("securityhub-guardduty-ipv6-remote.json", GuarddutyType("Recon:EC2/PortProbeUnprotectedPort".into()), 20, None, catalog_fields::ipv6_remote),
+        shape!("guardduty-dns-request-domain.json", GuarddutyType("Backdoor:EC2/C&CActivity.B!DNS".into()), 80, None, catalog_fields::dns_request_domain),
+        shape!("securityhub-guardduty-dns-request-domain.json", GuarddutyType("Backdoor:EC2/C&CActivity.B!DNS".into()), 80, None, catalog_fields::dns_request_domain),
+        shape!("guardduty-iam-access-key-user-type.json", GuarddutyType("Stealth:IAMUser/CloudTrailLoggingDisabled".into()), 20, None, catalog_fields::access_key_user_type),
+        shape!("securityhub-guardduty-iam-access-key-user-type.json", GuarddutyType("Stealth:IAMUser/CloudTrailLoggingDisabled".into()), 20, None, catalog_fields::access_key_user_type),
+        shape!("securityhub-ec2.18-control-parameters.json", Control("EC2.18".into()), 70, None, catalog_fields::ec2_18_control_parameters),
+        shape!("securityhub-inspector-ec2-cve.json", Vulnerability("CVE-2024-3094".into()), 90, None, catalog_fields::inspector_ec2_cve),
+        shape!("config-iam-group.json", ConfigRule("iam-group-has-users-check-conformance-pack-z9y8x7w6v".into()), 40, None, catalog_fields::config_iam_group),
     ];
     for c in &cases {
         let f = one(c.raw);
