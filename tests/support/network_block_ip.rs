@@ -152,7 +152,7 @@ impl Subject for NetworkBlockIp {
         e
     }
 
-    fn arn(id: &str) -> String {
+    async fn arn(_h: &Harness, id: &str) -> String {
         network_block_ip::nacl_arn("us-east-1", ACCOUNT, split(id).1)
     }
 
