@@ -69,12 +69,16 @@ impl World {
 
     /// Reflex's blocks on the ACL: (rule number, CIDR).
     async fn blocks(&self) -> Vec<(i32, String)> {
-        self.inbound()
+        let mut blocks: Vec<(i32, String)> = self
+            .inbound()
             .await
             .into_iter()
             .filter(|e| !e.allow && e.cidr.is_host())
             .map(|e| (e.rule_number, e.cidr.to_string()))
-            .collect()
+            .collect();
+        // The emulator lists entries in the order they were made; AWS by number.
+        blocks.sort();
+        blocks
     }
 
     fn nacl_arn(&self) -> String {
