@@ -354,3 +354,23 @@ async fn removing_a_block_already_gone_is_done() {
         .expect("the sweep runs");
     assert_eq!(w.h.calls.count("DeleteNetworkAclEntry"), 0);
 }
+
+#[tokio::test]
+async fn the_demo_blocks_the_samples_attacker() {
+    let h = Harness::new().await;
+    reflex_cli::demo_network_block_ip::show(&h.setup)
+        .await
+        .expect("the demo runs");
+    let records = h
+        .setup
+        .ledger
+        .query(
+            reflex_shared::ledger::Lookup::Remediation("network-block-ip"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, Status::Succeeded, "{:?}", records[0]);
+    assert_eq!(apis(&records[0].actions), ["ec2:CreateNetworkAclEntry"]);
+}
