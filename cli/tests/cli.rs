@@ -50,9 +50,13 @@ fn usage_errors_are_clear_and_non_zero() {
     ]);
     assert_eq!(bad_function.status.code(), Some(2));
     let (_, err) = text(&bad_function);
+    // Every function in the registry, in its order.
+    let possible = format!(
+        "[possible values: {}]",
+        reflex_cli::functions::names().join(", ")
+    );
     assert!(
-        err.contains("invalid value 'nope'")
-            && err.contains("[possible values: s3-block-public-access]"),
+        err.contains("invalid value 'nope'") && err.contains(&possible),
         "{err}"
     );
     let bad_since = reflex(&["audit", "--since", "last tuesday", "--table", "none"]);
