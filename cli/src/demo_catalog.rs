@@ -113,6 +113,10 @@ pub async fn show(setup: &Setup, events: &Path) -> Result<()> {
     let (vpc, subnet, instance) = make_instance(&ec2).await?;
     println!("\n8. The catalog on EC2: instance {instance} in {vpc} (subnet {subnet})\n");
 
+    // network-block-ip: an SSH brute force on an instance of its own, the attacker denied in
+    // its subnet's network ACL.
+    crate::demo_network_block_ip::show(setup).await?;
+
     // ec2-quarantine-instance: high risk, so held for approval, then approved.
     let quarantine = built("ec2-quarantine-instance", setup)?;
     let event = sample(

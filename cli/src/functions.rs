@@ -97,6 +97,7 @@ pub const FUNCTIONS: &[Entry] = &[
     entry!(s3_block_public_access, S3BlockPublicAccess),
     entry!(ec2_patch_instance, Ec2PatchInstance),
     entry!(ec2_quarantine_instance, Ec2QuarantineInstance),
+    entry!(network_block_ip, NetworkBlockIp),
 ];
 
 /// The specs of every function.

@@ -178,6 +178,27 @@ fn events(spec: &Spec) -> String {
     if !r.guardduty.is_empty() {
         let types: Vec<String> = r.guardduty.iter().map(|t| security_hub_type(t)).collect();
         out += &rule(
+            "SecurityHubGuardDutyFindings",
+            "        # GuardDuty findings as Security Hub imports them (an account that routes findings
+        # through Security Hub). The same finding straight from GuardDuty has the same record: one
+        # of the two deliveries is a duplicate, never a second change.
+",
+            &format!(
+                "              source: [aws.securityhub]
+              detail-type: [Security Hub Findings - Imported]
+              detail:
+                findings:
+                  AwsAccountId: {account}
+                  RecordState: [ACTIVE]
+                  Workflow:
+                    Status: [NEW]
+                  ProductArn: [{{wildcard: \"arn:aws*:securityhub:*::product/aws/guardduty\"}}]
+                  Types:
+{}",
+                list(&types, "                    ")
+            ),
+        );
+        out += &rule(
             "SecurityHubCustomActionGuardDuty",
             "        # Custom actions on GuardDuty findings in Security Hub (the GuardDuty type is in Types,
         # with \"/\" as \"-\").
