@@ -973,6 +973,7 @@ fn the_generator_writes_schedules_completion_rules_and_wildcard_types() {
             detail_type: "EC2 Command Status-change Notification",
         }],
         completion_timeout_seconds: 3600,
+        confirm_at_source: false,
     };
     let yaml = reflex_cli::template::render([&SPEC]).unwrap();
     let t = resolve(&serde_norway::from_str(&yaml).unwrap());

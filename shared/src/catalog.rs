@@ -10,6 +10,7 @@ pub const REMEDIATIONS: &[&str] = &[
     "iam-contain-principal",
     "iam-detach-admin-policy",
     "network-block-ip",
+    "network-block-domain",
     "cloudtrail-restore-logging",
     "ec2-patch-instance",
 ];

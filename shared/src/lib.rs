@@ -12,6 +12,7 @@ pub mod logging;
 pub mod operator;
 pub mod pipeline;
 pub mod policy;
+pub mod principal;
 pub mod remediation;
 pub mod securityhub;
 pub mod serve;

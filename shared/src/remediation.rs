@@ -42,6 +42,11 @@ pub struct Spec {
     /// A long operation still running this long after it started ends `failed / timed-out`
     /// (0: the remediation starts none).
     pub completion_timeout_seconds: i64,
+    /// Read the finding back from its source (GuardDuty `GetFindings`, Security Hub
+    /// `GetFindings`) before acting, and act only if it exists, is active and names the same
+    /// type and resource: for fixes that can lock someone out, where a made-up finding handed
+    /// to the function would be an outage. The policy's `confirm_at_source` overrides it.
+    pub confirm_at_source: bool,
 }
 
 /// An EventBridge event by its source and detail type.
@@ -278,9 +283,12 @@ pub trait Remediation: Send + Sync {
         params: &Self::Params,
     ) -> Plan<Self::Step>;
 
-    /// Every principal (resolved ARN, path included) the steps would change, for the policy's
-    /// `protected_principals`. None by default (a bucket is no principal).
-    fn principals(&self, _target: &Self::Target, _steps: &[Self::Step]) -> Vec<String> {
+    /// The principals `step` would change, each named by its resolved ARN (path included) and
+    /// by its unique id (`AIDA…`, `AROA…`, `AGPA…`), for the protected principals: the
+    /// policy's `protected_principals`, Reflex's own roles and the approver. A step that would
+    /// change a protected principal is left out of the plan (named in its `untouched`); a plan
+    /// left with no steps is `skipped / protected`. None by default (a bucket is no principal).
+    fn principals(&self, _target: &Self::Target, _step: &Self::Step) -> Vec<String> {
         Vec::new()
     }
 

@@ -147,6 +147,12 @@ pub enum Reason {
     NotBlockable,
     /// An address in the policy's allowlist.
     Allowlisted,
+    /// The finding, read back from its source (GuardDuty, Security Hub), is missing, no longer
+    /// active, or names another type or resource than the event did.
+    Unconfirmed,
+    /// The finding names something this remediation does not change (a temporary `ASIA…` key:
+    /// a role session, for iam-contain-principal), pointing to what does.
+    NotApplicable,
     // succeeded: scheduled work on Reflex's own changes
     /// An expired Reflex change was removed by the sweep.
     Expired,
@@ -189,6 +195,8 @@ impl Reason {
             Reason::NotManaged => "not-managed",
             Reason::NotBlockable => "not-blockable",
             Reason::Allowlisted => "allowlisted",
+            Reason::Unconfirmed => "unconfirmed",
+            Reason::NotApplicable => "not-applicable",
             Reason::Expired => "expired",
         }
     }

@@ -27,6 +27,7 @@ pub static SCRIPTED_SPEC: Spec = Spec {
     schedule: None,
     completion_events: &[],
     completion_timeout_seconds: 0,
+    confirm_at_source: false,
 };
 
 /// The fake resource's state: fixed or not.
@@ -207,7 +208,7 @@ impl Remediation for Scripted {
         }
     }
 
-    fn principals(&self, _target: &Target, _steps: &[FakeStep]) -> Vec<String> {
+    fn principals(&self, _target: &Target, _step: &FakeStep) -> Vec<String> {
         self.principals.lock().unwrap().clone()
     }
 

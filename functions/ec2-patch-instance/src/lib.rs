@@ -63,4 +63,5 @@ pub static SPEC: Spec = Spec {
     // AWS-RunPatchBaseline's 2 hours to run), so SSM's own TimedOut normally ends a run first
     // and the deadline catches only a run whose end was never seen.
     completion_timeout_seconds: 3 * 3600,
+    confirm_at_source: false,
 };

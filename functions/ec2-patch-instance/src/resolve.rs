@@ -3,7 +3,7 @@
 
 use crate::model::PatchTarget;
 use crate::params::Params;
-use reflex_shared::finding::{Finding, FindingKind, ResourceKind};
+use reflex_shared::finding::{named_instance, Finding, FindingKind, ResourceKind};
 use reflex_shared::remediation::ResourceRef;
 
 /// Why a finding starts no patch run.
@@ -13,41 +13,6 @@ pub enum Refusal {
     NoTarget(String),
     /// Its severity is below the parameters' `min_severity` (`skipped / below-threshold`).
     BelowThreshold(String),
-}
-
-/// `i-` and 8 or 17 lowercase hex digits: anything else is hostile input, not an instance.
-pub fn valid_instance_id(id: &str) -> bool {
-    id.strip_prefix("i-").is_some_and(|hex| {
-        matches!(hex.len(), 8 | 17)
-            && hex
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-    })
-}
-
-/// The partition a finding's product ARN names (`aws`, `aws-cn`, `aws-us-gov`).
-fn partition(finding: &Finding) -> &str {
-    finding
-        .product_arn
-        .split(':')
-        .nth(1)
-        .filter(|p| !p.is_empty())
-        .unwrap_or("aws")
-}
-
-/// The instance's ARN must be an EC2 instance ARN of the finding's account naming this very id.
-fn check_arn(arn: &str, id: &str, account: &str) -> Result<(), String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, "ec2", _, acct, resource]
-            if *resource == format!("instance/{id}") && (*acct == account) =>
-        {
-            Ok(())
-        }
-        _ => Err(format!(
-            "instance ARN {arn:?} is not instance {id} of account {account}"
-        )),
-    }
 }
 
 /// The one instance and the vulnerabilities a finding names, if its severity calls for a patch.
@@ -63,36 +28,7 @@ pub fn target_of(finding: &Finding, params: &Params) -> Result<PatchTarget, Refu
             finding.severity.label, params.min_severity
         )));
     }
-    let instances: Vec<_> = finding
-        .resources
-        .iter()
-        .filter(|r| r.kind == ResourceKind::Ec2Instance)
-        .collect();
-    let instance = match instances.as_slice() {
-        [one] => *one,
-        [] => return no("the finding names no EC2 instance".into()),
-        many => {
-            return no(format!(
-                "the finding names {} instances; Reflex patches exactly one per finding",
-                many.len()
-            ))
-        }
-    };
-    if !valid_instance_id(&instance.id) {
-        return no(format!("{:?} is not a valid EC2 instance id", instance.id));
-    }
-    let arn = instance.arn.clone().unwrap_or_else(|| {
-        format!(
-            "arn:{}:ec2:{}:{}:instance/{}",
-            partition(finding),
-            finding.region,
-            finding.account,
-            instance.id
-        )
-    });
-    if let Err(why) = check_arn(&arn, &instance.id, &finding.account) {
-        return no(why);
-    }
+    let (id, arn) = named_instance(finding).map_err(Refusal::NoTarget)?;
     // Every CVE the finding names (Inspector lists them in `Vulnerabilities`), the kind's first.
     let mut vulnerabilities = vec![vulnerability];
     for v in &finding.details.vulnerabilities {
@@ -103,7 +39,7 @@ pub fn target_of(finding: &Finding, params: &Params) -> Result<PatchTarget, Refu
     Ok(PatchTarget {
         instance: ResourceRef {
             kind: ResourceKind::Ec2Instance,
-            id: instance.id.clone(),
+            id,
             arn,
             account: finding.account.clone(),
         },
@@ -181,23 +117,6 @@ mod tests {
     }
 
     #[test]
-    fn instance_ids() {
-        let cases = [
-            ("i-0abc1234def567890", true),
-            ("i-0abc1234", true),
-            ("i-0ABC1234", false),
-            ("i-0abc123", false),
-            ("i-0abc1234def56789", false),
-            ("i-0abc1234def567890/../x", false),
-            ("0abc1234", false),
-            ("", false),
-        ];
-        for (id, want) in cases {
-            assert_eq!(valid_instance_id(id), want, "{id}");
-        }
-    }
-
-    #[test]
     fn targets() {
         let other_account = format!("arn:aws:ec2:us-east-1:999999999999:instance/{ID}");
         let other_instance = arn("i-0000000000000000f");
@@ -232,15 +151,15 @@ mod tests {
             ),
             (
                 finding(cve(), 90, vec![inst(ID, Some(other_account))]),
-                Err("not instance"),
+                Err("not name instance"),
             ),
             (
                 finding(cve(), 90, vec![inst(ID, Some(other_instance))]),
-                Err("not instance"),
+                Err("not name instance"),
             ),
             (
                 finding(cve(), 90, vec![inst(ID, Some(not_ec2))]),
-                Err("not instance"),
+                Err("not name instance"),
             ),
             (
                 finding(

@@ -15,7 +15,6 @@ pub mod live;
 pub mod model;
 pub mod plan;
 mod remediation;
-pub mod resolve;
 
 pub use model::{Instance, InstanceState, Output, Params, Step};
 
@@ -69,6 +68,7 @@ pub static SPEC: Spec = Spec {
     schedule: None,
     completion_events: &[],
     completion_timeout_seconds: 0,
+    confirm_at_source: true,
 };
 
 /// The remediation, with its EC2 client.

@@ -7,7 +7,7 @@ use crate::model::{
     QUARANTINED_TAG,
 };
 use crate::plan;
-use crate::resolve::named_instance;
+use reflex_shared::finding::named_instance;
 use reflex_shared::finding::{Finding, ResourceKind};
 use reflex_shared::remediation::{RemediationError, Tags, Unresolved};
 use reflex_shared::status::Reason;

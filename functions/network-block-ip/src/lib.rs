@@ -61,6 +61,7 @@ pub static SPEC: Spec = Spec {
     schedule: Some("rate(15 minutes)"),
     completion_events: &[],
     completion_timeout_seconds: 0,
+    confirm_at_source: false,
 };
 
 /// The remediation, with its EC2 client.

@@ -8,7 +8,7 @@ use crate::params::Params;
 use crate::plan::{self, BlockStep, Held};
 use crate::target::{self, BlockTarget};
 use crate::{NetworkBlockIp, SPEC};
-use reflex_shared::finding::Finding;
+use reflex_shared::finding::{named_instance, Finding};
 use reflex_shared::remediation::{
     Applied, Context, Owned, OwnedChange, OwnedEntry, Plan, Remediation, RemediationError,
     ResourceRef, Spec, StepRecord, Subject, Tags, Unresolved,
@@ -88,6 +88,16 @@ impl Remediation for NetworkBlockIp {
                 "the finding names no remote IP address".into(),
             ));
         }
+        if finding.details.resource_role.as_deref() == Some("ACTOR") {
+            // The instance is the one calling out (the attacker side): the remote address is
+            // its victim, and blocking it at the instance's subnet would protect no one.
+            return Err(Unresolved::Skip(
+                Reason::NotApplicable,
+                "GuardDuty names the instance as the ACTOR (service.resourceRole): the remote \
+                 address is the one attacked, not an attacker to block"
+                    .into(),
+            ));
+        }
         let (cidrs, refused) = target::split(&addresses, &params.allowlist);
         let whys: Vec<String> = refused.iter().map(|r| r.why().to_string()).collect();
         if cidrs.is_empty() {
@@ -98,7 +108,7 @@ impl Remediation for NetworkBlockIp {
             };
             return Err(Unresolved::Skip(reason, whys.join("; ")));
         }
-        let instance_id = target::instance_id(finding).map_err(Unresolved::NoTarget)?;
+        let (instance_id, _) = named_instance(finding).map_err(Unresolved::NoTarget)?;
         let placement = self.ec2.placement(&instance_id).await?;
         let nacl = self.ec2.nacl_of_subnet(&placement.subnet_id).await?;
         Ok(BlockTarget {

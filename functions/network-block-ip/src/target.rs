@@ -54,38 +54,6 @@ pub fn nacl_ref(finding: &Finding, nacl_id: &str) -> ResourceRef {
     }
 }
 
-/// The one instance a finding names, by a well-formed id.
-pub fn instance_id(finding: &Finding) -> Result<String, String> {
-    let mut ids: Vec<&str> = finding
-        .resources
-        .iter()
-        .filter(|r| r.kind == ResourceKind::Ec2Instance)
-        .map(|r| r.id.as_str())
-        .chain(finding.details.instance_id.as_deref())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    match ids.as_slice() {
-        [one] if valid_instance_id(one) => Ok(one.to_string()),
-        [one] => Err(format!("{one:?} is not an EC2 instance id")),
-        [] => Err("the finding names no EC2 instance".into()),
-        many => Err(format!(
-            "the finding names {} instances; Reflex blocks at exactly one instance's subnet",
-            many.len()
-        )),
-    }
-}
-
-/// `i-` and 8 or 17 lowercase hex digits.
-pub fn valid_instance_id(id: &str) -> bool {
-    id.strip_prefix("i-").is_some_and(|hex| {
-        matches!(hex.len(), 8 | 17)
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
 /// The addresses to block, and the refusals of the rest (never blocked, or allowlisted).
 pub fn split(addresses: &[String], allowlist: &[Cidr]) -> (Vec<Cidr>, Vec<Refusal>) {
     let mut cidrs = Vec::new();
@@ -103,23 +71,6 @@ pub fn split(addresses: &[String], allowlist: &[Cidr]) -> (Vec<Cidr>, Vec<Refusa
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instance_ids() {
-        let cases = [
-            ("i-0abc1234def567890", true),
-            ("i-0abc1234", true),
-            ("i-0ABC1234", false),
-            ("i-0abc123", false),
-            ("i-0abc1234def56789g", false),
-            ("i-../../etc", false),
-            ("sg-0abc1234", false),
-            ("", false),
-        ];
-        for (id, want) in cases {
-            assert_eq!(valid_instance_id(id), want, "{id}");
-        }
-    }
 
     #[test]
     fn splitting_addresses() {

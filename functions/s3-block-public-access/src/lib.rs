@@ -46,6 +46,7 @@ pub static SPEC: Spec = Spec {
     schedule: None,
     completion_events: &[],
     completion_timeout_seconds: 0,
+    confirm_at_source: false,
 };
 
 const PUT: &str = "s3:PutPublicAccessBlock";

@@ -377,7 +377,11 @@ fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
         // The ASFF Id is the GuardDuty finding's ARN; its tail is GuardDuty's own id.
         if let Some((_, tail)) = f.id.rsplit_once("/finding/") {
             id = tail.to_string();
+            details.guardduty_arn = Some(f.id.clone());
         }
+        details.resource_role = f
+            .field("aws/guardduty/service/resourceRole")
+            .map(str::to_string);
         // Security Hub keeps GuardDuty's `service.action` as flattened `ProductFields`.
         let action =
             guardduty_action::details(&guardduty_action::from_product_fields(&f.product_fields));

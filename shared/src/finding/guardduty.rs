@@ -14,6 +14,8 @@ const KIND: &str = "GuardDuty";
 #[serde(rename_all = "camelCase")]
 struct GuardDutyFinding {
     id: String,
+    #[serde(default)]
+    arn: Option<String>,
     account_id: String,
     region: String,
     #[serde(rename = "type")]
@@ -72,6 +74,8 @@ struct GdInstance {
 struct GdService {
     #[serde(default)]
     archived: bool,
+    #[serde(default)]
+    resource_role: Option<String>,
     #[serde(default)]
     event_last_seen: Option<String>,
     #[serde(default)]
@@ -135,6 +139,8 @@ pub(super) fn parse(raw: &Value) -> Result<Finding, ParseError> {
         details.dns_domain = action.dns_domain;
         details.affected_resources = action.affected_resources;
     }
+    details.resource_role = gd.service.resource_role.clone().filter(|r| !r.is_empty());
+    details.guardduty_arn = gd.arn.clone().filter(|a| !a.is_empty());
     let sample = gd
         .service
         .additional_info

@@ -7,8 +7,10 @@ mod asff;
 mod config;
 mod guardduty;
 mod guardduty_action;
+mod instance;
 mod model;
 
+pub use instance::{named_instance, valid_instance_id};
 pub use model::*;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;

@@ -254,6 +254,15 @@ pub struct FindingDetails {
     pub affected_resources: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+    /// The role of the finding's resource in the activity (GuardDuty `service.resourceRole`,
+    /// ProductFields `aws/guardduty/service/resourceRole`): `TARGET` (attacked) or `ACTOR`
+    /// (attacking). A fix aimed at an attacker never treats an `ACTOR` resource as the victim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_role: Option<String>,
+    /// The GuardDuty finding's ARN (`arn:aws:guardduty:REGION:ACCOUNT:detector/D/finding/F`):
+    /// where it can be read back (GuardDuty `GetFindings` by detector and id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardduty_arn: Option<String>,
     /// The Config rule's name as deployed (the finding's kind names its identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_rule: Option<String>,
@@ -364,6 +373,16 @@ pub fn canonical_time(text: &str) -> String {
     }
 }
 
+/// The detector and finding id of a GuardDuty finding ARN
+/// (`arn:aws:guardduty:REGION:ACCOUNT:detector/D/finding/F`).
+pub fn guardduty_arn_parts(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.split(':').nth(5)?;
+    let rest = rest.strip_prefix("detector/")?;
+    let (detector, finding) = rest.split_once("/finding/")?;
+    (!detector.is_empty() && !finding.is_empty() && !finding.contains('/'))
+        .then_some((detector, finding))
+}
+
 impl Finding {
     /// Threat findings (GuardDuty) act faster by default than hygiene findings (controls, rules).
     pub fn is_threat(&self) -> bool {
@@ -377,6 +396,36 @@ impl Finding {
             (FindingKind::GuarddutyType(_), _) => "guardduty",
             (_, Source::Config) => "config",
             _ => "securityhub",
+        }
+    }
+}
+
+#[cfg(test)]
+mod guardduty_arn_tests {
+    use super::guardduty_arn_parts;
+
+    #[test]
+    fn guardduty_arns_split_into_detector_and_finding() {
+        let cases = [
+            (
+                "arn:aws:guardduty:us-east-1:1:detector/d1/finding/f1",
+                Some(("d1", "f1")),
+            ),
+            (
+                "arn:aws-us-gov:guardduty:us-gov-west-1:1:detector/d/finding/f",
+                Some(("d", "f")),
+            ),
+            ("arn:aws:guardduty:us-east-1:1:detector/d1", None),
+            ("arn:aws:guardduty:us-east-1:1:detector//finding/f1", None),
+            ("arn:aws:guardduty:us-east-1:1:detector/d1/finding/", None),
+            (
+                "arn:aws:guardduty:us-east-1:1:detector/d1/finding/f/x",
+                None,
+            ),
+            ("f1", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(guardduty_arn_parts(arn), want, "{arn}");
         }
     }
 }

@@ -77,7 +77,7 @@ impl<R: Remediation> Run<'_, R> {
         if w.kept.is_empty() {
             w.record.pre_state = Some(state_json(state));
         }
-        let plan = self.remediation.plan(&w.ctx(), &w.target, state, &w.params);
+        let (plan, _) = self.plan(w, state);
         if plan.compliant() {
             return Err(w.decide(
                 Status::Skipped,

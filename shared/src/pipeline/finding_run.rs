@@ -13,7 +13,7 @@ use crate::ledger::{
 };
 use crate::ledger::{Awaiting, Owned, OwnedChange, ResourceLease};
 use crate::policy::{Decision, Mode};
-use crate::remediation::{Applied, Context, Remediation, RemediationError, Subject, Tags};
+use crate::remediation::{Applied, Context, Plan, Remediation, RemediationError, Subject, Tags};
 use crate::setup::Setup;
 use crate::status::{Reason, Status};
 use chrono::Utc;
@@ -80,6 +80,8 @@ pub(super) struct Work<R: Remediation> {
     /// A change was tried and its outcome is unknown (a transient error while acting): its
     /// budget unit is kept, whatever happens next.
     pub(super) outcome_unknown: bool,
+    /// What the plan leaves as it is on purpose (protected principals), for the record's detail.
+    pub(super) untouched: Vec<String>,
 }
 
 impl<R: Remediation> Work<R> {
@@ -473,6 +475,7 @@ impl<'a, R: Remediation> Run<'a, R> {
             kept,
             budget_token,
             outcome_unknown: false,
+            untouched: Vec::new(),
         };
         let held_back = suppression.map(|s| s.filter(|s| s.expires_at > now));
         // Boxed, like every large step: debug builds poll deep futures on small stacks.
@@ -541,9 +544,14 @@ impl<'a, R: Remediation> Run<'a, R> {
             return self.carry_out_approved(w, state, shown).await;
         }
         w.record.pre_state = Some(state_json(&state));
-        let plan = self
-            .remediation
-            .plan(&w.ctx(), &w.target, &state, &w.params);
+        let (plan, left_out) = self.plan(w, &state);
+        if plan.compliant() && left_out > 0 {
+            let detail = format!(
+                "every change the fix would make is to a protected principal: {}",
+                plan.untouched.join("; ")
+            );
+            return Err(w.decide(Status::Skipped, Reason::Protected, detail));
+        }
         if plan.compliant() {
             return Err(w.decide(
                 Status::Skipped,
@@ -552,7 +560,7 @@ impl<'a, R: Remediation> Run<'a, R> {
             ));
         }
         stop_if_retries_exhausted(w)?;
-        self.protected(w, &plan.steps)?;
+        w.untouched = plan.untouched.clone();
         let planned = planned_actions(self.remediation, &w.target, &plan.steps);
         if w.decision.approval {
             // An approval with no plan shown before: nothing was approved yet. This plan is
@@ -578,9 +586,7 @@ impl<'a, R: Remediation> Run<'a, R> {
         if let Some(handle) = started {
             return self.await_operation(w, handle).await;
         }
-        let plan = self
-            .remediation
-            .plan(&w.ctx(), &w.target, &state, &w.params);
+        let (plan, _) = self.plan(w, &state);
         if plan.compliant() {
             w.record.actions = w
                 .record
@@ -644,24 +650,51 @@ impl<'a, R: Remediation> Run<'a, R> {
             self.protected(w, &steps)?;
             return Box::pin(self.change(w, steps, missing)).await;
         }
-        self.protected(w, &plan.steps)?;
+        w.untouched = plan.untouched.clone();
         let planned = planned_actions(self.remediation, &w.target, &plan.steps);
         hold_for_mode(w, &planned)?;
         Box::pin(self.change(w, plan.steps, planned)).await
     }
 
-    /// Every principal the steps would change must be unprotected (resolved ARNs, paths
-    /// included).
+    /// Every principal the steps would change must be unprotected (an approved or interrupted
+    /// plan is carried out whole, or not at all).
     pub(super) fn protected(&self, w: &mut Work<R>, steps: &[R::Step]) -> Flow {
-        for principal in self.remediation.principals(&w.target, steps) {
-            if let Some(pattern) = w.decision.protects(&principal) {
-                let detail = format!(
-                    "the fix would change {principal}, which matches exemptions.protected_principals {pattern:?}"
-                );
-                return Err(w.decide(Status::Skipped, Reason::Protected, detail));
-            }
+        if let Some(why) = steps.iter().find_map(|s| self.protector(w, s)) {
+            let detail = format!("the fix would change a protected principal: {why}");
+            return Err(w.decide(Status::Skipped, Reason::Protected, detail));
         }
         Ok(())
+    }
+
+    /// Why `step` must not run, if it would change a protected principal.
+    fn protector(&self, w: &Work<R>, step: &R::Step) -> Option<String> {
+        let approver = w
+            .finding
+            .requested_by
+            .as_deref()
+            .filter(|_| w.finding.intent == Some(finding::Intent::Approve));
+        self.remediation
+            .principals(&w.target, step)
+            .iter()
+            .find_map(|p| w.decision.protects(p, approver))
+    }
+
+    /// The remediation's plan for `state`, less the steps that would change a protected
+    /// principal (each named in `untouched`: left as it is on purpose), and how many were left
+    /// out. Verification judges by the same plan, so a kept principal is no failure.
+    pub(super) fn plan(&self, w: &Work<R>, state: &R::State) -> (Plan<R::Step>, usize) {
+        let mut plan = self.remediation.plan(&w.ctx(), &w.target, state, &w.params);
+        let mut left_out = 0;
+        for step in std::mem::take(&mut plan.steps) {
+            match self.protector(w, &step) {
+                Some(why) => {
+                    left_out += 1;
+                    plan.untouched.push(format!("left as it is: {why}"));
+                }
+                None => plan.steps.push(step),
+            }
+        }
+        (plan, left_out)
     }
 
     /// Checkpoint and budget reservation (one round), the change, and its verification (or,
@@ -888,7 +921,7 @@ impl<'a, R: Remediation> Run<'a, R> {
             // changes to the bucket).
             let ctx = w.ctx();
             let (state, identity) = tokio::join!(r.inspect(&ctx, &w.target), r.identity(&w.target));
-            last = state.map(|state| (r.plan(&ctx, &w.target, &state, &w.params), state));
+            last = state.map(|state| (self.plan(w, &state).0, state));
             if let Ok(Some(identity)) = identity {
                 w.record.resource_identity = Some(identity);
             }
@@ -1082,13 +1115,19 @@ fn hold_for_mode<R: Remediation>(w: &mut Work<R>, plan: &[Action]) -> Flow {
         Mode::Enforce => Ok(()),
         Mode::DryRun => {
             w.record.actions = w.kept.iter().chain(plan).cloned().collect();
-            let detail = format!("dry-run by {because}: the planned change was not made");
+            let detail = compliant_detail(
+                &format!("dry-run by {because}: the planned change was not made"),
+                &w.untouched,
+            );
             Err(w.decide(Status::DryRun, Reason::WouldChange, detail))
         }
         Mode::Approve => {
             w.record.actions = w.kept.iter().chain(plan).cloned().collect();
-            let detail = format!(
-                "approve mode by {because}: run the Reflex: approve custom action to apply"
+            let detail = compliant_detail(
+                &format!(
+                    "approve mode by {because}: run the Reflex: approve custom action to apply"
+                ),
+                &w.untouched,
             );
             Err(w.decide(Status::PendingApproval, Reason::AwaitingApproval, detail))
         }

@@ -30,12 +30,11 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// The `protected_principals` pattern `principal_arn` matches, if any.
-    pub fn protects(&self, principal_arn: &str) -> Option<String> {
-        self.protected_principals
-            .iter()
-            .find(|p| glob(p, principal_arn))
-            .cloned()
+    /// Why `principal` (an ARN or a unique id) must not be changed, if it must not: a
+    /// `protected_principals` pattern, one of Reflex's own roles, or `approver` (the identity
+    /// approving this run).
+    pub fn protects(&self, principal: &str, approver: Option<&str>) -> Option<String> {
+        crate::principal::protection(&self.protected_principals, approver, principal)
     }
 
     /// The exemption tag's word on a resource's tags: `Some(why)` when it is exempt. Any value
@@ -124,15 +123,6 @@ impl Policy {
         None
     }
 
-    /// A principal the policy protects, if `principal_arn` is one: the pattern that matches.
-    pub fn protects(&self, principal_arn: &str) -> Option<&str> {
-        self.exemptions
-            .protected_principals
-            .iter()
-            .find(|p| glob(p, principal_arn))
-            .map(String::as_str)
-    }
-
     /// Decide for `finding`, which names `target_arn`, in this function's `own_account`.
     /// Checks run from the most fundamental (is the finding real and ours?) to the most
     /// specific; the first that fails decides.
@@ -155,11 +145,10 @@ impl Policy {
                 format!("{target_arn} matches exemptions.arns {p:?}"),
             );
         }
-        if let Some(p) = self.protects(target_arn) {
-            return skip(
-                Reason::Protected,
-                format!("{target_arn} matches exemptions.protected_principals {p:?}"),
-            );
+        if let Some(why) =
+            crate::principal::protection(&self.exemptions.protected_principals, None, target_arn)
+        {
+            return skip(Reason::Protected, why);
         }
         let (mut mode, mut because) = match settings.mode {
             Some(mode) => (mode, because),

@@ -55,6 +55,19 @@ pub(super) fn port_probe_several_ips(f: &Finding) {
         ips(&["203.0.113.44", "198.51.100.99"]),
         "each probe's address, in the probes' order"
     );
+    assert_eq!(f.details.resource_role.as_deref(), Some("TARGET"));
+    let arn = f
+        .details
+        .guardduty_arn
+        .as_deref()
+        .expect("the GuardDuty ARN");
+    assert_eq!(
+        crate::finding::guardduty_arn_parts(arn),
+        Some((
+            "6cb5b3f3d1a2e4f5a6b7c8d9e0f1a2b3",
+            "b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3"
+        ))
+    );
 }
 
 pub(super) fn ipv6_remote(f: &Finding) {

@@ -1,7 +1,7 @@
-//! Which instance a finding names (pure). The rest of the target (its VPC and interfaces) is
-//! read from EC2, never taken from the payload.
+//! Which instance a finding names (pure), for every fix aimed at one instance. The rest of the
+//! target (its subnet, VPC and interfaces) is read from EC2, never taken from the payload.
 
-use reflex_shared::finding::{Finding, ResourceKind};
+use super::{partition_for_region, Finding, ResourceKind};
 
 /// An EC2 instance id: `i-` and 8 or 17 lowercase hex digits. Anything else is hostile input.
 pub fn valid_instance_id(id: &str) -> bool {
@@ -36,7 +36,7 @@ pub fn named_instance(finding: &Finding) -> Result<(String, String), String> {
         [] => return Err("the finding names no EC2 instance".into()),
         many => {
             return Err(format!(
-                "the finding names {} instances; Reflex quarantines exactly one",
+                "the finding names {} instances; Reflex acts on exactly one",
                 many.len()
             ))
         }
@@ -46,11 +46,15 @@ pub fn named_instance(finding: &Finding) -> Result<(String, String), String> {
     }
     let arn = arn.unwrap_or_else(|| {
         format!(
-            "arn:aws:ec2:{}:{}:instance/{id}",
-            finding.region, finding.account
+            "arn:{}:ec2:{}:{}:instance/{id}",
+            partition_for_region(&finding.region),
+            finding.region,
+            finding.account
         )
     });
-    let ours = arn.split(':').nth(3) == Some(finding.region.as_str())
+    let ours = arn.starts_with("arn:")
+        && arn.split(':').nth(2) == Some("ec2")
+        && arn.split(':').nth(3) == Some(finding.region.as_str())
         && arn.split(':').nth(4) == Some(finding.account.as_str())
         && arn.ends_with(&format!(":instance/{id}"));
     if !ours {
@@ -65,7 +69,7 @@ pub fn named_instance(finding: &Finding) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reflex_shared::finding::Resource;
+    use crate::finding::Resource;
 
     #[test]
     fn instance_ids() {
@@ -87,7 +91,7 @@ mod tests {
         let raw = include_str!(
             "../../../events/ec2-quarantine-instance/guardduty-backdoor-c-and-c-activity.json"
         );
-        let mut f = reflex_shared::finding::parse_event(&serde_json::from_str(raw).unwrap())
+        let mut f = crate::finding::parse_event(&serde_json::from_str(raw).unwrap())
             .unwrap()
             .remove(0);
         f.resources = resources;
@@ -126,7 +130,7 @@ mod tests {
             (
                 "two instances",
                 finding(vec![instance(ID, None), instance("i-12345678", None)], None),
-                Err("the finding names 2 instances; Reflex quarantines exactly one"),
+                Err("the finding names 2 instances; Reflex acts on exactly one"),
             ),
             (
                 "a hostile id",
@@ -140,6 +144,20 @@ mod tests {
                     None,
                 ),
                 Err("instance ARN arn:aws:ec2:us-east-1:999999999999:instance/i-0badc0ffee1234567 does not name instance i-0badc0ffee1234567 in us-east-1 of account 123456789012"),
+            ),
+            (
+                "an ARN of another service",
+                finding(vec![instance(ID, Some("arn:aws:s3:us-east-1:123456789012:instance/i-0badc0ffee1234567"))], None),
+                Err("instance ARN arn:aws:s3:us-east-1:123456789012:instance/i-0badc0ffee1234567 does not name instance i-0badc0ffee1234567 in us-east-1 of account 123456789012"),
+            ),
+            (
+                "a GovCloud instance",
+                {
+                    let mut f = finding(vec![instance(ID, None)], None);
+                    f.region = "us-gov-west-1".into();
+                    f
+                },
+                Ok((ID, "arn:aws-us-gov:ec2:us-gov-west-1:123456789012:instance/i-0badc0ffee1234567")),
             ),
         ];
         for (name, f, want) in cases {
