@@ -16,6 +16,7 @@ pub mod lambda_api;
 pub mod network_block_ip;
 pub mod quarantine;
 pub mod scripted;
+pub mod sg_revoke_open_ingress;
 pub mod ssm_script;
 pub mod subjects;
 
