@@ -154,9 +154,11 @@ async fn under_ec2_13_only_the_two_world_open_port_22_rules_go_and_rollback_rest
     assert_eq!(r.status, Status::RolledBack);
 }
 
-/// An EC2.18 finding whose parameters authorize 80 and 443 leaves those, whatever the
-/// policy's own list says; everything else open to the world goes (UDP too: the finding
-/// authorizes no UDP port).
+/// The group again, with HTTP from the world beside HTTPS, under an EC2.18 finding
+/// whose parameters authorize 80 and 443: those are left, whatever the policy's own list says
+/// (the finding's parameters win); SSH from the world goes, and so does DNS over UDP from the
+/// world (the finding authorizes no UDP port). Rules from a private network and a peer group
+/// stay.
 #[tokio::test]
 async fn ec2_18_with_parameters_authorizing_80_and_443_leaves_those() {
     let h = Harness::with(HarnessOptions {
@@ -167,16 +169,18 @@ async fn ec2_18_with_parameters_authorizing_80_and_443_leaves_those() {
     })
     .await;
     let f = function(&h);
+    let peer = group(&h, &[], &[]).await;
     let g = group(
         &h,
         &[
-            ("tcp", 80, 80, "0.0.0.0/0", None),
-            ("tcp", 443, 443, "0.0.0.0/0", None),
-            ("tcp", 443, 443, "::/0", None),
             ("tcp", 22, 22, "0.0.0.0/0", None),
-            ("tcp", 8080, 8080, "::/0", None),
+            ("tcp", 22, 22, "10.0.0.0/8", None),
+            ("tcp", 443, 443, "0.0.0.0/0", None),
+            ("tcp", 22, 22, "::/0", None),
+            ("-1", -1, -1, &peer, None),
+            ("tcp", 80, 80, "0.0.0.0/0", None),
+            ("tcp", 443, 443, "::/0", None),
             ("udp", 53, 53, "0.0.0.0/0", None),
-            ("tcp", 5432, 5432, "10.0.0.0/8", None),
         ],
         &[],
     )
@@ -186,14 +190,20 @@ async fn ec2_18_with_parameters_authorizing_80_and_443_leaves_those() {
     assert_eq!(
         allowed(&h, &g).await,
         [
-            "tcp/443-443 0.0.0.0/0",
-            "tcp/443-443 ::/0",
-            "tcp/5432-5432 10.0.0.0/8",
-            "tcp/80-80 0.0.0.0/0",
+            "-1/-1--1 ".to_string() + &peer,
+            "tcp/22-22 10.0.0.0/8".into(),
+            "tcp/443-443 0.0.0.0/0".into(),
+            "tcp/443-443 ::/0".into(),
+            "tcp/80-80 0.0.0.0/0".into(),
         ]
     );
     let r = h.record(&o.record_id).await;
-    assert_eq!(r.actions.len(), 3, "{:?}", r.actions);
+    assert_eq!(
+        apis(&r.actions),
+        ["ec2:RevokeSecurityGroupIngress"; 3],
+        "{:?}",
+        r.actions
+    );
     let target: SgTarget = serde_json::from_value(r.target.clone().unwrap()).unwrap();
     assert!(
         target
