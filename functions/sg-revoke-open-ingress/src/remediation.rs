@@ -70,6 +70,9 @@ impl Remediation for SgRevokeOpenIngress {
         })
     }
 
+    // No `identity`: a security group id is never given to another group, so the id alone
+    // tells a group from a later one of the same name.
+
     async fn tags(&self, t: &SgTarget) -> Result<Tags, RemediationError> {
         self.ec2.tags(&t.group_id).await
     }
