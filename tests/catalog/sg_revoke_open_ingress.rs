@@ -391,3 +391,51 @@ async fn the_demo_revokes_a_world_open_ssh_rule() {
         ]
     );
 }
+
+/// The EC2 adapter on its own against the emulator: rules read with their ids, a revoke by id
+/// (again: already gone, done), an authorization answering its new id (again: a duplicate,
+/// found by content), tags, and a deleted group gone.
+#[tokio::test]
+async fn the_adapter_reads_and_changes_one_group() {
+    let h = Harness::new().await;
+    let g = group(
+        &h,
+        &[("tcp", 22, 22, "0.0.0.0/0", Some("ssh"))],
+        &[("team", "net")],
+    )
+    .await;
+    let ec2 = sg_revoke_open_ingress::Ec2::new(ec2(&h));
+    let rules = ec2.ingress(&g).await.unwrap();
+    assert_eq!(rules.len(), 1, "ingress only: {rules:?}");
+    let ssh = rules[0].clone();
+    assert!(ssh.id.starts_with("sgr-") && ssh.is_world());
+    assert_eq!(ssh.description.as_deref(), Some("ssh"));
+    assert_eq!(
+        ec2.tags(&g).await.unwrap().get("team").map(String::as_str),
+        Some("net")
+    );
+
+    ec2.revoke(&g, &ssh.id).await.unwrap();
+    assert!(ec2.ingress(&g).await.unwrap().is_empty());
+    ec2.revoke(&g, &ssh.id).await.expect("already gone is done");
+
+    let made = ec2.authorize(&g, &ssh.content()).await.unwrap().unwrap();
+    assert_ne!(made, ssh.id, "a re-authorized rule has a new id");
+    let again = ec2.authorize(&g, &ssh.content()).await.unwrap();
+    assert_eq!(again.as_deref(), Some(made.as_str()), "the duplicate found");
+    let back = ec2.ingress(&g).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].content(), ssh.content());
+
+    ec2.revoke(&g, &made).await.unwrap();
+    aws_sdk_ec2::Client::new(&h.sdk)
+        .delete_security_group()
+        .group_id(&g)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        ec2.ingress(&g).await,
+        Err(reflex_shared::remediation::RemediationError::Gone(_))
+    ));
+}
