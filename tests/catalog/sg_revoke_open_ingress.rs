@@ -19,7 +19,7 @@ use reflex_shared::pipeline::{self, Handled};
 use reflex_shared::status::{Reason, Status};
 use reflex_tests::common::Subject;
 use reflex_tests::sg_revoke_open_ingress::{
-    allowed, ec2, event_for, group, ingress, RuleSpec, EC2_13, EC2_18,
+    allowed, ec2, event_for, group, ingress, managed_rule_with, RuleSpec, EC2_13, EC2_18,
 };
 use reflex_tests::{common_cases, Harness, HarnessOptions};
 use serde_json::{json, Value};
@@ -278,18 +278,26 @@ async fn every_trigger_kind_revokes_what_it_names() {
             "securityhub-restricted-ssh-0a1b2c3d",
             "INCOMING_SSH_DISABLED",
         ),
-        (
-            "restricted-common-ports-conformance-pack-x7k2m9q4d",
-            "RESTRICTED_INCOMING_TRAFFIC",
-        ),
-        (
-            "team-net-sg-authorized-ports",
-            "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
-        ),
         ("team-ssh-closed", "INCOMING_SSH_DISABLED"),
     ] {
         h.managed_config_rule(name, identifier).await;
     }
+    // Rules with parameters of their own, which Config's events do not carry: the function
+    // reads them (DescribeConfigRules). 8080 blocked in place of 20; only 443 authorized.
+    managed_rule_with(
+        &h,
+        "restricted-common-ports-conformance-pack-x7k2m9q4d",
+        "RESTRICTED_INCOMING_TRAFFIC",
+        r#"{"blockedPort1": "8080"}"#,
+    )
+    .await;
+    managed_rule_with(
+        &h,
+        "team-net-sg-authorized-ports",
+        "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
+        r#"{"authorizedTcpPorts": "443"}"#,
+    )
+    .await;
     let f = function(&h);
     let cases: &[(&str, RuleSpec)] = &[
         (
@@ -310,11 +318,15 @@ async fn every_trigger_kind_revokes_what_it_names() {
         ),
         (
             "config-restricted-incoming-traffic-conformance-pack.json",
-            ("tcp", 3306, 3306, "0.0.0.0/0", None),
+            ("tcp", 8080, 8080, "0.0.0.0/0", None),
+        ),
+        (
+            "config-restricted-incoming-traffic-conformance-pack.json",
+            ("tcp", 3306, 3306, "::/0", None),
         ),
         (
             "config-vpc-sg-open-only-to-authorized-ports-custom-name.json",
-            ("tcp", 8443, 8443, "0.0.0.0/0", None),
+            ("tcp", 80, 80, "0.0.0.0/0", None),
         ),
         (
             "securityhub-config-finding-incoming-ssh-disabled-custom-name.json",

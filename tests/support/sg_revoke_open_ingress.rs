@@ -86,6 +86,29 @@ pub fn source_of(s: &str) -> Source {
     }
 }
 
+/// An AWS-managed Config rule (`identifier`) deployed as `name` with its own parameters
+/// (`InputParameters`, JSON), in the emulator.
+pub async fn managed_rule_with(h: &Harness, name: &str, identifier: &str, parameters: &str) {
+    use aws_sdk_config::types::{ConfigRule, Owner, Source as RuleSource};
+    let rule = ConfigRule::builder()
+        .config_rule_name(name)
+        .input_parameters(parameters)
+        .source(
+            RuleSource::builder()
+                .owner(Owner::Aws)
+                .source_identifier(identifier)
+                .build()
+                .expect("a rule source"),
+        )
+        .build();
+    aws_sdk_config::Client::new(&h.sdk)
+        .put_config_rule()
+        .config_rule(rule)
+        .send()
+        .await
+        .expect("put the managed Config rule");
+}
+
 /// The group's ingress rules as read now (through an adapter that logs nothing).
 pub async fn ingress(h: &Harness, group: &str) -> Vec<Rule> {
     sg_revoke_open_ingress::Ec2::new(ec2(h))
@@ -109,11 +132,18 @@ impl Subject for SgRevokeOpenIngress {
     const SPEC: &'static reflex_shared::remediation::Spec = &sg_revoke_open_ingress::SPEC;
 
     fn new(h: &Harness) -> Self {
-        SgRevokeOpenIngress::from_client(aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&h.sdk)
-                .interceptor(h.calls.clone())
-                .build(),
-        ))
+        SgRevokeOpenIngress::from_clients(
+            aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&h.sdk)
+                    .interceptor(h.calls.clone())
+                    .build(),
+            ),
+            aws_sdk_config::Client::from_conf(
+                aws_sdk_config::config::Builder::from(&h.sdk)
+                    .interceptor(h.calls.clone())
+                    .build(),
+            ),
+        )
     }
 
     /// SSH open to the world, beside SSH from a private network.

@@ -245,3 +245,87 @@ fn rule_from_sdk(r: &SecurityGroupRule) -> Result<Rule, RemediationError> {
             .map(str::to_string),
     })
 }
+
+pub const DESCRIBE_CONFIG_RULES: &str = "config:DescribeConfigRules";
+
+/// A Config rule's own parameters (`InputParameters`), which Config events do not carry.
+#[derive(Debug, Clone)]
+pub struct ConfigRules {
+    client: aws_sdk_config::Client,
+}
+
+impl ConfigRules {
+    pub fn new(client: aws_sdk_config::Client) -> Self {
+        ConfigRules { client }
+    }
+
+    /// The parameters of the rule deployed as `name`, each as text (a number written as one);
+    /// none for a rule without parameters, or one that no longer exists.
+    pub async fn parameters(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, RemediationError> {
+        let out = match self
+            .client
+            .describe_config_rules()
+            .config_rule_names(name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if code(&e) == Some("NoSuchConfigRuleException") => {
+                return Ok(Default::default())
+            }
+            Err(e) => return Err(RemediationError::aws(DESCRIBE_CONFIG_RULES, e)),
+        };
+        let raw = out
+            .config_rules()
+            .iter()
+            .find(|r| r.config_rule_name() == Some(name))
+            .and_then(|r| r.input_parameters())
+            .unwrap_or_default();
+        rule_parameters(raw).map_err(|why| {
+            RemediationError::Invalid(format!("Config rule {name}'s InputParameters {why}"))
+        })
+    }
+}
+
+/// `InputParameters` as Config stores them: a JSON object of text (or numbers), or nothing.
+pub fn rule_parameters(raw: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    if raw.trim().is_empty() {
+        return Ok(Default::default());
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| format!("are not JSON: {e}"))?;
+    let object = v.as_object().ok_or("are not a JSON object")?;
+    object
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
+            serde_json::Value::Number(n) => Ok((k.clone(), n.to_string())),
+            other => Err(format!("hold {k} = {other}, neither text nor a number")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_parameters_table() {
+        let ok = |raw: &str| rule_parameters(raw).unwrap();
+        assert!(ok("").is_empty());
+        assert_eq!(
+            ok(r#"{"blockedPort1": "8080", "blockedPort2": 22}"#),
+            [("blockedPort1", "8080"), ("blockedPort2", "22")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into()
+        );
+        assert!(rule_parameters("[1]").is_err());
+        assert!(rule_parameters("{\"a\": [1]}")
+            .unwrap_err()
+            .contains("a = [1]"));
+        assert!(rule_parameters("not json").is_err());
+    }
+}

@@ -2,10 +2,11 @@
 //! `0.0.0.0/0` or `::/0` that cover a port the finding names. Low risk (enforce by default).
 //!
 //! - The offending ports come from the trigger: SSH (EC2.13, INCOMING_SSH_DISABLED), RDP
-//!   (EC2.14), AWS's high-risk ports (EC2.19), the policy's `blocked_ports`
+//!   (EC2.14), AWS's high-risk ports (EC2.19), the rule's blocked ports
 //!   (RESTRICTED_INCOMING_TRAFFIC), and every port but the authorized ones for EC2.18 (the
 //!   finding's own `SecurityControlParameters`, else the policy's) and
-//!   VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS (the policy's).
+//!   VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS (the rule's own `InputParameters`, read from Config,
+//!   else the policy's); RESTRICTED_INCOMING_TRAFFIC's from the rule's own parameters too.
 //! - Protocol `-1` and port ranges count on every port they cover. A rule wider than the
 //!   offending ports keeps its allowed part: that part is authorized first (same CIDR, same
 //!   description), then the rule is revoked (see `plan`).
@@ -49,6 +50,8 @@ pub static SPEC: Spec = Spec {
         Trigger::ConfigRule("VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS"),
     ],
     iam_actions: &[
+        // resolve: a Config rule's own parameters (its blocked or authorized ports)
+        "config:DescribeConfigRules",
         // tags, and whether the group still exists
         "ec2:DescribeSecurityGroups",
         // inspect: the ingress rules with their rule ids
@@ -67,19 +70,24 @@ pub static SPEC: Spec = Spec {
     confirm_at_source: false,
 };
 
-/// The remediation, with its EC2 client.
+/// The remediation, with its EC2 client and its Config client (a Config rule's parameters).
 pub struct SgRevokeOpenIngress {
     ec2: Ec2,
+    config: aws::ConfigRules,
 }
 
 impl SgRevokeOpenIngress {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        SgRevokeOpenIngress::from_client(aws_sdk_ec2::Client::new(sdk))
+        SgRevokeOpenIngress::from_clients(
+            aws_sdk_ec2::Client::new(sdk),
+            aws_sdk_config::Client::new(sdk),
+        )
     }
 
-    pub fn from_client(client: aws_sdk_ec2::Client) -> Self {
+    pub fn from_clients(ec2: aws_sdk_ec2::Client, config: aws_sdk_config::Client) -> Self {
         SgRevokeOpenIngress {
-            ec2: Ec2::new(client),
+            ec2: Ec2::new(ec2),
+            config: aws::ConfigRules::new(config),
         }
     }
 

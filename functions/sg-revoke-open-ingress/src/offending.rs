@@ -36,14 +36,26 @@ impl Offending {
 
 const SSH: &str = "tcp 22";
 
-/// The offending ports for a finding of `kind`, evaluated with `control_parameters` (ASFF
-/// `Compliance.SecurityControlParameters`), under `params`. `Err`: the finding is not one this
-/// remediation can judge (an unknown trigger, or parameters that are not port lists).
+/// What a finding was evaluated with: a control's `SecurityControlParameters`, or its Config
+/// rule's own `InputParameters` (read from Config: its events carry none).
+#[derive(Debug, Clone, Default)]
+pub struct Evaluated<'a> {
+    pub control_parameters: Option<&'a BTreeMap<String, Vec<String>>>,
+    pub rule_parameters: Option<&'a BTreeMap<String, String>>,
+}
+
+/// The offending ports for a finding of `kind`, evaluated as `evaluated` says, under `params`.
+/// `Err`: the finding is not one this remediation can judge (an unknown trigger, or parameters
+/// that are not port lists).
 pub fn offending(
     kind: &FindingKind,
-    control_parameters: &BTreeMap<String, Vec<String>>,
+    evaluated: &Evaluated<'_>,
     params: &Params,
 ) -> Result<Offending, String> {
+    let empty = BTreeMap::new();
+    let control_parameters = evaluated.control_parameters.unwrap_or(&empty);
+    let empty_rule = BTreeMap::new();
+    let rule_parameters = evaluated.rule_parameters.unwrap_or(&empty_rule);
     let tcp_only = |why: String, tcp: Ports| Offending {
         why,
         tcp,
@@ -69,16 +81,16 @@ pub fn offending(
                 udp: high,
             }
         }
-        // Config events carry no rule parameters: the policy's (AWS's defaults by default).
-        FindingKind::ConfigRule(r) if r == "RESTRICTED_INCOMING_TRAFFIC" => tcp_only(
-            format!(
-                "Config rule {r}: tcp {} (blocked_ports of the policy)",
-                params.blocked
-            ),
-            params.blocked.clone(),
-        ),
+        FindingKind::ConfigRule(r) if r == "RESTRICTED_INCOMING_TRAFFIC" => {
+            let (blocked, from) = blocked(rule_parameters, params)?;
+            tcp_only(format!("Config rule {r}: tcp {blocked} ({from})"), blocked)
+        }
         FindingKind::Control(c) if c == "EC2.18" => {
-            let (tcp, udp, from) = authorized(control_parameters, params)?;
+            let (tcp, udp, from) = authorized(
+                control_parameters,
+                params,
+                "the finding's SecurityControlParameters",
+            )?;
             Offending {
                 why: format!(
                     "EC2.18: every port but the authorized ones (tcp {tcp}; udp {udp}; {from})"
@@ -87,31 +99,57 @@ pub fn offending(
                 udp: udp.complement(),
             }
         }
-        FindingKind::ConfigRule(r) if r == "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS" => Offending {
-            why: format!(
-                "Config rule {r}: every port but the authorized ones (tcp {}; udp {}; from the policy)",
-                params.authorized_tcp, params.authorized_udp
-            ),
-            tcp: params.authorized_tcp.complement(),
-            udp: params.authorized_udp.complement(),
-        },
-        other => return Err(format!("{} is not a trigger of sg-revoke-open-ingress", other.name())),
+        FindingKind::ConfigRule(r) if r == "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS" => {
+            // The rule's parameters are comma-separated lists (`"443,1020-1025"`).
+            let split = |k: &str| {
+                rule_parameters.get(k).map(|v| {
+                    v.split(',')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect::<Vec<_>>()
+                })
+            };
+            let lists = BTreeMap::from_iter(
+                [
+                    ("authorizedTcpPorts", split("authorizedTcpPorts")),
+                    ("authorizedUdpPorts", split("authorizedUdpPorts")),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
+            );
+            let (tcp, udp, from) = authorized(&lists, params, "the rule's InputParameters")?;
+            Offending {
+                why: format!(
+                    "Config rule {r}: every port but the authorized ones (tcp {tcp}; udp {udp}; {from})"
+                ),
+                tcp: tcp.complement(),
+                udp: udp.complement(),
+            }
+        }
+        other => {
+            return Err(format!(
+                "{} is not a trigger of sg-revoke-open-ingress",
+                other.name()
+            ))
+        }
     })
 }
 
-/// EC2.18's authorized ports: the finding's own parameters when it carries either list (a list
-/// it leaves out authorizes nothing), else the policy's.
+/// The authorized ports: the finding's (or its rule's) own `authorizedTcpPorts` /
+/// `authorizedUdpPorts` when it names either list (a list it leaves out authorizes nothing),
+/// else the policy's.
 fn authorized(
-    control_parameters: &BTreeMap<String, Vec<String>>,
+    lists: &BTreeMap<String, Vec<String>>,
     params: &Params,
+    source: &'static str,
 ) -> Result<(Ports, Ports, &'static str), String> {
-    let tcp = control_parameters.get("authorizedTcpPorts");
-    let udp = control_parameters.get("authorizedUdpPorts");
+    let tcp = lists.get("authorizedTcpPorts");
+    let udp = lists.get("authorizedUdpPorts");
     if tcp.is_none() && udp.is_none() {
         return Ok((
             params.authorized_tcp.clone(),
             params.authorized_udp.clone(),
-            "the finding carries no SecurityControlParameters: the policy's",
+            "none in the finding or its rule: the policy's",
         ));
     }
     let read = |name: &str, values: Option<&Vec<String>>| match values {
@@ -123,7 +161,42 @@ fn authorized(
     Ok((
         read("authorizedTcpPorts", tcp)?,
         read("authorizedUdpPorts", udp)?,
-        "the finding's SecurityControlParameters",
+        source,
+    ))
+}
+
+/// RESTRICTED_INCOMING_TRAFFIC's blocked ports as the rule evaluates them: `blockedPort1`…
+/// `blockedPort5`, each AWS's default where not given, and any in `blockedPorts` (a
+/// comma-separated list). A rule that names none of them: the policy's `blocked_ports`.
+fn blocked(
+    rule_parameters: &BTreeMap<String, String>,
+    params: &Params,
+) -> Result<(Ports, &'static str), String> {
+    let named = |k: &str| rule_parameters.contains_key(k);
+    if !(1..=5).any(|n| named(&format!("blockedPort{n}"))) && !named("blockedPorts") {
+        return Ok((params.blocked.clone(), "blocked_ports of the policy"));
+    }
+    let mut texts: Vec<String> = Vec::new();
+    for (n, default) in (1..=5).zip(crate::params::DEFAULT_BLOCKED) {
+        texts.push(
+            rule_parameters
+                .get(&format!("blockedPort{n}"))
+                .cloned()
+                .unwrap_or_else(|| default.to_string()),
+        );
+    }
+    if let Some(more) = rule_parameters.get("blockedPorts") {
+        texts.extend(
+            more.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty()),
+        );
+    }
+    let ports = Ports::parse_list(&texts)
+        .ok_or_else(|| format!("the rule's blocked ports {texts:?} are not ports: not judged"))?;
+    Ok((
+        ports,
+        "the rule's InputParameters, AWS's defaults where not given",
     ))
 }
 
@@ -131,8 +204,29 @@ fn authorized(
 mod tests {
     use super::*;
 
-    fn control(id: &str) -> FindingKind {
+    fn control_id(id: &str) -> FindingKind {
         FindingKind::Control(id.into())
+    }
+
+    fn control(p: &BTreeMap<String, Vec<String>>) -> Evaluated<'_> {
+        Evaluated {
+            control_parameters: Some(p),
+            rule_parameters: None,
+        }
+    }
+
+    fn config(p: &BTreeMap<String, String>) -> Evaluated<'_> {
+        Evaluated {
+            control_parameters: None,
+            rule_parameters: Some(p),
+        }
+    }
+
+    fn rp(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn rule(id: &str) -> FindingKind {
@@ -163,9 +257,9 @@ mod tests {
             &'a str,
         );
         let cases: Vec<Case> = vec![
-            (control("EC2.13"), cp(&[]), &p, "22", "none"),
+            (control_id("EC2.13"), cp(&[]), &p, "22", "none"),
             (rule("INCOMING_SSH_DISABLED"), cp(&[]), &p, "22", "none"),
-            (control("EC2.14"), cp(&[]), &p, "3389", "none"),
+            (control_id("EC2.14"), cp(&[]), &p, "3389", "none"),
             (
                 rule("RESTRICTED_INCOMING_TRAFFIC"),
                 cp(&[]),
@@ -182,14 +276,14 @@ mod tests {
             ),
             // The finding's own parameters win over the policy's.
             (
-                control("EC2.18"),
+                control_id("EC2.18"),
                 cp(&[("authorizedTcpPorts", &["80", "443"])]),
                 &custom,
                 "0-79, 81-442, 444-65535",
                 "0-65535",
             ),
             (
-                control("EC2.18"),
+                control_id("EC2.18"),
                 cp(&[
                     ("authorizedTcpPorts", &["80", "443"]),
                     ("authorizedUdpPorts", &["500", "4500"]),
@@ -200,14 +294,14 @@ mod tests {
             ),
             // None in the finding: the policy's, AWS's 80 and 443 by default.
             (
-                control("EC2.18"),
+                control_id("EC2.18"),
                 cp(&[]),
                 &p,
                 "0-79, 81-442, 444-65535",
                 "0-65535",
             ),
             (
-                control("EC2.18"),
+                control_id("EC2.18"),
                 cp(&[]),
                 &custom,
                 "0-442, 444-65535",
@@ -222,27 +316,93 @@ mod tests {
             ),
         ];
         for (kind, params, policy, tcp, udp) in cases {
-            let o = offending(&kind, &params, policy).unwrap();
+            let o = offending(&kind, &control(&params), policy).unwrap();
             assert_eq!(o.tcp.to_string(), tcp, "{kind:?} {params:?}");
             assert_eq!(o.udp.to_string(), udp, "{kind:?} {params:?}");
             assert!(!o.why.is_empty());
         }
-        let high = offending(&control("EC2.19"), &cp(&[]), &p).unwrap();
+        let high = offending(&control_id("EC2.19"), &Evaluated::default(), &p).unwrap();
         assert_eq!(high.tcp, Ports::list(HIGH_RISK));
         assert_eq!(high.udp, Ports::list(HIGH_RISK));
         assert_eq!(high.tcp.ranges().len(), 20, "20-23 and 1433-1434 merge");
     }
 
+    /// Config rules are judged by their own InputParameters, read from Config.
+    #[test]
+    fn config_rules_by_their_own_parameters() {
+        let p = Params::default();
+        let custom = Params {
+            blocked: Ports::list(&[9999]),
+            ..Params::default()
+        };
+        // (kind, rule parameters, policy, tcp, udp)
+        type Case<'a> = (
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            &'a Params,
+            &'a str,
+            &'a str,
+        );
+        let cases: &[Case] = &[
+            // blockedPort1 replaced, the other four AWS's defaults.
+            (
+                "RESTRICTED_INCOMING_TRAFFIC",
+                &[("blockedPort1", "8080")],
+                &p,
+                "21, 3306, 3389, 4333, 8080",
+                "none",
+            ),
+            (
+                "RESTRICTED_INCOMING_TRAFFIC",
+                &[("blockedPorts", "22, 8000-8010")],
+                &p,
+                "20-22, 3306, 3389, 4333, 8000-8010",
+                "none",
+            ),
+            // A rule naming none of them: the policy's.
+            ("RESTRICTED_INCOMING_TRAFFIC", &[], &custom, "9999", "none"),
+            (
+                "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
+                &[("authorizedTcpPorts", "443,1020-1025")],
+                &p,
+                "0-442, 444-1019, 1026-65535",
+                "0-65535",
+            ),
+            (
+                "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
+                &[("authorizedUdpPorts", "500")],
+                &p,
+                "0-65535",
+                "0-499, 501-65535",
+            ),
+            (
+                "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
+                &[],
+                &p,
+                "0-79, 81-442, 444-65535",
+                "0-65535",
+            ),
+            ("INCOMING_SSH_DISABLED", &[("x", "1")], &p, "22", "none"),
+        ];
+        for (id, params, policy, tcp, udp) in cases {
+            let params = rp(params);
+            let o = offending(&rule(id), &config(&params), policy).unwrap();
+            assert_eq!(o.tcp.to_string(), *tcp, "{id} {params:?}");
+            assert_eq!(o.udp.to_string(), *udp, "{id} {params:?}");
+        }
+    }
+
     #[test]
     fn what_is_not_judged() {
         let p = Params::default();
-        assert!(offending(&control("EC2.2"), &cp(&[]), &p).is_err());
-        assert!(offending(&FindingKind::GuarddutyType("x".into()), &cp(&[]), &p).is_err());
-        let bad = offending(
-            &control("EC2.18"),
-            &cp(&[("authorizedTcpPorts", &["http"])]),
-            &p,
-        );
+        let none = Evaluated::default();
+        assert!(offending(&control_id("EC2.2"), &none, &p).is_err());
+        assert!(offending(&FindingKind::GuarddutyType("x".into()), &none, &p).is_err());
+        let http = cp(&[("authorizedTcpPorts", &["http"])]);
+        let bad = offending(&control_id("EC2.18"), &control(&http), &p);
         assert!(bad.unwrap_err().contains("authorizedTcpPorts"));
+        let ssh = rp(&[("blockedPort1", "ssh")]);
+        let bad = offending(&rule("RESTRICTED_INCOMING_TRAFFIC"), &config(&ssh), &p);
+        assert!(bad.unwrap_err().contains("ssh"));
     }
 }

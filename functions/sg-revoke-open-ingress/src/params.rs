@@ -7,9 +7,10 @@ use serde::Deserialize;
 /// The words the README and error messages use for this section.
 pub const PARAMETERS: &str = "authorized_tcp_ports, authorized_udp_ports — ports (443) or ranges \
 (\"1020-1025\") that may stay open to the world, for EC2.18 findings that carry no \
-SecurityControlParameters and for the Config rule VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS \
-(defaults: tcp 80 and 443, as AWS's EC2.18; udp none); blocked_ports — the TCP ports the Config \
-rule RESTRICTED_INCOMING_TRAFFIC closes (default 20, 21, 3389, 3306, 4333, as AWS's rule)";
+SecurityControlParameters and for a VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS rule deployed without \
+its own (defaults: tcp 80 and 443, as AWS's EC2.18; udp none); blocked_ports — the TCP ports \
+closed for a RESTRICTED_INCOMING_TRAFFIC rule deployed without blockedPort parameters (default \
+20, 21, 3389, 3306, 4333, as AWS's rule)";
 
 /// AWS's default `authorizedTcpPorts` for EC2.18.
 pub const DEFAULT_AUTHORIZED_TCP: &[u16] = &[80, 443];

@@ -125,7 +125,7 @@ pub fn undo(applied: &[(SgStep, Option<String>)]) -> Vec<SgStep> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offending::offending;
+    use crate::offending::{offending, Evaluated};
     use crate::params::Params;
     use crate::rules::Source;
     use reflex_shared::finding::FindingKind;
@@ -173,7 +173,7 @@ mod tests {
     fn ec2_13() -> Offending {
         offending(
             &FindingKind::Control("EC2.13".into()),
-            &BTreeMap::new(),
+            &Evaluated::default(),
             &Params::default(),
         )
         .unwrap()
@@ -186,7 +186,10 @@ mod tests {
         )]);
         offending(
             &FindingKind::Control("EC2.18".into()),
-            &cp,
+            &Evaluated {
+                control_parameters: Some(&cp),
+                rule_parameters: None,
+            },
             &Params::default(),
         )
         .unwrap()
@@ -358,7 +361,7 @@ mod tests {
                 state: state(vec![everything.clone()]),
                 offending: offending(
                     &FindingKind::Control("EC2.19".into()),
-                    &BTreeMap::new(),
+                    &Evaluated::default(),
                     &Params::default(),
                 )
                 .unwrap(),

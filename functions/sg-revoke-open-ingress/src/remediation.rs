@@ -2,13 +2,19 @@
 //! EC2 adapter.
 
 use crate::aws::{AUTHORIZE_INGRESS, REVOKE_INGRESS};
-use crate::offending::offending;
+use crate::offending::{offending, Evaluated};
 use crate::params::Params;
 use crate::plan::{self, SgStep};
 use crate::rules::{GroupState, Rule, Source};
 use crate::target::{named_group, SgTarget};
 use crate::{SgRevokeOpenIngress, SPEC};
-use reflex_shared::finding::Finding;
+use reflex_shared::finding::{Finding, FindingKind};
+
+/// The Config rules whose own parameters decide the offending ports.
+const RULES_WITH_PARAMETERS: &[&str] = &[
+    "RESTRICTED_INCOMING_TRAFFIC",
+    "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
+];
 use reflex_shared::remediation::{
     Applied, Context, Plan, Remediation, RemediationError, ResourceRef, Spec, StepRecord, Subject,
     Tags, Unresolved,
@@ -61,8 +67,22 @@ impl Remediation for SgRevokeOpenIngress {
     /// finds a deleted group gone).
     async fn resolve(&self, finding: &Finding, params: &Params) -> Result<SgTarget, Unresolved> {
         let resource = named_group(finding).map_err(Unresolved::NoTarget)?;
-        let offending = offending(&finding.kind, &finding.details.control_parameters, params)
-            .map_err(Unresolved::NoTarget)?;
+        // A Config rule's parameters are the rule's own, not in its events: read from Config
+        // (the rule is the one the pipeline resolved by identity, under its deployed name).
+        let rule_parameters = match (&finding.kind, &finding.details.config_rule) {
+            (FindingKind::ConfigRule(id), Some(name))
+                if RULES_WITH_PARAMETERS.contains(&id.as_str()) =>
+            {
+                Some(self.config.parameters(name).await?)
+            }
+            _ => None,
+        };
+        let evaluated = Evaluated {
+            control_parameters: Some(&finding.details.control_parameters),
+            rule_parameters: rule_parameters.as_ref(),
+        };
+        let offending =
+            offending(&finding.kind, &evaluated, params).map_err(Unresolved::NoTarget)?;
         Ok(SgTarget {
             group_id: resource.id.clone(),
             resource,
