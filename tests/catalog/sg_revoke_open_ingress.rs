@@ -3,7 +3,9 @@
 //!
 //! moto 5.2 implements what this function calls — `DescribeSecurityGroupRules` (with the
 //! `group-id` filter), `RevokeSecurityGroupIngress` by `SecurityGroupRuleIds`, and
-//! `AuthorizeSecurityGroupIngress` answering the new rule's id — so nothing here is mocked.
+//! `AuthorizeSecurityGroupIngress` answering the new rule's id, and Config's
+//! `DescribeConfigRules` returning a managed rule's `InputParameters` — so nothing here is
+//! mocked.
 //! Tried on the emulator; three ways it differs from AWS, none of which these tests lean on:
 //! - a revoke naming an unknown rule id answers `InvalidPermission.NotFound` (AWS:
 //!   `InvalidSecurityGroupRuleId.NotFound`); the adapter takes both as "already gone";
