@@ -17,6 +17,7 @@ pub mod network_block_ip;
 pub mod quarantine;
 pub mod scripted;
 pub mod source;
+pub mod sg_revoke_open_ingress;
 pub mod ssm_script;
 pub mod subjects;
 
