@@ -194,32 +194,6 @@ impl StandIn {
             .collect()
     }
 
-    /// The writes about one VPC: naming it, its parts' names or tokens, or its parts' ids.
-    pub fn writes_for(&self, vpc_id: &str) -> Vec<Request> {
-        let ids: Vec<String> = {
-            let m = self.lock();
-            let name = firewall::name(vpc_id);
-            m.lists
-                .iter()
-                .filter(|l| l.name == name)
-                .map(|l| l.id.clone())
-                .chain(
-                    m.groups
-                        .iter()
-                        .filter(|g| g.name == name)
-                        .map(|g| g.id.clone()),
-                )
-                .collect()
-        };
-        self.writes()
-            .into_iter()
-            .filter(|r| {
-                let text = r.params.to_string();
-                text.contains(vpc_id) || ids.iter().any(|id| text.contains(id.as_str()))
-            })
-            .collect()
-    }
-
     /// Whether the VPC's resolver answers NXDOMAIN for `domain`: a rule group associated with
     /// the VPC holds a BLOCK rule whose list holds the domain.
     pub fn blocks(&self, vpc_id: &str, domain: &str) -> bool {
