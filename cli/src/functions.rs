@@ -99,6 +99,7 @@ pub const FUNCTIONS: &[Entry] = &[
     entry!(ec2_quarantine_instance, Ec2QuarantineInstance),
     entry!(network_block_ip, NetworkBlockIp),
     entry!(sg_revoke_open_ingress, SgRevokeOpenIngress),
+    entry!(network_block_domain, NetworkBlockDomain),
 ];
 
 /// The specs of every function.

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod demo;
 pub mod demo_catalog;
+pub mod demo_network_block_domain;
 pub mod demo_network_block_ip;
 pub mod demo_sg_revoke_open_ingress;
 pub mod emulator;

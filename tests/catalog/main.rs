@@ -3,6 +3,7 @@
 
 mod ec2_patch_instance;
 mod ec2_quarantine_instance;
+mod network_block_domain;
 mod network_block_ip;
 mod network_block_ip_adapter;
 mod sg_revoke_open_ingress;
