@@ -5,6 +5,7 @@ pub mod audit;
 pub mod demo;
 pub mod demo_catalog;
 pub mod demo_network_block_ip;
+pub mod demo_s3_enforce_encryption;
 pub mod emulator;
 pub mod functions;
 pub mod policy_choice;

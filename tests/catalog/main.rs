@@ -5,3 +5,4 @@ mod ec2_patch_instance;
 mod ec2_quarantine_instance;
 mod network_block_ip;
 mod network_block_ip_adapter;
+mod s3_enforce_encryption;

@@ -15,6 +15,7 @@ pub mod iam;
 pub mod lambda_api;
 pub mod network_block_ip;
 pub mod quarantine;
+pub mod s3_enforce_encryption;
 pub mod scripted;
 pub mod ssm_script;
 pub mod subjects;
