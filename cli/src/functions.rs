@@ -99,6 +99,7 @@ pub const FUNCTIONS: &[Entry] = &[
     entry!(ec2_quarantine_instance, Ec2QuarantineInstance),
     entry!(network_block_ip, NetworkBlockIp),
     entry!(s3_enforce_encryption, S3EnforceEncryption),
+    entry!(cloudtrail_restore_logging, CloudTrailRestoreLogging),
 ];
 
 /// The specs of every function.

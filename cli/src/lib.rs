@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod demo;
 pub mod demo_catalog;
+pub mod demo_cloudtrail_restore_logging;
 pub mod demo_network_block_ip;
 pub mod demo_s3_enforce_encryption;
 pub mod emulator;

@@ -1,6 +1,7 @@
 //! The catalog's functions end to end against the local AWS emulator, one module each, in one
 //! test binary (each test binary links the whole AWS SDK: one link, not one per function).
 
+mod cloudtrail_restore_logging;
 mod ec2_patch_instance;
 mod ec2_quarantine_instance;
 mod network_block_ip;

@@ -8,6 +8,7 @@
 //! (it answers 404): that call goes to an `aws-smithy-mocks` client that records each request,
 //! so tests assert exactly what Reflex would have sent.
 
+pub mod cloudtrail_restore_logging;
 pub mod common;
 pub mod ec2;
 pub mod fault_proxy;
