@@ -100,6 +100,8 @@ pub const FUNCTIONS: &[Entry] = &[
     entry!(network_block_ip, NetworkBlockIp),
     entry!(sg_revoke_open_ingress, SgRevokeOpenIngress),
     entry!(network_block_domain, NetworkBlockDomain),
+    entry!(s3_enforce_encryption, S3EnforceEncryption),
+    entry!(cloudtrail_restore_logging, CloudTrailRestoreLogging),
 ];
 
 /// The specs of every function.

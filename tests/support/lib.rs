@@ -8,6 +8,7 @@
 //! (it answers 404): that call goes to an `aws-smithy-mocks` client that records each request,
 //! so tests assert exactly what Reflex would have sent.
 
+pub mod cloudtrail_restore_logging;
 pub mod common;
 pub mod ec2;
 pub mod fault_proxy;
@@ -16,6 +17,7 @@ pub mod lambda_api;
 pub mod network_block_domain;
 pub mod network_block_ip;
 pub mod quarantine;
+pub mod s3_enforce_encryption;
 pub mod scripted;
 pub mod source;
 pub mod sg_revoke_open_ingress;
