@@ -384,3 +384,29 @@ async fn rollback_puts_back_what_was_under_the_policy_name_before() {
     assert_eq!(rolled.status, Status::RolledBack, "{rolled:?}");
     assert_eq!(revocation(&w.h, "user", &u.name).await, Some(older));
 }
+
+#[tokio::test]
+async fn the_demo_part_contains_a_user_after_approval() {
+    // `reflex demo`'s part for this function, against this test's table: one record, held for
+    // approval by default, approved, succeeded, its user contained.
+    let w = world("version: 1").await;
+    reflex_cli::demo_iam_contain_principal::show(&w.h.setup)
+        .await
+        .unwrap();
+    let records =
+        w.h.setup
+            .ledger
+            .query(
+                reflex_shared::ledger::Lookup::Remediation("iam-contain-principal"),
+                None,
+            )
+            .await
+            .unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    assert_eq!(r.approved_by.as_deref(), Some("demo operator"));
+    let target: ContainTarget = serde_json::from_value(r.target.clone().unwrap()).unwrap();
+    assert!(cutoff(&w.h, "user", &target.name).await.is_some());
+    assert!(!console_login(&w.h, &target.name).await);
+}
