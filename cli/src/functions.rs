@@ -102,6 +102,7 @@ pub const FUNCTIONS: &[Entry] = &[
     entry!(network_block_domain, NetworkBlockDomain),
     entry!(s3_enforce_encryption, S3EnforceEncryption),
     entry!(cloudtrail_restore_logging, CloudTrailRestoreLogging),
+    entry!(iam_contain_principal, IamContainPrincipal),
 ];
 
 /// The specs of every function.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod demo;
 pub mod demo_catalog;
 pub mod demo_network_block_domain;
+pub mod demo_iam_contain_principal;
 pub mod demo_network_block_ip;
 pub mod demo_sg_revoke_open_ingress;
 pub mod demo_cloudtrail_restore_logging;

@@ -13,6 +13,7 @@ pub mod common;
 pub mod ec2;
 pub mod fault_proxy;
 pub mod iam;
+pub mod iam_contain_principal;
 pub mod lambda_api;
 pub mod network_block_domain;
 pub mod network_block_ip;
