@@ -309,7 +309,8 @@ pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
     if !fixed || duplicates != second.len() || !unchanged {
         bail!("the demo did not behave as expected (fixed: {fixed}, duplicates: {duplicates}/{}, unchanged: {unchanged})", second.len());
     }
-    crate::demo_catalog::show(setup, events).await
+    crate::demo_catalog::show(setup, events).await?;
+    crate::demo_catalog::show_rest(setup).await
 }
 
 #[cfg(test)]

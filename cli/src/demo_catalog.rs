@@ -118,6 +118,8 @@ pub async fn show(setup: &Setup, events: &Path) -> Result<()> {
     crate::demo_network_block_ip::show(setup).await?;
 
     // ec2-quarantine-instance: high risk, so held for approval, then approved.
+    println!("\nec2-quarantine-instance: a backdoor on instance {instance}");
+    let setup = &crate::demo_source::without_read_back(setup, "ec2-quarantine-instance");
     let quarantine = built("ec2-quarantine-instance", setup)?;
     let event = sample(
         events,
@@ -165,5 +167,16 @@ pub async fn show(setup: &Setup, events: &Path) -> Result<()> {
         &instance,
     )?;
     replay(setup, patch.as_ref(), &event).await?;
+    Ok(())
+}
+
+/// The rest of the catalog, one finding each, after the EC2 functions.
+pub async fn show_rest(setup: &Setup) -> Result<()> {
+    println!("\n9. The rest of the catalog, one finding each:");
+    crate::demo_sg_revoke_open_ingress::show(setup).await?;
+    crate::demo_network_block_domain::show(setup).await?;
+    crate::demo_s3_enforce_encryption::show(setup).await?;
+    crate::demo_cloudtrail_restore_logging::show(setup).await?;
+    crate::demo_iam_contain_principal::show(setup).await?;
     Ok(())
 }

@@ -21,6 +21,7 @@ const SAMPLE_USER: &str = "mallory";
 const SAMPLE_USER_ID: &str = "AIDAZ3EXAMPLEUSER5678";
 
 pub async fn show(setup: &Setup) -> Result<()> {
+    let setup = &crate::demo_source::without_read_back(setup, FUNCTION);
     let iam = aws_sdk_iam::Client::new(&setup.sdk);
     let (name, user_id) = make_user(&iam).await?;
     println!("\niam-contain-principal: IAM user {name} ({user_id}) with a console password:");

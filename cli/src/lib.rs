@@ -4,12 +4,13 @@
 pub mod audit;
 pub mod demo;
 pub mod demo_catalog;
-pub mod demo_network_block_domain;
-pub mod demo_iam_contain_principal;
-pub mod demo_network_block_ip;
-pub mod demo_sg_revoke_open_ingress;
 pub mod demo_cloudtrail_restore_logging;
+pub mod demo_iam_contain_principal;
+pub mod demo_network_block_domain;
+pub mod demo_network_block_ip;
 pub mod demo_s3_enforce_encryption;
+pub mod demo_sg_revoke_open_ingress;
+pub mod demo_source;
 pub mod emulator;
 pub mod functions;
 pub mod policy_choice;

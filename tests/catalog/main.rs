@@ -4,9 +4,9 @@
 mod cloudtrail_restore_logging;
 mod ec2_patch_instance;
 mod ec2_quarantine_instance;
-mod network_block_domain;
 mod iam_contain_principal;
+mod network_block_domain;
 mod network_block_ip;
 mod network_block_ip_adapter;
-mod sg_revoke_open_ingress;
 mod s3_enforce_encryption;
+mod sg_revoke_open_ingress;

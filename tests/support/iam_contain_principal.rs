@@ -115,8 +115,10 @@ pub fn event_for(path: &str, who: &Made, tag: &str) -> Value {
             let id = f["Id"].as_str().unwrap_or_default().to_string();
             f["Id"] = json!(format!("{id}{tag}"));
         }
-    } else if let Some(id) = v.pointer_mut("/detail/id") {
-        *id = json!(format!("{}{tag}", id.as_str().unwrap_or_default()));
+    } else if let Some(id) = v.pointer("/detail/id").and_then(Value::as_str) {
+        // The finding's ARN follows its id: that is where it is read back from.
+        let id = format!("{id}{tag}");
+        crate::set_guardduty_id(&mut v, &id);
     }
     v
 }

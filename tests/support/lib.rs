@@ -20,8 +20,8 @@ pub mod network_block_ip;
 pub mod quarantine;
 pub mod s3_enforce_encryption;
 pub mod scripted;
-pub mod source;
 pub mod sg_revoke_open_ingress;
+pub mod source;
 pub mod ssm_script;
 pub mod subjects;
 
