@@ -98,6 +98,7 @@ pub const FUNCTIONS: &[Entry] = &[
     entry!(ec2_patch_instance, Ec2PatchInstance),
     entry!(ec2_quarantine_instance, Ec2QuarantineInstance),
     entry!(network_block_ip, NetworkBlockIp),
+    entry!(iam_disable_access_key, IamDisableAccessKey),
 ];
 
 /// The specs of every function.
