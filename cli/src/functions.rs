@@ -99,6 +99,7 @@ pub const FUNCTIONS: &[Entry] = &[
     entry!(ec2_quarantine_instance, Ec2QuarantineInstance),
     entry!(network_block_ip, NetworkBlockIp),
     entry!(iam_disable_access_key, IamDisableAccessKey),
+    entry!(iam_detach_admin_policy, IamDetachAdminPolicy),
 ];
 
 /// The specs of every function.

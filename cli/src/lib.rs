@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod demo;
 pub mod demo_catalog;
+pub mod demo_iam_detach_admin_policy;
 pub mod demo_iam_disable_access_key;
 pub mod demo_network_block_ip;
 pub mod emulator;

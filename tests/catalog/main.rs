@@ -3,6 +3,7 @@
 
 mod ec2_patch_instance;
 mod ec2_quarantine_instance;
+mod iam_detach_admin_policy;
 mod iam_disable_access_key;
 mod network_block_ip;
 mod network_block_ip_adapter;
