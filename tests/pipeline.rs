@@ -483,6 +483,44 @@ async fn a_fix_that_would_touch_a_protected_principal_is_skipped() {
     assert_eq!(w.budget().await, 0);
 }
 
+/// Reflex never changes its own roles (the template puts them under /reflex/), whatever the
+/// policy says.
+#[tokio::test]
+async fn a_fix_that_would_touch_a_reflex_role_is_skipped() {
+    let w = world(Script::default()).await;
+    *w.fake.principals.lock().unwrap() =
+        vec!["arn:aws:iam::123456789012:role/reflex/ReflexIamContainPrincipal".into()];
+    let o = w.deliver().await.unwrap();
+    assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Protected));
+    assert!(o.detail.contains("Reflex's own roles"), "{}", o.detail);
+    assert_eq!(w.fake.changes(), 0);
+}
+
+/// The identity approving a fix is never its target: an approval by a session of the role the
+/// fix would change is refused as protected, and nothing changes.
+#[tokio::test]
+async fn a_fix_is_never_approved_onto_its_approver() {
+    let w = world_with(Script::default(), "version: 1\ndefaults: {mode: approve}").await;
+    *w.fake.principals.lock().unwrap() = vec!["arn:aws:iam::123456789012:role/ops/SecOps".into()];
+    let o = w.deliver().await.unwrap();
+    assert_eq!(o.status, Status::PendingApproval, "{o:?}");
+    let o = reflex_shared::pipeline::approve(
+        &w.h.setup,
+        &w.fake,
+        &w.record_id,
+        "arn:aws:sts::123456789012:assumed-role/SecOps/bob",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (o.status, o.reason),
+        (Status::Skipped, Reason::Protected),
+        "{o:?}"
+    );
+    assert!(o.detail.contains("approver"), "{}", o.detail);
+    assert_eq!(w.fake.changes(), 0);
+}
+
 /// Compliant except for parts Reflex must not touch: succeeded (not verification-failed), and
 /// the record says what was left alone.
 #[tokio::test]

@@ -849,8 +849,19 @@ async fn security_hub_feedback_may_set_only_the_note_and_the_workflow_status_ref
 
     let t = template();
     for (name, function, _) in functions(&t) {
-        let statements = granting(&t, function, "securityhub:");
-        assert_eq!(statements.len(), 1, "{name}: one Security Hub statement");
+        // The read-back (`securityhub:GetFindings`) has a statement of its own; what may
+        // change a finding is in exactly one.
+        let statements = granting(&t, function, "securityhub:BatchUpdateFindings");
+        assert_eq!(
+            statements.len(),
+            1,
+            "{name}: one Security Hub feedback statement"
+        );
+        assert_eq!(
+            statements[0]["Action"],
+            serde_json::json!(["securityhub:BatchUpdateFindings"]),
+            "{name}: the feedback statement grants nothing else"
+        );
         let condition = &statements[0]["Condition"];
         let allowed: BTreeSet<String> = condition["StringEqualsIfExists"]
             ["securityhub:ASFFSyntaxPath/Workflow.Status"]

@@ -6,6 +6,7 @@ pub mod aws_error;
 pub mod catalog;
 pub mod clock;
 pub mod config_rules;
+pub mod confirm;
 pub mod finding;
 pub mod ledger;
 pub mod logging;

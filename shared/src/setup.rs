@@ -120,6 +120,8 @@ pub struct Setup {
     pub policy: Arc<PolicyCache>,
     pub ledger: Ledger,
     pub securityhub: SecurityHubFeedback,
+    /// Reads findings back from GuardDuty and Security Hub (`confirm_at_source`).
+    pub source: crate::confirm::read::SourceReader,
     /// Config rules' identities (managed-rule identifier or custom), cached per cold start.
     pub config_rules: ConfigRules,
     pub function_version: String,
@@ -203,6 +205,7 @@ impl Setup {
         Ok(Setup {
             ledger: Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table),
             securityhub: SecurityHubFeedback::new(aws_sdk_securityhub::Client::new(&sdk)),
+            source: crate::confirm::read::SourceReader::new(&sdk),
             config_rules: ConfigRules::new(aws_sdk_config::Client::new(&sdk)),
             function_version: settings.function_version,
             lease_seconds: settings.lease_seconds,

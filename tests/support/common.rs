@@ -740,12 +740,16 @@ pub async fn a_policy_change_in_ssm_reaches_a_warm_function_after_the_bound<S: S
     .await
     .unwrap();
     setup.securityhub = h.setup.securityhub.clone();
+    // The findings are read back from the harness's sources (see `source`), as every case's.
+    setup.source = h.setup.source.clone();
     let deliver = |id: String| {
         let setup = setup.clone();
         let s = &s;
+        let h = &h;
         async move {
-            let event =
-                lambda_runtime::LambdaEvent::new(S::event(&id), lambda_runtime::Context::default());
+            let event = S::event(&id);
+            h.at_source.mirror(&event);
+            let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
             pipeline::handle(&setup, s, event).await.unwrap().remove(0)
         }
     };

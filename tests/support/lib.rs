@@ -18,6 +18,7 @@ pub mod lambda_api;
 pub mod network_block_ip;
 pub mod quarantine;
 pub mod scripted;
+pub mod source;
 pub mod ssm_script;
 pub mod subjects;
 
@@ -160,10 +161,23 @@ pub fn sample_for(path: &str, bucket: &str) -> Value {
             let id = format!("{}-{bucket}", f["Id"].as_str().unwrap_or_default());
             f["Id"] = Value::from(id);
         }
-    } else if let Some(id) = v.pointer_mut("/detail/id") {
-        *id = Value::from(format!("{}-{bucket}", id.as_str().unwrap_or_default()));
+    } else if let Some(id) = v.pointer("/detail/id").and_then(Value::as_str) {
+        let id = format!("{id}-{bucket}");
+        set_guardduty_id(&mut v, &id);
     }
     v
+}
+
+/// A GuardDuty event's finding id, set to `id`: its `detail.id`, and the tail of its finding ARN
+/// (`…/detector/D/finding/ID`), which is where the finding is read back from.
+pub fn set_guardduty_id(event: &mut Value, id: &str) {
+    event["detail"]["id"] = Value::from(id);
+    let arn = event["detail"]["arn"]
+        .as_str()
+        .and_then(|a| a.rsplit_once("/finding/"));
+    if let Some((head, _)) = arn {
+        event["detail"]["arn"] = Value::from(format!("{head}/finding/{id}"));
+    }
 }
 
 /// The one finding a sample event carries.
@@ -405,11 +419,18 @@ pub struct Harness {
     pub feedback: SentFeedback,
     pub setup: Setup,
     pub remediation: S3BlockPublicAccess,
+    /// What GuardDuty and Security Hub hold, for reading findings back (`confirm_at_source`).
+    pub at_source: source::AtSource,
+    /// Every delivered finding is also held at its source (see [`source`]).
+    pub mirror_source: bool,
 }
 
 pub struct HarnessOptions {
     pub policy: Result<Policy, PolicyError>,
     pub security_hub_ok: bool,
+    /// Every delivered finding is also held at its source (default): off for tests of the
+    /// read-back, which say what the source holds.
+    pub mirror_source: bool,
 }
 
 impl Default for HarnessOptions {
@@ -417,6 +438,7 @@ impl Default for HarnessOptions {
         HarnessOptions {
             policy: Ok(Policy::default()),
             security_hub_ok: true,
+            mirror_source: true,
         }
     }
 }
@@ -466,6 +488,7 @@ impl Harness {
             .await
             .expect("create the outcome table"));
         let (sh, feedback) = mocked_security_hub(options.security_hub_ok);
+        let at_source = source::AtSource::default();
         let setup = Setup {
             sdk: sdk.clone(),
             account_id: ACCOUNT.into(),
@@ -473,6 +496,7 @@ impl Harness {
             policy: Arc::new(PolicyCache::fixed(options.policy)),
             ledger,
             securityhub: SecurityHubFeedback::new(sh),
+            source: at_source.reader(),
             config_rules: reflex_shared::config_rules::ConfigRules::new(
                 aws_sdk_config::Client::new(&sdk),
             ),
@@ -491,6 +515,8 @@ impl Harness {
             feedback,
             setup,
             remediation,
+            at_source,
+            mirror_source: options.mirror_source,
         }
     }
 
@@ -622,6 +648,9 @@ impl Harness {
     /// Deliver one event to the handler, exactly as the Lambda runtime would; an error is what
     /// Lambda would retry.
     pub async fn try_deliver(&self, event: Value) -> Result<Vec<Handled>, PipelineError> {
+        if self.mirror_source {
+            self.at_source.mirror(&event);
+        }
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
         pipeline::handle(
@@ -638,6 +667,9 @@ impl Harness {
         remediation: &R,
         event: Value,
     ) -> Result<Vec<Handled>, PipelineError> {
+        if self.mirror_source {
+            self.at_source.mirror(&event);
+        }
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
         pipeline::handle(

@@ -32,7 +32,7 @@ pub const SAMPLE_INSTANCE: &str = "i-0badc0ffee1234567";
 pub fn event(instance: &str, finding: &str) -> Value {
     let mut e: Value = serde_json::from_str(&sample(SAMPLE).replace(SAMPLE_INSTANCE, instance))
         .expect("sample is JSON");
-    e["detail"]["id"] = json!(finding);
+    crate::set_guardduty_id(&mut e, finding);
     e
 }
 

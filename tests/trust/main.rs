@@ -4,6 +4,7 @@
 
 mod approval;
 mod bounded_records;
+mod confirm;
 mod operator_commands;
 mod policy_overrides;
 mod rollback;

@@ -404,6 +404,8 @@ pub fn section(spec: &Spec) -> String {
     Properties:
       CodeUri: ../
       Description: {description}
+      # Reflex's own roles live under this path, and no identity fix ever changes a role there.
+      RolePath: {role_path}
       ReservedConcurrentExecutions: !Ref ReservedConcurrency
       KmsKeyArn: !If [UseKmsKey, !Ref KmsKeyArn, !Ref AWS::NoValue]
       LoggingConfig:
@@ -436,6 +438,7 @@ pub fn section(spec: &Spec) -> String {
       TreatMissingData: notBreaching
 ",
         description = scalar(&format!("Reflex remediation {name}")),
+        role_path = reflex_shared::principal::REFLEX_ROLE_PATH,
         remediation = remediation_statement(spec),
         table = pipeline_policy::table_statements(name),
         events = events(spec),

@@ -63,6 +63,15 @@ const SHARED: &[Grant] = &[
 ",
     },
     Grant {
+        sid: "ConfirmAtSource",
+        comment: "\
+          # Reading a finding back from GuardDuty or Security Hub before a fix that can lock
+          # someone out (confirm_at_source): read-only, and findings name no resource to scope.
+",
+        actions: &["guardduty:GetFindings", "securityhub:GetFindings"],
+        rest: "            Resource: \"*\"\n",
+    },
+    Grant {
         sid: "OnFailureDestination",
         comment: "",
         actions: &["sqs:SendMessage"],

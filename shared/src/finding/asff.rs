@@ -336,6 +336,10 @@ fn intent_from_action_arns(resources: &[String]) -> Result<Intent, ParseError> {
     }
 }
 
+pub(super) fn parse_one_imported(raw: &Value) -> Result<Finding, ParseError> {
+    parse_one(raw, Source::Securityhub)
+}
+
 fn parse_one(raw: &Value, source: Source) -> Result<Finding, ParseError> {
     let f: Asff = detail(KIND, raw)?;
     let product = Product::of(&f.product_arn);

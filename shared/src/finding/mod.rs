@@ -83,6 +83,18 @@ pub fn parse_event(value: &Value) -> Result<Vec<Finding>, ParseError> {
     Ok(findings)
 }
 
+/// One GuardDuty finding as GuardDuty's API writes it (an event's `detail`, or a `GetFindings`
+/// result): what a finding read back from its source is parsed with, the same parser as events.
+pub fn parse_guardduty_finding(finding: &Value) -> Result<Finding, ParseError> {
+    guardduty::parse(finding)
+}
+
+/// One ASFF finding as Security Hub's API writes it (an element of an event's
+/// `detail.findings`, or a `GetFindings` result), parsed as an imported finding.
+pub fn parse_asff_finding(finding: &Value) -> Result<Finding, ParseError> {
+    asff::parse_one_imported(finding)
+}
+
 /// Deserialize one event kind's detail into our serde type, naming the kind in the error.
 fn detail<T: serde::de::DeserializeOwned>(
     kind: &'static str,

@@ -161,7 +161,10 @@ impl<R: Remediation> Run<'_, R> {
                 record.set_outcome(Status::Skipped, reason, detail);
                 Err(Stop::Decided)
             }
-            Verdict::Act(d) => Ok((target, d, params)),
+            Verdict::Act(mut d) => {
+                d.confirm_at_source = policy.confirm_at_source(spec.name, spec.confirm_at_source);
+                Ok((target, d, params))
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use super::{
     applied_of, apply_steps, lease_ran_out, log_decision, now, planned_actions,
     reject_unstorable_resource, state_json, timestamp, Applying, Handled, PipelineError,
 };
+use crate::confirm::Confirmation;
 use crate::finding::{self, Finding, ParseError};
 use crate::ledger::{
     self, Action, AttemptError, Claim, LedgerError, OutcomeRecord, RecordMeta, Suppression,
@@ -430,9 +431,16 @@ impl<'a, R: Remediation> Run<'a, R> {
                 )
             }
         };
-        let (claim, mut read) = tokio::join!(
+        // The finding read back from its source, where the policy asks: in the same round.
+        let (claim, mut read, confirmation) = tokio::join!(
             self.setup.ledger.claim(record.clone(), now, takeover),
-            reads(&target)
+            Box::pin(reads(&target)),
+            // Boxed: SDK futures are large, and debug builds poll them on small stacks.
+            Box::pin(
+                self.setup
+                    .source
+                    .confirm(&finding, decision.confirm_at_source)
+            )
         );
         let record = match claim? {
             Claim::Held(existing) => {
@@ -479,7 +487,9 @@ impl<'a, R: Remediation> Run<'a, R> {
         };
         let held_back = suppression.map(|s| s.filter(|s| s.expires_at > now));
         // Boxed, like every large step: debug builds poll deep futures on small stacks.
-        match Box::pin(self.remediate(&mut work, tags, state, identity, held_back)).await {
+        match Box::pin(self.remediate(&mut work, tags, state, identity, held_back, confirmation))
+            .await
+        {
             Ok(()) | Err(Stop::Decided) => {}
             Err(Stop::Transient { step, message }) => {
                 return self.hand_back(work, step, message).await
@@ -500,10 +510,12 @@ impl<'a, R: Remediation> Run<'a, R> {
         state: Result<R::State, RemediationError>,
         identity: Result<Option<String>, RemediationError>,
         held_back: Result<Option<Suppression>, LedgerError>,
+        confirmation: Result<Confirmation, RemediationError>,
     ) -> Flow {
         let tags = read(w, tags)?;
         let state = read(w, state)?;
         let identity = read(w, identity)?;
+        let confirmation = read(w, confirmation)?;
         // An operator rolled this fix back: its echo (the finding again) must not undo that.
         if let Some(s) = held_back.map_err(|e| ledger_stop("suppression", e))? {
             let detail = format!(
@@ -538,7 +550,14 @@ impl<'a, R: Remediation> Run<'a, R> {
             w.record.resource_identity = identity;
         }
         if w.record.status == Status::Acting {
+            // A change an earlier attempt started (confirmed then) is finished and credited.
             return self.resume(w, state, shown.is_some()).await;
+        }
+        if let Confirmation::Unconfirmed(why) = confirmation {
+            let detail = format!(
+                "the finding was read back from its source and did not confirm the event, so nothing was changed: {why}"
+            );
+            return Err(w.decide(Status::Skipped, Reason::Unconfirmed, detail));
         }
         if let Some(shown) = shown {
             return self.carry_out_approved(w, state, shown).await;

@@ -46,6 +46,10 @@ pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "dynamodb:Query",
     "config:DescribeConfigRules",
     "securityhub:BatchUpdateFindings",
+    // Reading a finding back from its source (`confirm_at_source`, a policy switch for any
+    // remediation).
+    "guardduty:GetFindings",
+    "securityhub:GetFindings",
     "sqs:SendMessage",
     "ssm:GetParameter",
     "sts:GetCallerIdentity",

@@ -119,6 +119,10 @@ pub struct RemediationPolicy {
     /// `failed / retries-exhausted` (1-10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Read the finding back from its source before acting (see the spec's
+    /// `confirm_at_source`); absent: the remediation's own default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_at_source: Option<bool>,
     /// The remediation's own settings (a KMS key, a rule-number range…), validated by the
     /// remediation's `Params` type: an unknown key is an error naming it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,6 +296,15 @@ impl Policy {
     }
 
     /// Attempts for one remediation before `retries-exhausted`.
+    /// Whether `remediation` reads its findings back from their source before acting: the
+    /// policy's word, else the remediation's `default`.
+    pub fn confirm_at_source(&self, remediation: &str, default: bool) -> bool {
+        self.remediations
+            .get(remediation)
+            .and_then(|r| r.confirm_at_source)
+            .unwrap_or(default)
+    }
+
     pub fn max_attempts(&self, remediation: &str) -> u32 {
         self.remediations
             .get(remediation)

@@ -27,6 +27,9 @@ pub struct Decision {
     pub max_attempts: u32,
     /// `exemptions.protected_principals`: checked against every principal a fix would change.
     pub protected_principals: Vec<String>,
+    /// Read the finding back from its source before acting: the pipeline sets it from the
+    /// policy's `confirm_at_source` or the remediation's spec.
+    pub confirm_at_source: bool,
 }
 
 impl Decision {
@@ -179,6 +182,7 @@ impl Policy {
             max_changes_per_hour: self.max_changes_per_hour(remediation),
             max_attempts: self.max_attempts(remediation),
             protected_principals: self.exemptions.protected_principals.clone(),
+            confirm_at_source: false,
         })
     }
 
