@@ -103,6 +103,8 @@ pub const FUNCTIONS: &[Entry] = &[
     entry!(s3_enforce_encryption, S3EnforceEncryption),
     entry!(cloudtrail_restore_logging, CloudTrailRestoreLogging),
     entry!(iam_contain_principal, IamContainPrincipal),
+    entry!(iam_disable_access_key, IamDisableAccessKey),
+    entry!(iam_detach_admin_policy, IamDetachAdminPolicy),
 ];
 
 /// The specs of every function.

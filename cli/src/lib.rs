@@ -7,6 +7,8 @@ pub mod demo_catalog;
 pub mod demo_cloudtrail_restore_logging;
 pub mod demo_iam_contain_principal;
 pub mod demo_network_block_domain;
+pub mod demo_iam_detach_admin_policy;
+pub mod demo_iam_disable_access_key;
 pub mod demo_network_block_ip;
 pub mod demo_s3_enforce_encryption;
 pub mod demo_sg_revoke_open_ingress;

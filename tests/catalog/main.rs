@@ -6,6 +6,8 @@ mod ec2_patch_instance;
 mod ec2_quarantine_instance;
 mod iam_contain_principal;
 mod network_block_domain;
+mod iam_detach_admin_policy;
+mod iam_disable_access_key;
 mod network_block_ip;
 mod network_block_ip_adapter;
 mod s3_enforce_encryption;

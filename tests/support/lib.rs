@@ -14,6 +14,8 @@ pub mod ec2;
 pub mod fault_proxy;
 pub mod iam;
 pub mod iam_contain_principal;
+pub mod iam_detach_admin_policy;
+pub mod iam_disable_access_key;
 pub mod lambda_api;
 pub mod network_block_domain;
 pub mod network_block_ip;
