@@ -178,5 +178,7 @@ pub async fn show_rest(setup: &Setup) -> Result<()> {
     crate::demo_s3_enforce_encryption::show(setup).await?;
     crate::demo_cloudtrail_restore_logging::show(setup).await?;
     crate::demo_iam_contain_principal::show(setup).await?;
+    crate::demo_iam_disable_access_key::show(setup).await?;
+    crate::demo_iam_detach_admin_policy::show(setup).await?;
     Ok(())
 }

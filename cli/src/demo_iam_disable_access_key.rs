@@ -21,6 +21,7 @@ const SAMPLE_PRINCIPAL: &str = "AIDAZ3EXAMPLEUSER0042";
 const SAMPLE_USER: &str = "build-bot";
 
 pub async fn show(setup: &Setup) -> Result<()> {
+    let setup = &crate::demo_source::without_read_back(setup, FUNCTION);
     let iam = aws_sdk_iam::Client::new(&setup.sdk);
     let (user, user_id, keys) = make_user(&iam).await?;
     let named = keys.first().context("the user has no key")?;
