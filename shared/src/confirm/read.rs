@@ -64,13 +64,14 @@ impl SourceReader {
         id: &str,
     ) -> Result<Option<Finding>, RemediationError> {
         const API: &str = "guardduty:GetFindings";
-        let out = self
+        let request = self
             .guardduty
             .get_findings()
             .detector_id(detector)
             .finding_ids(id)
-            .send()
-            .await
+            .send();
+        let out = on_its_own(API, request)
+            .await?
             .map_err(|e| RemediationError::aws(API, e))?;
         out.findings()
             .iter()
@@ -97,13 +98,14 @@ impl SourceReader {
             .build();
         let mut token: Option<String> = None;
         for _ in 0..SECURITY_HUB_PAGES {
-            let out = self
+            let request = self
                 .securityhub
                 .get_findings()
                 .filters(filters.clone())
                 .set_next_token(token.take())
-                .send()
-                .await
+                .send();
+            let out = on_its_own(API, request)
+                .await?
                 .map_err(|e| RemediationError::aws(API, e))?;
             if let Some(f) = out
                 .findings()
@@ -119,6 +121,22 @@ impl SourceReader {
         }
         Ok(None)
     }
+}
+
+/// `request` run as a task of its own, polled from the runtime's top rather than from deep in
+/// the pipeline's future: the SDK's deserializer for a whole finding (hundreds of fields) takes
+/// large stack frames, more so unoptimised.
+async fn on_its_own<T: Send + 'static>(
+    api: &'static str,
+    request: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, RemediationError> {
+    tokio::spawn(request)
+        .await
+        .map_err(|e| RemediationError::Aws {
+            api,
+            message: format!("the read stopped: {e}"),
+            fault: crate::aws_error::Fault::Transient,
+        })
 }
 
 fn parsed(
