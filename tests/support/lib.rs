@@ -658,11 +658,12 @@ impl Harness {
         }
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
-        pipeline::handle(
+        // Boxed: the pipeline's future is large, and a test's own future lives on its stack.
+        Box::pin(pipeline::handle(
             &self.setup,
             &self.remediation,
             lambda_runtime::LambdaEvent::new(event, context),
-        )
+        ))
         .await
     }
 
@@ -677,11 +678,12 @@ impl Harness {
         }
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
-        pipeline::handle(
+        // Boxed: the pipeline's future is large, and a test's own future lives on its stack.
+        Box::pin(pipeline::handle(
             &self.setup,
             remediation,
             lambda_runtime::LambdaEvent::new(event, context),
-        )
+        ))
         .await
     }
 
