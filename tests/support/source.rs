@@ -221,7 +221,25 @@ fn asff_api_shape(asff: &Value) -> Value {
         fields.retain(|_, v| v.is_string());
     }
     if let Some(compliance) = f.get_mut("Compliance") {
-        *compliance = only(compliance, &["Status", "SecurityControlId"]);
+        *compliance = only(
+            compliance,
+            &["Status", "SecurityControlId", "SecurityControlParameters"],
+        );
+        // The API writes every parameter value as text.
+        for p in compliance
+            .get_mut("SecurityControlParameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(values) = p["Value"].as_array_mut() {
+                for v in values.iter_mut() {
+                    if !v.is_string() {
+                        *v = Value::from(v.to_string());
+                    }
+                }
+            }
+        }
     }
     if let Some(label) = asff["Severity"]["Label"].as_str() {
         f["Severity"] = json!({ "Label": label });

@@ -110,6 +110,14 @@ pub fn compare(event: &Finding, at_source: Option<&Finding>) -> Result<(), Strin
         }
     }
     let (e, s) = (&event.details, &source.details);
+    // The parameters a control was evaluated with decide what a fix changes (an access key's
+    // age limit): the event's must be the source's.
+    if e.control_parameters != s.control_parameters {
+        return Err(format!(
+            "the event's control parameters {:?} are not the source's {:?}",
+            e.control_parameters, s.control_parameters
+        ));
+    }
     for (what, event_value, source_value) in [
         ("access key", &e.access_key_id, &s.access_key_id),
         ("instance", &e.instance_id, &s.instance_id),
@@ -219,6 +227,15 @@ mod tests {
                 "another principal",
                 Some(|f| f.details.principal_id = Some("AIDAOTHER".into())),
                 Some("principal id"),
+            ),
+            (
+                "other control parameters",
+                Some(|f| {
+                    f.details
+                        .control_parameters
+                        .insert("maxAccessKeyAge".into(), vec!["1".into()]);
+                }),
+                Some("control parameters"),
             ),
             (
                 "another account",

@@ -247,6 +247,14 @@ fn asff_json(f: &AwsSecurityFinding) -> Value {
             "SecurityControlId",
             c.security_control_id(),
         );
+        let parameters: Vec<Value> = c
+            .security_control_parameters()
+            .iter()
+            .map(|p| json!({"Name": p.name(), "Value": p.value()}))
+            .collect();
+        if !parameters.is_empty() {
+            compliance.insert("SecurityControlParameters".into(), parameters.into());
+        }
         finding.insert("Compliance".into(), compliance.into());
     }
     if let Some(status) = f.workflow().and_then(|w| w.status()) {
