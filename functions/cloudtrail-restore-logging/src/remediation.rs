@@ -27,23 +27,24 @@ impl CloudTrailRestoreLogging {
         rule: &str,
     ) -> Result<TrailTarget, Unresolved> {
         let trails = self.cloudtrail.list().await?;
-        let mut listed = Vec::new();
-        for t in &trails {
-            listed.push(Listed {
+        // Each trail's status is its own read: all at once, one round.
+        let listed: Vec<Listed> = futures::future::try_join_all(trails.iter().map(|t| async {
+            Ok::<_, RemediationError>(Listed {
                 arn: t.arn.clone(),
                 multi_region: t.multi_region,
                 logging: self.cloudtrail.logging(&t.arn, &t.home_region).await?,
-            });
-        }
+            })
+        }))
+        .await?;
         let multi_region_only = rule == "MULTI_REGION_CLOUD_TRAIL_ENABLED";
         match trail::stopped_trail(&listed, multi_region_only) {
-            Ok(l) => {
-                let t = trails
-                    .iter()
-                    .find(|t| t.arn == l.arn)
-                    .expect("listed from these trails");
-                Ok(TrailTarget::new(finding, t, Ask::Logging))
-            }
+            Ok(l) => match trails.iter().find(|t| t.arn == l.arn) {
+                Some(t) => Ok(TrailTarget::new(finding, t, Ask::Logging)),
+                None => Err(Unresolved::NoTarget(format!(
+                    "trail {} is not among the trails listed",
+                    l.arn
+                ))),
+            },
             Err((true, why)) => Err(Unresolved::NoTarget(why)),
             Err((false, why)) => Err(Unresolved::Skip(Reason::NotApplicable, why)),
         }

@@ -47,6 +47,21 @@ fn tags(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
         .collect()
 }
 
+/// An IAM error, and whether it says the principal or policy does not exist.
+fn missing_or<E>(
+    api: &'static str,
+) -> impl Fn(aws_sdk_iam::error::SdkError<E>) -> (bool, RemediationError)
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    move |e| {
+        (
+            code(&e) == Some(NO_SUCH_ENTITY),
+            RemediationError::aws(api, e),
+        )
+    }
+}
+
 impl Iam {
     pub fn new(client: aws_sdk_iam::Client) -> Self {
         Iam { client }
@@ -189,12 +204,7 @@ impl Iam {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code(&e) == Some(NO_SUCH_ENTITY),
-                        RemediationError::aws(PUT_ROLE_POLICY, e),
-                    )
-                }),
+                .map_err(missing_or(PUT_ROLE_POLICY)),
             _ => self
                 .client
                 .put_user_policy()
@@ -204,12 +214,7 @@ impl Iam {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code(&e) == Some(NO_SUCH_ENTITY),
-                        RemediationError::aws(PUT_USER_POLICY, e),
-                    )
-                }),
+                .map_err(missing_or(PUT_USER_POLICY)),
         };
         result.map_err(|(missing, e)| if missing { gone(kind, name) } else { e })
     }
@@ -230,12 +235,7 @@ impl Iam {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code(&e) == Some(NO_SUCH_ENTITY),
-                        RemediationError::aws(DELETE_ROLE_POLICY, e),
-                    )
-                }),
+                .map_err(missing_or(DELETE_ROLE_POLICY)),
             _ => self
                 .client
                 .delete_user_policy()
@@ -244,12 +244,7 @@ impl Iam {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code(&e) == Some(NO_SUCH_ENTITY),
-                        RemediationError::aws(DELETE_USER_POLICY, e),
-                    )
-                }),
+                .map_err(missing_or(DELETE_USER_POLICY)),
         };
         match result {
             Ok(()) | Err((true, _)) => Ok(()),

@@ -48,6 +48,25 @@ pub struct Iam {
     client: aws_sdk_iam::Client,
 }
 
+/// Every page of a tag listing as one map; a principal or policy that is gone says so.
+fn tags_of<E>(
+    listed: Result<Vec<aws_sdk_iam::types::Tag>, aws_sdk_iam::error::SdkError<E>>,
+    api: &'static str,
+    what: &str,
+) -> Result<Tags, RemediationError>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match listed {
+        Ok(tags) => Ok(tags
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()),
+        Err(e) if code(&e) == Some(NOT_FOUND) => Err(gone(what)),
+        Err(e) => Err(RemediationError::aws(api, e)),
+    }
+}
+
 fn gone(what: &str) -> RemediationError {
     RemediationError::Gone(format!("{what} no longer exists"))
 }
@@ -264,59 +283,29 @@ impl Iam {
     }
 
     pub async fn policy_tags(&self, arn: &str) -> Result<Tags, RemediationError> {
-        let mut tags = Tags::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let out = match self
-                .client
-                .list_policy_tags()
-                .policy_arn(arn)
-                .set_marker(marker.clone())
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) if code(&e) == Some(NOT_FOUND) => {
-                    return Err(gone(&format!("policy {arn}")))
-                }
-                Err(e) => return Err(RemediationError::aws(LIST_POLICY_TAGS, e)),
-            };
-            for t in out.tags() {
-                tags.insert(t.key().to_string(), t.value().to_string());
-            }
-            match out.marker().filter(|_| out.is_truncated()) {
-                Some(m) => marker = Some(m.to_string()),
-                None => return Ok(tags),
-            }
-        }
+        let listed = self
+            .client
+            .list_policy_tags()
+            .policy_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        tags_of(listed, LIST_POLICY_TAGS, &format!("policy {arn}"))
     }
 
     pub async fn user_tags(&self, user: &str) -> Result<Tags, RemediationError> {
-        let mut tags = Tags::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let out = match self
-                .client
-                .list_user_tags()
-                .user_name(user)
-                .set_marker(marker.clone())
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) if code(&e) == Some(NOT_FOUND) => {
-                    return Err(gone(&format!("IAM user {user}")))
-                }
-                Err(e) => return Err(RemediationError::aws(LIST_USER_TAGS, e)),
-            };
-            for t in out.tags() {
-                tags.insert(t.key().to_string(), t.value().to_string());
-            }
-            match out.marker().filter(|_| out.is_truncated()) {
-                Some(m) => marker = Some(m.to_string()),
-                None => return Ok(tags),
-            }
-        }
+        let listed = self
+            .client
+            .list_user_tags()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        tags_of(listed, LIST_USER_TAGS, &format!("IAM user {user}"))
     }
 
     /// Remove the attachment; one already gone is done (a crash after the call).
