@@ -14,12 +14,105 @@ pub struct Filter {
     pub since: Option<String>,
     /// Only records still in progress whose lease ran out before this time (epoch seconds).
     pub stuck_at: Option<i64>,
+    /// Only records whose finding or target names this access key id (searched through every
+    /// function's records: a key is not a resource ARN the by-resource index knows).
+    pub access_key: Option<String>,
+}
+
+/// What `audit --resource` searches, from what the operator typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceQuery {
+    /// Records of this resource ARN (the by-resource index).
+    Arn(String),
+    /// Records whose finding or target names this access key id.
+    AccessKey(String),
+}
+
+impl std::fmt::Display for ResourceQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResourceQuery::Arn(arn) => write!(f, "resource {arn}"),
+            ResourceQuery::AccessKey(k) => write!(
+                f,
+                "records whose finding or target names access key {k} (their resource is the key's user)"
+            ),
+        }
+    }
+}
+
+/// Where a name is resolved: the region and account of the operator's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub region: String,
+    pub account: String,
+}
+
+/// Whether resolving `input` needs the region and account (an EC2 id).
+pub fn needs_place(input: &str) -> bool {
+    let t = input.trim();
+    !t.starts_with("arn:") && ["i-", "sg-", "acl-"].iter().any(|p| t.starts_with(p))
+}
+
+/// An ARN, or a name: an ARN as it is; `i-…` an EC2 instance, `sg-…` a security group,
+/// `acl-…` a network ACL (in `place`); `AKIA…`/`ASIA…` an access key (searched by the records
+/// that name it); anything else a bucket (`arn:aws:s3:::NAME`).
+pub fn resolve_resource(input: &str, place: Option<&Place>) -> ResourceQuery {
+    let t = input.trim();
+    if t.starts_with("arn:") {
+        return ResourceQuery::Arn(t.to_string());
+    }
+    let is_key = (t.starts_with("AKIA") || t.starts_with("ASIA"))
+        && t.len() >= 16
+        && t.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if is_key {
+        return ResourceQuery::AccessKey(t.to_string());
+    }
+    let ec2 = [
+        ("i-", "instance"),
+        ("sg-", "security-group"),
+        ("acl-", "network-acl"),
+    ]
+    .iter()
+    .find(|(prefix, _)| t.starts_with(prefix));
+    if let (Some((_, kind)), Some(p)) = (ec2, place) {
+        let partition = reflex_shared::finding::partition_for_region(&p.region);
+        return ResourceQuery::Arn(format!(
+            "arn:{partition}:ec2:{}:{}:{kind}/{t}",
+            p.region, p.account
+        ));
+    }
+    ResourceQuery::Arn(format!("arn:aws:s3:::{t}"))
+}
+
+/// Whether a JSON value holds `text` as a whole string anywhere in it.
+fn names(v: &serde_json::Value, text: &str) -> bool {
+    match v {
+        serde_json::Value::String(s) => s == text,
+        serde_json::Value::Array(a) => a.iter().any(|v| names(v, text)),
+        serde_json::Value::Object(o) => o.values().any(|v| names(v, text)),
+        _ => false,
+    }
+}
+
+/// Whether a record's finding or target names the access key `key`.
+pub fn names_access_key(r: &OutcomeRecord, key: &str) -> bool {
+    let finding = r
+        .finding
+        .as_ref()
+        .and_then(|f| serde_json::to_value(f).ok())
+        .is_some_and(|f| names(&f, key));
+    finding || r.target.as_ref().is_some_and(|t| names(t, key))
 }
 
 /// Records matching `filter`, oldest first.
 pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeRecord>, LedgerError> {
     let since = filter.since.as_deref();
-    let mut records = match &filter.resource {
+    let mut records = match filter
+        .resource
+        .as_ref()
+        .filter(|_| filter.access_key.is_none())
+    {
         Some(arn) => ledger.query(Lookup::Resource(arn), since).await?,
         None => {
             let queries =
@@ -33,6 +126,9 @@ pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeReco
     };
     if let Some(status) = filter.status {
         records.retain(|r| r.status == status);
+    }
+    if let Some(key) = &filter.access_key {
+        records.retain(|r| names_access_key(r, key));
     }
     if let Some(now) = filter.stuck_at {
         records.retain(|r| is_stuck(r, now));
@@ -119,6 +215,77 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_names_resolve_to_what_audit_searches() {
+        let place = Place {
+            region: "eu-west-1".into(),
+            account: "111122223333".into(),
+        };
+        let arn = |s: &str| ResourceQuery::Arn(s.into());
+        let cases = [
+            (
+                "arn:aws:s3:::my-bucket",
+                Some(&place),
+                arn("arn:aws:s3:::my-bucket"),
+            ),
+            ("my-bucket", Some(&place), arn("arn:aws:s3:::my-bucket")),
+            (" my-bucket ", None, arn("arn:aws:s3:::my-bucket")),
+            (
+                "i-0abc1234def567890",
+                Some(&place),
+                arn("arn:aws:ec2:eu-west-1:111122223333:instance/i-0abc1234def567890"),
+            ),
+            (
+                "sg-0123456789abcdef0",
+                Some(&place),
+                arn("arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0123456789abcdef0"),
+            ),
+            (
+                "acl-0123abcd",
+                Some(&place),
+                arn("arn:aws:ec2:eu-west-1:111122223333:network-acl/acl-0123abcd"),
+            ),
+            (
+                "AKIAIOSFODNN7EXAMPLE",
+                None,
+                ResourceQuery::AccessKey("AKIAIOSFODNN7EXAMPLE".into()),
+            ),
+            (
+                "ASIAIOSFODNN7EXAMPLE",
+                None,
+                ResourceQuery::AccessKey("ASIAIOSFODNN7EXAMPLE".into()),
+            ),
+            // Lower case is no access key id: a bucket may be named so.
+            (
+                "akiaiosfodnn7example",
+                None,
+                arn("arn:aws:s3:::akiaiosfodnn7example"),
+            ),
+            (
+                "arn:aws:ec2:us-east-1:123456789012:instance/i-1",
+                Some(&place),
+                arn("arn:aws:ec2:us-east-1:123456789012:instance/i-1"),
+            ),
+        ];
+        for (input, place, want) in cases {
+            assert_eq!(resolve_resource(input, place), want, "{input}");
+        }
+        let cn = Place {
+            region: "cn-north-1".into(),
+            account: "111122223333".into(),
+        };
+        assert_eq!(
+            resolve_resource("i-1", Some(&cn)),
+            arn("arn:aws-cn:ec2:cn-north-1:111122223333:instance/i-1")
+        );
+        assert!(
+            needs_place("i-1")
+                && needs_place("sg-1")
+                && !needs_place("bucket")
+                && !needs_place("arn:aws:ec2:x")
+        );
+    }
 
     #[test]
     fn since_forms() {

@@ -35,6 +35,14 @@ pub trait Function: Send + Sync {
         dry_run: bool,
         hold_until: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'a, Result<Handled, PipelineError>>;
+
+    /// Run a finished, non-successful record's stored finding again, as requested by `by`.
+    fn retry<'a>(
+        &'a self,
+        setup: &'a Setup,
+        record_id: &'a str,
+        by: &'a str,
+    ) -> BoxFuture<'a, Result<Handled, PipelineError>>;
 }
 
 impl<R: Remediation + 'static> Function for R {
@@ -71,6 +79,15 @@ impl<R: Remediation + 'static> Function for R {
         Box::pin(pipeline::rollback(
             setup, self, record_id, by, dry_run, hold_until,
         ))
+    }
+
+    fn retry<'a>(
+        &'a self,
+        setup: &'a Setup,
+        record_id: &'a str,
+        by: &'a str,
+    ) -> BoxFuture<'a, Result<Handled, PipelineError>> {
+        Box::pin(pipeline::retry(setup, self, record_id, by))
     }
 }
 

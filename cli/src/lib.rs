@@ -15,6 +15,8 @@ pub mod demo_sg_revoke_open_ingress;
 pub mod demo_source;
 pub mod emulator;
 pub mod functions;
+pub mod ops;
 pub mod policy_choice;
 pub mod render;
+pub mod render_record;
 pub mod template;

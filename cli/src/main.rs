@@ -4,8 +4,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use reflex_cli::audit::{self, Filter};
 use reflex_cli::emulator::Emulator;
+use reflex_cli::ops::{backlog, retry, show, unhold};
 use reflex_cli::render::{self, Format};
-use reflex_cli::{demo, functions, policy_choice};
+use reflex_cli::{demo, functions, policy_choice, render_record};
 use reflex_shared::ledger::{table, Ledger};
 use reflex_shared::operator::{self, Order};
 use reflex_shared::policy::PolicySource;
@@ -107,12 +108,86 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a finished, non-successful record again under the policy now in force (say, a
+    /// dry-run record after the policy moved to enforce), as you (your STS identity).
+    ///
+    /// Retryable: failed, verification-failed, dry-run, pending-approval, skipped, and rejected
+    /// records that hold a finding. Refused, changing nothing: succeeded, rolled-back, in
+    /// progress (claimed, acting, awaiting-completion), a record without a finding, an unknown
+    /// id. It takes the same claim and lease as every run; the earlier outcome stays in the
+    /// record's history. Exits 1 when refused or when the run ends failed.
+    Retry {
+        /// The record id, as `reflex audit` shows it.
+        record_id: String,
+        /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
+        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
+        policy: Option<PathBuf>,
+        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy).
+        #[arg(long, value_name = "NAME")]
+        policy_parameter: Option<String>,
+        /// The result as a JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the findings that already exist in Security Hub through their functions: active,
+    /// of this account, workflow NEW or NOTIFIED, and (controls) FAILED; each wrapped as the
+    /// EventBridge event that would have delivered it and handled in process, as `replay`
+    /// does. A finding already handled is a duplicate, so running it twice changes nothing.
+    ///
+    /// Prints a line per finding and a summary per function. Exits 0 when every finding was
+    /// handled, whatever its outcome; 1 when an invocation failed (Lambda would retry it).
+    Backlog {
+        /// Only findings of this Security Hub control (e.g. S3.8).
+        #[arg(long, value_name = "ID")]
+        control: Option<String>,
+        /// Only this function's findings, run only through it.
+        #[arg(long = "function", short = 'f', value_parser = clap::builder::PossibleValuesParser::new(functions::names()))]
+        function: Option<String>,
+        /// At most this many findings.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// List what would run (finding, control or type, resource, function); run nothing,
+        /// write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
+        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
+        policy: Option<PathBuf>,
+        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy).
+        #[arg(long, value_name = "NAME")]
+        policy_parameter: Option<String>,
+        /// JSON lines (one per finding, then the summary) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One record, readable: the finding, the decision, the plan, what changed, before and
+    /// after, verification, approval, rollback, budget, errors and history.
+    Show {
+        /// The record id, as `reflex audit` shows it.
+        record_id: String,
+        /// The record as stored (one JSON object) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift a rollback's hold on a resource before it ends, as you (your STS identity): the
+    /// next finding for it is acted on again. The rollback's record says who lifted it and when.
+    /// Refused when no live hold exists.
+    Unhold {
+        /// The resource ARN, as `reflex audit --suppressions` lists it.
+        resource_arn: String,
+        /// The function whose hold to lift (needed only when several hold the resource).
+        #[arg(long = "function", short = 'f', value_parser = clap::builder::PossibleValuesParser::new(functions::names()))]
+        function: Option<String>,
+    },
     /// List outcome records as a table (or JSON lines, or CSV).
     Audit {
         /// Only this status (succeeded, failed, dry-run, pending-approval, skipped, rejected…).
         #[arg(long, value_parser = parse_status)]
         status: Option<Status>,
-        /// Only records of this resource ARN.
+        /// Only records of this resource: an ARN, or a name — a bucket name, an instance
+        /// (i-…), security group (sg-…) or network ACL (acl-…) id in your region and account, or
+        /// an access key id (AKIA…/ASIA…: the records whose finding or target names it). The
+        /// ARN searched is said on stderr.
         #[arg(long)]
         resource: Option<String>,
         /// Only records created since: 90m, 24h, 7d (up to 36500d), 2026-11-20 or an RFC 3339 time.
@@ -225,6 +300,50 @@ async fn setup_for(table: &str, policy: Option<PolicySource>) -> Result<Setup> {
     Setup::cold_start(sdk, settings, Ok(chosen.source))
         .await
         .context("cannot set up the function environment")
+}
+
+/// Who the operator's credentials are, as STS says.
+async fn caller_arn(sdk: &aws_config::SdkConfig) -> Result<String> {
+    let me = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot learn who you are from STS GetCallerIdentity: {}",
+                reflex_shared::aws_error::describe(&e)
+            )
+        })?;
+    me.arn.context("STS GetCallerIdentity answered no ARN")
+}
+
+/// `audit --resource`: an ARN as it is, a name resolved (with the region and account of the
+/// operator's credentials for an EC2 id); what is searched is said on stderr.
+async fn resolve_resource(input: &str) -> Result<audit::ResourceQuery> {
+    let place = if audit::needs_place(input) {
+        let sdk = setup::sdk_config().await;
+        let me = aws_sdk_sts::Client::new(&sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot learn your account from STS to resolve {input:?}: {} (pass the ARN instead)",
+                    reflex_shared::aws_error::describe(&e)
+                )
+            })?;
+        Some(audit::Place {
+            region: sdk.region().map(|r| r.to_string()).context(
+                "no AWS region set (AWS_REGION) to resolve the id; pass the ARN instead",
+            )?,
+            account: me.account.context("STS answered no account")?,
+        })
+    } else {
+        None
+    };
+    let query = audit::resolve_resource(input, place.as_ref());
+    eprintln!("searching {query}");
+    Ok(query)
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -363,6 +482,15 @@ async fn run(cli: Cli) -> Result<()> {
                 .map(|s| audit::parse_since(&s, chrono::Utc::now()))
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
+            let query = match resource {
+                Some(input) => Some(resolve_resource(&input).await?),
+                None => None,
+            };
+            let (resource, access_key) = match query {
+                Some(audit::ResourceQuery::Arn(arn)) => (Some(arn), None),
+                Some(audit::ResourceQuery::AccessKey(key)) => (None, Some(key)),
+                None => (None, None),
+            };
             let records = audit::records(
                 &ledger(&cli.table).await,
                 &Filter {
@@ -370,6 +498,7 @@ async fn run(cli: Cli) -> Result<()> {
                     resource,
                     since,
                     stuck_at: stuck.then(|| chrono::Utc::now().timestamp()),
+                    access_key,
                 },
             )
             .await?;
@@ -384,6 +513,88 @@ async fn run(cli: Cli) -> Result<()> {
                 "{}",
                 render::records(&records, format).map_err(anyhow::Error::msg)?
             );
+        }
+        Command::Retry {
+            record_id,
+            policy,
+            policy_parameter,
+            json,
+        } => {
+            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
+            let outcome = retry::retry(&setup, &record_id).await?;
+            println!(
+                "{}",
+                render::outcome_line("retry", &outcome, Format::lines(json))
+            );
+            if matches!(outcome.status, Status::Failed | Status::VerificationFailed) {
+                anyhow::bail!(
+                    "the retry ran and failed: record {} is {} ({})",
+                    outcome.record_id,
+                    outcome.status,
+                    outcome.reason
+                );
+            }
+        }
+        Command::Backlog {
+            control,
+            function,
+            limit,
+            dry_run,
+            policy,
+            policy_parameter,
+            json,
+        } => {
+            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
+            let filter = backlog::BacklogFilter {
+                control,
+                function,
+                limit,
+                dry_run,
+            };
+            let mut print = |line: &backlog::BacklogLine| {
+                if json {
+                    println!("{}", serde_json::to_string(line).unwrap_or_default());
+                } else {
+                    println!("{}", backlog::render_line(line));
+                }
+            };
+            let summary = backlog::backlog(&setup, &filter, &mut print).await?;
+            if json {
+                println!("{}", serde_json::json!({ "summary": summary }));
+            } else {
+                println!("{}", backlog::render_summary(&summary));
+            }
+            if summary.errors > 0 {
+                anyhow::bail!(
+                    "{} finding(s) were not handled (an invocation failed; Lambda would retry it): run the backlog again",
+                    summary.errors
+                );
+            }
+        }
+        Command::Show { record_id, json } => {
+            let record = show::show(&ledger(&cli.table).await, &record_id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                println!("{}", render_record::record(&record));
+            }
+        }
+        Command::Unhold {
+            resource_arn,
+            function,
+        } => {
+            let sdk = setup::sdk_config().await;
+            let by = caller_arn(&sdk).await?;
+            let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), &cli.table);
+            let lifted = unhold::unhold(
+                &ledger,
+                &by,
+                &resource_arn,
+                function.as_deref(),
+                chrono::Utc::now(),
+            )
+            .await?;
+            println!("{}", unhold::render(&lifted, &by));
         }
         Command::Template => print!("{}", reflex_cli::template::generate()?),
         Command::Demo { events } => {

@@ -46,12 +46,38 @@ pub fn outcome_line(file: &str, o: &Handled, format: Format) -> String {
             } else {
                 o.status.to_string()
             };
-            format!(
+            let mut text = format!(
                 "{status:<30} {:<18} {file}\n{:49}{}\n{:49}{}",
                 o.reason, "", o.detail, "", o.record_id
-            )
+            );
+            // A dry run (or a plan awaiting approval) shows the change it would make.
+            for step in &o.planned {
+                text.push_str(&format!(
+                    "\n{:49}{}",
+                    "",
+                    planned_step(&step.api, &step.parameters)
+                ));
+            }
+            text
         }
     }
+}
+
+/// The longest a step's parameters are shown on one line.
+const PARAMETERS_SHOWN: usize = 160;
+
+/// A planned step as one line: `plan: s3:PutPublicAccessBlock {"Bucket":"b",…}`.
+pub fn planned_step(api: &str, parameters: &serde_json::Value) -> String {
+    let text = parameters.to_string();
+    let shown = if text.chars().count() > PARAMETERS_SHOWN {
+        format!(
+            "{}…",
+            text.chars().take(PARAMETERS_SHOWN).collect::<String>()
+        )
+    } else {
+        text
+    };
+    format!("plan: {api} {shown}")
 }
 
 const COLUMNS: [&str; 9] = [

@@ -16,6 +16,8 @@
 
 mod bound;
 mod budget;
+mod hold;
+pub use hold::Lifted;
 mod key;
 mod owned;
 mod owned_store;
@@ -37,7 +39,7 @@ pub use owned::{
 pub use owned_store::ResourceLease;
 pub use prefixes::key_prefixes;
 pub use record::{
-    Action, ActionResult, AttemptError, Awaiting, BudgetUse, Feedback, FeedbackResult,
+    Action, ActionResult, AttemptError, Awaiting, BudgetUse, Feedback, FeedbackResult, HoldLifted,
     OutcomeRecord, PriorOutcome, RecordMeta, Rollback, RollbackPending, Suppression,
 };
 

@@ -151,6 +151,18 @@ pub struct Rollback {
     pub actions: Vec<Action>,
     /// Findings for this resource and remediation are not acted on until then.
     pub suppressed_until: String,
+    /// The hold lifted before `suppressed_until` by an operator (`reflex unhold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_lifted: Option<HoldLifted>,
+}
+
+/// Who lifted a rollback's hold early, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldLifted {
+    /// The operator's STS identity.
+    pub by: String,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// A rollback under way on a succeeded record: who holds it until when (its lease), and the

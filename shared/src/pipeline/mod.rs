@@ -15,9 +15,11 @@ mod budget;
 mod completion;
 mod evaluate;
 mod finding_run;
+mod retry;
 mod rollback;
 
 pub use approval::{approve, approve_as_of};
+pub use retry::{retry, retry_refusal};
 pub use rollback::rollback;
 
 use crate::finding::{self, Finding, ParseError};
@@ -68,10 +70,21 @@ pub struct Handled {
     pub resource: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// The change a `dry-run` or `pending-approval` outcome would make: its planned steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned: Vec<PlannedStep>,
+}
+
+/// One step a dry-run or an approval would carry out, as the record writes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedStep {
+    pub api: String,
+    pub parameters: Value,
 }
 
 impl Handled {
     fn of(record: &OutcomeRecord, duplicate: bool) -> Handled {
+        let shows_plan = matches!(record.status, Status::DryRun | Status::PendingApproval);
         Handled {
             record_id: record.record_id.clone(),
             status: record.status,
@@ -80,6 +93,15 @@ impl Handled {
             duplicate,
             resource: record.resource_arn.clone(),
             mode: record.mode,
+            planned: record
+                .actions
+                .iter()
+                .filter(|a| shows_plan && a.is_planned())
+                .map(|a| PlannedStep {
+                    api: a.api.clone(),
+                    parameters: a.parameters.clone(),
+                })
+                .collect(),
         }
     }
 }

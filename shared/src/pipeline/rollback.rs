@@ -306,6 +306,7 @@ async fn carry_out_rollback<R: Remediation>(
             duplicate: false,
             resource: read.resource_arn.clone(),
             mode: read.mode,
+            planned: Vec::new(),
         });
     }
     // The rollback's lease, like any change's: a second rollback at the same time waits. Leases
@@ -438,6 +439,7 @@ async fn carry_out_rollback<R: Remediation>(
         at: now_text.clone(),
         actions: done,
         suppressed_until: until.clone(),
+        hold_lifted: None,
     });
     record.set_outcome(
         Status::RolledBack,
