@@ -507,7 +507,7 @@ pub fn render_summary(s: &BacklogSummary) -> String {
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
     let header = if s.dry_run {
-        vec!["function", "would run"]
+        vec!["function", "would be run"]
     } else {
         vec![
             "function",
