@@ -68,7 +68,22 @@ const PARAMETERS_SHOWN: usize = 160;
 
 /// A planned step as one line: `plan: s3:PutPublicAccessBlock {"Bucket":"b",…}`.
 pub fn planned_step(api: &str, parameters: &serde_json::Value) -> String {
-    let text = parameters.to_string();
+    // The key parameters first: the short values that name what is changed (a bucket, a group
+    // id) before nested documents, so a long step still shows what it acts on.
+    let text = match parameters.as_object() {
+        Some(fields) => {
+            let (names, nested): (Vec<_>, Vec<_>) = fields
+                .iter()
+                .partition(|(_, v)| !(v.is_object() || v.is_array()));
+            let parts: Vec<String> = names
+                .into_iter()
+                .chain(nested)
+                .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str())))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        None => parameters.to_string(),
+    };
     let shown = if text.chars().count() > PARAMETERS_SHOWN {
         format!(
             "{}…",
@@ -193,4 +208,59 @@ pub fn suppressions(list: &[reflex_shared::ledger::Suppression], json: bool) -> 
         ]);
     }
     format!("{t}\n{} live suppression(s)", list.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_planned_step_shows_what_it_acts_on_first() {
+        let long = "x".repeat(300);
+        let cases = [
+            (json!({"Bucket": "b"}), "plan: s3:Put {\"Bucket\":\"b\"}"),
+            (
+                json!({"Config": {"A": true}, "Bucket": "b"}),
+                "plan: s3:Put {\"Bucket\":\"b\",\"Config\":{\"A\":true}}",
+            ),
+            (json!("text"), "plan: s3:Put \"text\""),
+        ];
+        for (parameters, want) in cases {
+            assert_eq!(planned_step("s3:Put", &parameters), want);
+        }
+        let shown = planned_step("s3:Put", &json!({"Doc": {"Long": long}, "Bucket": "b"}));
+        assert!(
+            shown.starts_with("plan: s3:Put {\"Bucket\":\"b\",") && shown.ends_with('…'),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_dry_run_line_lists_its_planned_steps() {
+        let o = Handled {
+            record_id: "s3-block-public-access#1".into(),
+            status: Status::DryRun,
+            reason: reflex_shared::status::Reason::WouldChange,
+            detail: "dry-run".into(),
+            duplicate: false,
+            resource: None,
+            mode: None,
+            planned: vec![reflex_shared::pipeline::PlannedStep {
+                api: "s3:PutPublicAccessBlock".into(),
+                parameters: json!({"Bucket": "b"}),
+            }],
+        };
+        let line = outcome_line("f.json", &o, Format::Human);
+        assert!(
+            line.ends_with("plan: s3:PutPublicAccessBlock {\"Bucket\":\"b\"}"),
+            "{line}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&outcome_line("f.json", &o, Format::Json)).unwrap();
+        assert_eq!(
+            json["outcome"]["planned"][0]["api"],
+            "s3:PutPublicAccessBlock"
+        );
+    }
 }
