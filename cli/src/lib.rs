@@ -16,5 +16,6 @@ pub mod demo_source;
 pub mod emulator;
 pub mod functions;
 pub mod policy_choice;
+pub mod policy_cmd;
 pub mod render;
 pub mod template;
