@@ -106,6 +106,21 @@ fn validate_names_every_error_with_its_line_and_reads_no_aws() {
     );
     assert!(err.contains("2 error(s)"), "{err}");
 
+    // A remediation's own parameters, checked by its type as its cold start would.
+    let params = file(
+        "params.yaml",
+        "version: 1\nremediations:\n  network-block-ip:\n    parameters:\n      ttl_hour: 3\n",
+    );
+    let o = reflex(&["policy", "validate", &params], &[], &[]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "{params}:4: policy key `remediations.network-block-ip.parameters`"
+        )) && err.contains("ttl_hour"),
+        "{err}"
+    );
+
     let good = file("good.yaml", GOOD);
     let o = reflex(&["policy", "validate", &good], &[], &[]);
     assert!(o.status.success(), "{:?}", text(&o));

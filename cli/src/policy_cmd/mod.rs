@@ -89,9 +89,30 @@ fn read_file(file: &Path) -> Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
 }
 
+/// Each built function's word on its own `parameters` in `policy` (see
+/// [`crate::functions::Function::parameters_problem`]). The functions are built with an empty
+/// SDK config: nothing is called.
+fn parameters_problems(policy: &Policy) -> Vec<(String, String)> {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    crate::functions::FUNCTIONS
+        .iter()
+        .filter_map(|f| {
+            (f.build)(&sdk)
+                .parameters_problem(policy)
+                .map(|why| (f.spec.name.to_string(), why))
+        })
+        .collect()
+}
+
+fn check(text: &str) -> Result<Policy, Vec<validate::Problem>> {
+    validate::check(text, &crate::functions::names(), &parameters_problems)
+}
+
 /// Validate a document, printing every error as `FILE:LINE: message`.
 fn checked(label: &str, text: &str) -> Result<Policy> {
-    match validate::check(text, &crate::functions::names()) {
+    match check(text) {
         Ok(policy) => Ok(policy),
         Err(problems) => {
             for p in &problems {
@@ -126,55 +147,59 @@ fn previous(version: i64) -> String {
 
 /// Run a policy command. `parameter` is the SSM parameter it works on (see [`parameter`]).
 pub async fn run(command: PolicyCommand, parameter: &str) -> Result<()> {
-    if let PolicyCommand::Validate { file } = &command {
-        let label = file.display().to_string();
-        let policy = checked(&label, &read_file(file)?)?;
-        println!("{label}: valid ({})", summary(&policy));
-        return Ok(());
-    }
-    let sdk = reflex_shared::setup::sdk_config().await;
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let ssm = || async { aws_sdk_ssm::Client::new(&reflex_shared::setup::sdk_config().await) };
     match command {
-        PolicyCommand::Validate { .. } => unreachable!("handled above"),
-        PolicyCommand::Show => show(&ssm, parameter).await,
-        PolicyCommand::Push { file } => {
-            let text = read_file(&file)?;
-            checked(&file.display().to_string(), &text).context("refused: nothing was written")?;
-            let kind = store::current(&ssm, parameter).await?.map(|s| s.kind);
-            let version = store::put(&ssm, parameter, &text, kind).await?;
-            println!(
-                "pushed {} to {parameter}: version {version} ({})",
-                file.display(),
-                previous(version)
-            );
+        PolicyCommand::Validate { file } => {
+            let label = file.display().to_string();
+            let policy = checked(&label, &read_file(&file)?)?;
+            println!("{label}: valid ({})", summary(&policy));
             Ok(())
         }
-        PolicyCommand::Revert => {
-            let Some(now) = store::current(&ssm, parameter).await? else {
-                bail!("no policy at {parameter}: nothing to revert (the first-deploy policy is in force)");
-            };
-            let Some(before) = store::before(&ssm, parameter, now.version).await? else {
-                bail!(
-                    "{parameter} has no version before {}: nothing to revert to",
-                    now.version
-                );
-            };
-            checked(
-                &format!("{parameter} version {}", before.version),
-                &before.value,
-            )
-            .context("refused: nothing was written")?;
-            let version = store::put(&ssm, parameter, &before.value, Some(now.kind)).await?;
-            println!(
-                "reverted {parameter} to version {}'s policy: written as version {version} (the reverted version {} stays in the history)",
-                before.version, now.version
-            );
-            Ok(())
-        }
+        PolicyCommand::Show => show(&ssm().await, parameter).await,
+        PolicyCommand::Push { file } => push(&ssm().await, parameter, &file).await,
+        PolicyCommand::Revert => revert(&ssm().await, parameter).await,
         PolicyCommand::KillSwitch { state } => {
-            kill_switch(&ssm, parameter, state == Switch::On).await
+            kill_switch(&ssm().await, parameter, state == Switch::On).await
         }
     }
+}
+
+/// Validate FILE, then write it as the next version; refused with its errors, writing nothing.
+pub async fn push(ssm: &aws_sdk_ssm::Client, parameter: &str, file: &Path) -> Result<()> {
+    let text = read_file(file)?;
+    checked(&file.display().to_string(), &text).context("refused: nothing was written")?;
+    let kind = store::current(ssm, parameter).await?.map(|s| s.kind);
+    let version = store::put(ssm, parameter, &text, kind).await?;
+    println!(
+        "pushed {} to {parameter}: version {version} ({})",
+        file.display(),
+        previous(version)
+    );
+    Ok(())
+}
+
+/// Put the version before the current one back, as a new version.
+pub async fn revert(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<()> {
+    let Some(now) = store::current(ssm, parameter).await? else {
+        bail!("no policy at {parameter}: nothing to revert (the first-deploy policy is in force)");
+    };
+    let Some(before) = store::before(ssm, parameter, now.version).await? else {
+        bail!(
+            "{parameter} has no version before {}: nothing to revert to",
+            now.version
+        );
+    };
+    checked(
+        &format!("{parameter} version {}", before.version),
+        &before.value,
+    )
+    .context("refused: nothing was written")?;
+    let version = store::put(ssm, parameter, &before.value, Some(now.kind)).await?;
+    println!(
+        "reverted {parameter} to version {}'s policy: written as version {version} (the reverted version {} stays in the history)",
+        before.version, now.version
+    );
+    Ok(())
 }
 
 async fn show(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<()> {
@@ -191,7 +216,7 @@ async fn show(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<()> {
                 s.version,
                 s.last_modified.as_deref().unwrap_or("(not said)")
             );
-            match validate::check(&s.value, &crate::functions::names()) {
+            match check(&s.value) {
                 Ok(policy) => println!("{}", summary(&policy)),
                 Err(problems) => {
                     println!("INVALID: every function records failed / policy-invalid and changes nothing:");

@@ -21,11 +21,19 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Why a remediation's `parameters` cannot be read by its own type: (remediation, message).
+pub type ParametersCheck<'a> = &'a dyn Fn(&Policy) -> Vec<(String, String)>;
+
 /// The document as the functions would read it, or every error in it. A YAML or type error
 /// (an unknown key, a wrong type, a mode that does not exist) stops the parser, so it comes
-/// alone, at its line; a document that parses gets every check, and every remediation it names
-/// is checked against the functions this `reflex` knows.
-pub fn check(text: &str, known_functions: &[&str]) -> Result<Policy, Vec<Problem>> {
+/// alone, at its line; a document that parses gets every check, every remediation it names is
+/// checked against the functions this `reflex` knows, and each one's `parameters` by its own
+/// type (`parameters`), as its cold start would.
+pub fn check(
+    text: &str,
+    known_functions: &[&str],
+    parameters: ParametersCheck<'_>,
+) -> Result<Policy, Vec<Problem>> {
     let policy: Policy = match serde_norway::from_str(text) {
         Ok(p) => p,
         Err(e) => {
@@ -62,6 +70,13 @@ pub fn check(text: &str, known_functions: &[&str]) -> Result<Policy, Vec<Problem
             });
         }
     }
+    for (name, message) in parameters(&policy) {
+        let key = format!("remediations.{name}.parameters");
+        problems.push(Problem {
+            line: line_of(text, &key),
+            message,
+        });
+    }
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
     if problems.is_empty() {
         Ok(policy)
@@ -79,8 +94,19 @@ mod tests {
     /// An expected error: its line, and a part of its message.
     type Want = (Option<usize>, &'static str);
 
+    /// network-block-ip's parameters take `ttl_hours` only, in this stand-in.
+    fn parameters(policy: &Policy) -> Vec<(String, String)> {
+        match policy.parameters("network-block-ip") {
+            Some(serde_json::Value::Object(m)) if m.keys().any(|k| k != "ttl_hours") => vec![(
+                "network-block-ip".into(),
+                "policy key `remediations.network-block-ip.parameters`: unknown field".into(),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     fn lines_of(text: &str) -> Vec<(Option<usize>, String)> {
-        match check(text, KNOWN) {
+        match check(text, KNOWN, &parameters) {
             Ok(_) => Vec::new(),
             Err(problems) => problems.into_iter().map(|p| (p.line, p.message)).collect(),
         }
@@ -120,6 +146,15 @@ mod tests {
                 &[(Some(2), "kill_switch")],
             ),
             ("version: 1\ndefaults: a: b\n", &[(Some(2), "not valid YAML")]),
+            // A remediation's own parameters, checked by its type, at their line.
+            (
+                "version: 1\nremediations:\n  network-block-ip:\n    parameters:\n      ttl_hour: 3\n",
+                &[(Some(4), "`remediations.network-block-ip.parameters`: unknown field")],
+            ),
+            (
+                "version: 1\nremediations:\n  network-block-ip:\n    parameters: {ttl_hours: 3}\n",
+                &[],
+            ),
             ("defaults: {}\n", &[(Some(1), "missing field `version`")]),
         ];
         for (doc, want) in cases {
