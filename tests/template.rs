@@ -7,7 +7,7 @@
 use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsInput;
 use quamina::Quamina;
 use reflex_cli::functions;
-use reflex_shared::finding::{APPROVE_ACTION_ID, REMEDIATE_ACTION_ID};
+use reflex_shared::finding::{action_intent, Intent, APPROVE_ACTION_ID, REMEDIATE_ACTION_ID};
 use reflex_shared::ledger::key_prefixes;
 use reflex_shared::ledger::table::{DEFINITION, TTL_ATTRIBUTE};
 use reflex_shared::pipeline::PIPELINE_IAM_ACTIONS;
@@ -22,21 +22,66 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 const REGION: &str = "us-east-1";
+/// The stack the template is resolved for: the default name, and an id as CloudFormation makes
+/// them (its UUID's first group, `1a2b3c4d`, scopes the custom actions' ids).
+const STACK_NAME: &str = "reflex";
+const STACK_ID: &str =
+    "arn:aws:cloudformation:us-east-1:123456789012:stack/reflex/1a2b3c4d-0b4a-11ef-8f26-0afff63e8d41";
+/// The stack's custom actions, as its resources resolve them.
+const REMEDIATE_ID: &str = "ReflexFix1a2b3c4d";
+const APPROVE_ID: &str = "ReflexAllow1a2b3c4d";
 
 /// The template as JSON, with the intrinsics the patterns and tests need resolved for the
-/// emulator's account and region (`!Ref AWS::AccountId`, `!Sub …`); other intrinsics become
+/// emulator's account and region and the stack above (`!Ref AWS::AccountId`, `!Sub …`,
+/// `!Select`, `!Split`, a custom action's `ActionTargetArn`); other intrinsics become
 /// `{"!Tag": value}`.
 fn template() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
     let yaml: serde_norway::Value =
         serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    resolve(&yaml)
+    resolve_template(&yaml)
+}
+
+/// A whole template resolved: its intrinsics (see `resolve`), then the custom actions' ARNs.
+fn resolve_template(yaml: &serde_norway::Value) -> Value {
+    let mut t = resolve(yaml);
+    let arns: BTreeMap<String, Value> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::SecurityHub::ActionTarget")
+        .map(|(name, r)| {
+            let id = r["Properties"]["Id"].as_str().expect("a resolved Id");
+            let arn = format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:action/custom/{id}");
+            (format!("{name}.ActionTargetArn"), json!(arn))
+        })
+        .collect();
+    fn attributes(v: &mut Value, arns: &BTreeMap<String, Value>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(arn) = m
+                    .get("!GetAtt")
+                    .and_then(Value::as_str)
+                    .and_then(|a| arns.get(a))
+                {
+                    *v = arn.clone();
+                    return;
+                }
+                m.values_mut().for_each(|c| attributes(c, arns));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|c| attributes(c, arns)),
+            _ => {}
+        }
+    }
+    attributes(&mut t, &arns);
+    t
 }
 
 fn substitute(s: &str) -> String {
     s.replace("${AWS::AccountId}", ACCOUNT)
         .replace("${AWS::Region}", REGION)
         .replace("${AWS::Partition}", "aws")
+        .replace("${AWS::StackName}", STACK_NAME)
 }
 
 fn resolve(v: &serde_norway::Value) -> Value {
@@ -57,7 +102,28 @@ fn resolve(v: &serde_norway::Value) -> Value {
             match (t.tag.to_string().as_str(), inner.as_str()) {
                 ("!Ref", Some("AWS::AccountId")) => json!(ACCOUNT),
                 ("!Ref", Some("AWS::Region")) => json!(REGION),
+                ("!Ref", Some("AWS::StackName")) => json!(STACK_NAME),
+                ("!Ref", Some("AWS::StackId")) => json!(STACK_ID),
                 ("!Sub", Some(s)) => json!(substitute(s)),
+                // `!Sub [text, {name: value}]`, `!Split [delimiter, text]`, `!Select [i, list]`,
+                // once their arguments are resolved to plain values.
+                ("!Sub", None) => match (&inner[0], inner[1].as_object()) {
+                    (Value::String(text), Some(vars)) if vars.values().all(Value::is_string) => {
+                        let text = vars.iter().fold(text.clone(), |acc, (k, v)| {
+                            acc.replace(&format!("${{{k}}}"), v.as_str().unwrap())
+                        });
+                        json!(substitute(&text))
+                    }
+                    _ => json!({ "!Sub": inner }),
+                },
+                ("!Split", None) => match (inner[0].as_str(), inner[1].as_str()) {
+                    (Some(d), Some(text)) => json!(text.split(d).collect::<Vec<_>>()),
+                    _ => json!({ "!Split": inner }),
+                },
+                ("!Select", None) => match (inner[0].as_u64(), inner[1].as_array()) {
+                    (Some(i), Some(list)) => list[i as usize].clone(),
+                    _ => json!({ "!Select": inner }),
+                },
                 (tag, _) => json!({ tag: inner }),
             }
         }
@@ -111,15 +177,33 @@ fn schedules(function: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The sample events of `events/<dir>`, their custom actions made this stack's own (the
+/// samples name the unscoped ids, `ReflexRemediate` and `ReflexApprove`).
 fn samples(dir: &str) -> Vec<(PathBuf, String)> {
     let mut files: Vec<_> = std::fs::read_dir(events_dir().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                p.clone(),
+                as_this_stacks(&std::fs::read_to_string(&p).unwrap()),
+            )
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no samples in events/{dir}");
     files
+}
+
+fn as_this_stacks(raw: &str) -> String {
+    raw.replace(
+        &format!("action/custom/{REMEDIATE_ACTION_ID}\""),
+        &format!("action/custom/{REMEDIATE_ID}\""),
+    )
+    .replace(
+        &format!("action/custom/{APPROVE_ACTION_ID}\""),
+        &format!("action/custom/{APPROVE_ID}\""),
+    )
 }
 
 fn matcher(function: &Value) -> Quamina {
@@ -506,22 +590,165 @@ fn the_outcome_table_matches_the_ledgers_definition() {
 }
 
 #[test]
-fn the_custom_actions_are_the_ones_the_parser_knows() {
+fn the_custom_actions_are_the_stacks_own_and_the_parser_knows_them() {
     let t = template();
-    let ids: BTreeSet<_> = t["Resources"]
+    let actions: BTreeMap<_, _> = t["Resources"]
         .as_object()
         .unwrap()
-        .values()
-        .filter(|r| r["Type"] == "AWS::SecurityHub::ActionTarget")
-        .map(|r| r["Properties"]["Id"].as_str().unwrap().to_string())
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::SecurityHub::ActionTarget")
+        .map(|(name, r)| (name.as_str(), r["Properties"]["Id"].as_str().unwrap()))
         .collect();
+    // Scoped by the stack's id: another stack in the account and region has its own.
     assert_eq!(
-        ids,
-        BTreeSet::from([
-            REMEDIATE_ACTION_ID.to_string(),
-            APPROVE_ACTION_ID.to_string()
+        actions,
+        BTreeMap::from([
+            ("ApproveAction", APPROVE_ID),
+            ("RemediateAction", REMEDIATE_ID)
         ])
     );
+    for id in actions.values() {
+        assert!(
+            id.len() <= 20 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{id}: Security Hub takes at most 20 alphanumerics"
+        );
+    }
+    assert_eq!(action_intent(REMEDIATE_ID), Some(Intent::Remediate));
+    assert_eq!(action_intent(APPROVE_ID), Some(Intent::Approve));
+    // Every custom-action rule names exactly this stack's two actions.
+    let mut rules = 0;
+    for (name, function, _) in functions(&t) {
+        for (rule, p) in patterns(function) {
+            if p["detail-type"] == json!(["Security Hub Findings - Custom Action"]) {
+                rules += 1;
+                assert_eq!(
+                    p["resources"],
+                    json!([
+                        format!(
+                            "arn:aws:securityhub:{REGION}:{ACCOUNT}:action/custom/{REMEDIATE_ID}"
+                        ),
+                        format!(
+                            "arn:aws:securityhub:{REGION}:{ACCOUNT}:action/custom/{APPROVE_ID}"
+                        )
+                    ]),
+                    "{name}.{rule}"
+                );
+            }
+        }
+    }
+    assert!(rules > 0);
+}
+
+#[test]
+fn another_stacks_custom_action_is_not_routed() {
+    let t = template();
+    let (_, function, spec) = functions(&t).into_iter().next().unwrap();
+    let q = matcher(function);
+    let (_, raw) = samples(spec.name)
+        .into_iter()
+        .find(|(p, _)| p.ends_with("securityhub-custom-action-remediate-s3.3.json"))
+        .unwrap();
+    assert!(!q.matches_for_event(raw.as_bytes()).unwrap().is_empty());
+    for other in ["ReflexFix99999999", REMEDIATE_ACTION_ID] {
+        let theirs = raw.replace(REMEDIATE_ID, other);
+        assert!(
+            q.matches_for_event(theirs.as_bytes()).unwrap().is_empty(),
+            "{other}"
+        );
+    }
+}
+
+/// The stack does not own the policy's value: no parameter resource, no template parameter to
+/// squeeze a document into; the functions read `/<stack>/policy`, the name the output gives,
+/// and may read exactly that parameter.
+#[test]
+fn the_policy_is_the_stacks_parameter_and_not_the_stacks_resource() {
+    let t = template();
+    let resources = t["Resources"].as_object().unwrap();
+    assert!(
+        resources
+            .values()
+            .all(|r| r["Type"] != "AWS::SSM::Parameter"),
+        "the stack must not own the policy parameter"
+    );
+    assert!(t["Parameters"].get("PolicyDocument").is_none());
+    let name = "/reflex/policy";
+    assert_eq!(t["Outputs"]["PolicyParameterName"]["Value"], name);
+    assert_eq!(
+        t["Globals"]["Function"]["Environment"]["Variables"]["REFLEX_POLICY_PARAMETER"],
+        name
+    );
+    let arn = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/reflex/policy");
+    for (function, f, _) in functions(&t) {
+        assert_eq!(
+            env_var(&t, f, "REFLEX_POLICY_PARAMETER"),
+            name,
+            "{function}"
+        );
+        let ssm = granting(&t, f, "ssm:GetParameter");
+        assert_eq!(ssm.len(), 1, "{function}");
+        assert_eq!(ssm[0]["Action"], json!(["ssm:GetParameter"]), "{function}");
+        assert_eq!(ssm[0]["Resource"], arn, "{function}");
+    }
+}
+
+/// Two stacks share an account and region: the names they give are their own. The default
+/// stack name gives what the CLI uses with no flags.
+#[test]
+fn named_resources_are_scoped_by_the_stack() {
+    // Derived from the stack's name, not written out: as the template says it, unresolved.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+    let raw: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let sub = |v: &serde_norway::Value| match v {
+        serde_norway::Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().map(str::to_string),
+        _ => None,
+    };
+    assert_eq!(
+        sub(&raw["Resources"]["OutcomeTable"]["Properties"]["TableName"]).as_deref(),
+        Some("${AWS::StackName}-outcomes")
+    );
+    assert_eq!(
+        sub(&raw["Outputs"]["PolicyParameterName"]["Value"]).as_deref(),
+        Some("/${AWS::StackName}/policy")
+    );
+    assert_eq!(
+        sub(&raw["Globals"]["Function"]["Environment"]["Variables"]["REFLEX_POLICY_PARAMETER"])
+            .as_deref(),
+        Some("/${AWS::StackName}/policy")
+    );
+    let t = template();
+    let table = &t["Resources"]["OutcomeTable"]["Properties"]["TableName"];
+    assert_eq!(table, "reflex-outcomes");
+    assert_eq!(table, reflex_shared::ledger::table::DEFAULT_TABLE);
+    assert_eq!(
+        t["Outputs"]["PolicyParameterName"]["Value"],
+        reflex_cli::policy_choice::DEPLOYED_PARAMETER
+    );
+    // Everything else named by CloudFormation (unique per stack): no fixed name anywhere.
+    for (name, r) in t["Resources"].as_object().unwrap() {
+        for key in [
+            "FunctionName",
+            "RoleName",
+            "LogGroupName",
+            "QueueName",
+            "AlarmName",
+            "Name",
+            "ManagedPolicyName",
+            "TableName",
+        ] {
+            let Some(v) = r["Properties"].get(key) else {
+                continue;
+            };
+            let scoped = match key {
+                "TableName" => v == "reflex-outcomes",
+                // A custom action's display name (its Id is scoped, above).
+                "Name" => r["Type"] == "AWS::SecurityHub::ActionTarget",
+                _ => false,
+            };
+            assert!(scoped, "{name}.{key} = {v} is a fixed name");
+        }
+    }
 }
 
 /// A function's property, its own or from `Globals.Function`.
@@ -987,7 +1214,7 @@ fn the_generator_writes_schedules_completion_rules_and_wildcard_types() {
         confirm_at_source: false,
     };
     let yaml = reflex_cli::template::render([&SPEC]).unwrap();
-    let t = resolve(&serde_norway::from_str(&yaml).unwrap());
+    let t = resolve_template(&serde_norway::from_str(&yaml).unwrap());
     let f = &t["Resources"]["NetworkBlockIpFunction"];
     assert_eq!(schedules(f), vec!["rate(15 minutes)".to_string()]);
     let ps = patterns(f);

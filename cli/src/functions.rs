@@ -26,6 +26,10 @@ pub trait Function: Send + Sync {
         by: &'a str,
     ) -> BoxFuture<'a, Result<Handled, PipelineError>>;
 
+    /// Why the remediation's `parameters` in `policy` cannot be read by its own type (a
+    /// required key missing, an unknown key), if they cannot: `reflex policy validate`.
+    fn parameters_problem(&self, policy: &reflex_shared::policy::Policy) -> Option<String>;
+
     /// Roll a succeeded fix back, as `by`, holding its resource back until `hold_until`.
     fn rollback<'a>(
         &'a self,
@@ -66,6 +70,11 @@ impl<R: Remediation + 'static> Function for R {
         by: &'a str,
     ) -> BoxFuture<'a, Result<Handled, PipelineError>> {
         Box::pin(pipeline::approve(setup, self, record_id, by))
+    }
+
+    fn parameters_problem(&self, policy: &reflex_shared::policy::Policy) -> Option<String> {
+        pipeline::parameters_in::<R::Params>(&Ok(policy.clone()), Remediation::spec(self).name)
+            .err()
     }
 
     fn rollback<'a>(

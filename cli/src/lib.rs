@@ -17,6 +17,7 @@ pub mod emulator;
 pub mod functions;
 pub mod ops;
 pub mod policy_choice;
+pub mod policy_cmd;
 pub mod render;
 pub mod render_record;
 pub mod template;

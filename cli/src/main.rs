@@ -6,7 +6,7 @@ use reflex_cli::audit::{self, Filter};
 use reflex_cli::emulator::Emulator;
 use reflex_cli::ops::{backlog, retry, show, unhold};
 use reflex_cli::render::{self, Format};
-use reflex_cli::{demo, functions, policy_choice, render_record};
+use reflex_cli::{demo, functions, policy_choice, policy_cmd, render_record};
 use reflex_shared::ledger::{table, Ledger};
 use reflex_shared::operator::{self, Order};
 use reflex_shared::policy::PolicySource;
@@ -21,13 +21,18 @@ use std::process::ExitCode;
 /// AWS settings come from the standard environment (AWS_REGION, AWS_PROFILE or keys,
 /// AWS_ENDPOINT_URL for a local emulator). The policy comes from --policy / --policy-parameter,
 /// else REFLEX_POLICY_FILE or REFLEX_POLICY_PARAMETER, else the deployment's SSM parameter
-/// /reflex/policy (the built-in defaults only where it does not exist).
+/// /reflex/policy, or the --stack's (where it does not exist: the first-deploy policy, every
+/// remediation in dry-run, as the functions apply it).
 #[derive(Parser)]
 #[command(name = "reflex", version, propagate_version = true)]
 struct Cli {
     /// The outcome table.
     #[arg(long, global = true, env = table::TABLE_ENV, default_value = table::DEFAULT_TABLE)]
     table: String,
+    /// The deployment's CloudFormation stack: its outputs name the outcome table and the
+    /// policy parameter (instead of --table and --policy-parameter).
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "table")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -208,6 +213,8 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// The deployment's policy: validate, show, push, revert, kill-switch.
+    Policy(policy_cmd::PolicyArgs),
     /// Print the SAM template (infra/template.yaml): the fixed part (infra/base.yaml) and, for
     /// each function, its section generated from its Spec.
     ///
@@ -346,8 +353,58 @@ async fn resolve_resource(input: &str) -> Result<audit::ResourceQuery> {
     Ok(query)
 }
 
-async fn run(cli: Cli) -> Result<()> {
+/// Whether a command reads or writes AWS: the edge checks region and credentials first.
+fn talks_to_aws(command: &Command) -> bool {
+    match command {
+        Command::Template | Command::Demo { .. } => false,
+        Command::Policy(p) => p.command.talks_to_aws(),
+        _ => true,
+    }
+}
+
+/// A policy parameter the command line names (it conflicts with `--stack`).
+fn named_policy_parameter(command: &Command) -> Option<&str> {
+    match command {
+        Command::Replay {
+            policy_parameter, ..
+        }
+        | Command::Approve {
+            policy_parameter, ..
+        }
+        | Command::Rollback {
+            policy_parameter, ..
+        }
+        | Command::Retry {
+            policy_parameter, ..
+        } => policy_parameter.as_deref(),
+        Command::Policy(p) => p.policy_parameter.as_deref(),
+        _ => None,
+    }
+}
+
+async fn run(mut cli: Cli) -> Result<()> {
+    if talks_to_aws(&cli.command) {
+        policy_cmd::edge::check(&setup::sdk_config().await).await?;
+    }
+    let mut stack_parameter = None;
+    if let Some(stack) = &cli.stack {
+        if named_policy_parameter(&cli.command).is_some() {
+            anyhow::bail!(
+                "--stack names the policy parameter: drop --policy-parameter, or --stack"
+            );
+        }
+        let sdk = setup::sdk_config().await;
+        let d =
+            policy_cmd::stack::resolve(&aws_sdk_cloudformation::Client::new(&sdk), stack).await?;
+        cli.table = d.table;
+        policy_choice::set_deployed(d.parameter.clone());
+        stack_parameter = Some(d.parameter);
+    }
     match cli.command {
+        Command::Policy(args) => {
+            let parameter = policy_cmd::parameter(args.policy_parameter, stack_parameter);
+            policy_cmd::run(args.command, &parameter).await?;
+        }
         Command::Init => {
             let created = ledger(&cli.table).await.create_table_if_absent().await?;
             println!(

@@ -1,15 +1,31 @@
 //! Which policy `reflex replay`, `approve` and `rollback` apply. An operator's replay must obey
 //! what the deployment obeys (its `dry-run`, exemptions, kill switch), so without a flag or
-//! variable naming a policy they read the deployment's SSM parameter; the built-in defaults only
-//! where that parameter does not exist. Whatever is chosen is said on stderr.
+//! variable naming a policy they read the deployment's SSM parameter. Where that parameter does
+//! not exist they apply what the functions apply then: the first-deploy policy, every
+//! remediation in dry-run. Whatever is chosen is said on stderr.
 
 use reflex_shared::aws_error;
 use reflex_shared::policy::{PolicyError, PolicySource};
 use std::fmt;
+use std::sync::OnceLock;
 
-/// The SSM parameter the deployment's functions read: the SAM template (infra/template.yaml)
-/// creates it.
+/// The SSM parameter the functions of the default stack (`reflex`) read: the SAM template
+/// (infra/template.yaml) points them at `/${AWS::StackName}/policy`, and does not create it
+/// (operators push it: `reflex policy push`).
 pub const DEPLOYED_PARAMETER: &str = "/reflex/policy";
+
+/// The deployment's parameter for this run when `--stack` named another one.
+static DEPLOYED: OnceLock<String> = OnceLock::new();
+
+/// Point this process at another deployment's parameter (`--stack`); once, before any command.
+pub fn set_deployed(name: String) {
+    let _ = DEPLOYED.set(name);
+}
+
+/// The deployment's parameter: `--stack`'s, else the default stack's.
+pub fn deployed() -> &'static str {
+    DEPLOYED.get().map_or(DEPLOYED_PARAMETER, String::as_str)
+}
 
 /// What the command line and the environment ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +41,8 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {
     pub source: PolicySource,
-    /// The built-in defaults because the deployment's parameter does not exist.
+    /// The deployment's parameter does not exist: the functions (and so this command) apply
+    /// the first-deploy policy, every remediation in dry-run.
     pub fallback: bool,
 }
 
@@ -43,8 +60,8 @@ pub enum Probe {
 pub enum ChoiceError {
     #[error(transparent)]
     Env(#[from] PolicyError),
-    #[error("cannot read the deployment's policy parameter {DEPLOYED_PARAMETER}: {0} (pass --policy FILE or --policy-parameter NAME to apply another)")]
-    Unreadable(String),
+    #[error("cannot read the deployment's policy parameter {0}: {1} (pass --policy FILE or --policy-parameter NAME to apply another)")]
+    Unreadable(String, String),
 }
 
 /// Flags win over the environment, the environment over the deployment's parameter. Both
@@ -62,39 +79,41 @@ pub fn request(
     })
 }
 
-/// The deployment's parameter if it exists, the built-in defaults only if it does not; any
-/// other failure to read it is an error, never a silent fallback.
-pub fn settle(probe: Probe) -> Result<Chosen, ChoiceError> {
+/// The deployment's parameter `name`, as the functions read it: where it does not exist, the
+/// cold start's read gives the first-deploy policy (every remediation in dry-run), exactly as a
+/// function's does. Any other failure to read it is an error, never a silent fallback.
+pub fn settle(name: &str, probe: Probe) -> Result<Chosen, ChoiceError> {
     match probe {
         Probe::Found => Ok(Chosen {
-            source: PolicySource::Parameter(DEPLOYED_PARAMETER.into()),
+            source: PolicySource::Parameter(name.into()),
             fallback: false,
         }),
         Probe::NotFound => Ok(Chosen {
-            source: PolicySource::BuiltIn,
+            source: PolicySource::Parameter(name.into()),
             fallback: true,
         }),
-        Probe::Unreadable(message) => Err(ChoiceError::Unreadable(message)),
+        Probe::Unreadable(message) => Err(ChoiceError::Unreadable(name.into(), message)),
     }
 }
 
-/// Resolve a request, reading the deployment's parameter only when nothing else was named.
+/// Resolve a request, reading the deployment's parameter ([`deployed`]) only when nothing
+/// else was named.
 pub async fn choose(request: Request, ssm: &aws_sdk_ssm::Client) -> Result<Chosen, ChoiceError> {
     match request {
         Request::Given(source) => Ok(Chosen {
             source,
             fallback: false,
         }),
-        Request::Deployed => settle(probe(ssm).await),
+        Request::Deployed => settle(deployed(), probe(ssm, deployed()).await),
     }
 }
 
 /// Read the deployment's parameter as the functions do (decrypted), to learn whether it exists
 /// and is readable; the cold start then reads it for use.
-async fn probe(ssm: &aws_sdk_ssm::Client) -> Probe {
+async fn probe(ssm: &aws_sdk_ssm::Client, name: &str) -> Probe {
     match ssm
         .get_parameter()
-        .name(DEPLOYED_PARAMETER)
+        .name(name)
         .with_decryption(true)
         .send()
         .await
@@ -115,11 +134,11 @@ impl fmt::Display for Chosen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             PolicySource::File(path) => write!(f, "policy: file {path}"),
-            PolicySource::Parameter(name) => write!(f, "policy: SSM parameter {name}"),
-            PolicySource::BuiltIn if self.fallback => write!(
+            PolicySource::Parameter(name) if self.fallback => write!(
                 f,
-                "policy: the built-in defaults (there is no SSM parameter {DEPLOYED_PARAMETER} in this account and region)"
+                "policy: the first-deploy policy, every remediation in dry-run (there is no SSM parameter {name} in this account and region; `reflex policy push` sets one)"
             ),
+            PolicySource::Parameter(name) => write!(f, "policy: SSM parameter {name}"),
             PolicySource::BuiltIn => write!(f, "policy: the built-in defaults"),
         }
     }
@@ -161,26 +180,28 @@ mod tests {
     }
 
     #[test]
-    fn only_a_missing_parameter_falls_back_to_the_defaults() {
+    fn a_missing_parameter_is_the_first_deploy_dry_run_as_for_the_functions() {
+        let name = "/staging/policy";
         assert_eq!(
-            settle(Probe::Found),
+            settle(name, Probe::Found),
             Ok(Chosen {
-                source: PolicySource::Parameter(DEPLOYED_PARAMETER.into()),
+                source: PolicySource::Parameter(name.into()),
                 fallback: false
             })
         );
+        // The same source as the functions': its read gives the first-deploy policy.
         assert_eq!(
-            settle(Probe::NotFound),
+            settle(name, Probe::NotFound),
             Ok(Chosen {
-                source: PolicySource::BuiltIn,
+                source: PolicySource::Parameter(name.into()),
                 fallback: true
             })
         );
-        let denied = settle(Probe::Unreadable("AccessDeniedException: no".into()))
+        let denied = settle(name, Probe::Unreadable("AccessDeniedException: no".into()))
             .unwrap_err()
             .to_string();
         assert!(
-            denied.contains(DEPLOYED_PARAMETER) && denied.contains("AccessDeniedException"),
+            denied.contains(name) && denied.contains("AccessDeniedException"),
             "{denied}"
         );
     }
@@ -197,9 +218,9 @@ mod tests {
             said(PolicySource::BuiltIn, false),
             "policy: the built-in defaults"
         );
-        let fallback = said(PolicySource::BuiltIn, true);
+        let fallback = said(PolicySource::Parameter(DEPLOYED_PARAMETER.into()), true);
         assert!(
-            fallback.starts_with("policy: the built-in defaults")
+            fallback.starts_with("policy: the first-deploy policy, every remediation in dry-run")
                 && fallback.contains("no SSM parameter /reflex/policy"),
             "{fallback}"
         );

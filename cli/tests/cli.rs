@@ -399,18 +399,24 @@ async fn replay_applies_the_deployed_policy_by_default() {
     );
 }
 
-/// Where the deployment's parameter does not exist, `replay` applies the built-in defaults (the
-/// fix is enforced) and says so on stderr.
+/// Where the deployment's parameter does not exist, `replay` applies what the functions apply
+/// then: the first-deploy policy, every remediation in dry-run (nothing changes), and says so.
 #[tokio::test]
-async fn replay_without_a_deployed_policy_says_it_uses_the_defaults() {
+async fn replay_without_a_deployed_policy_applies_the_first_deploy_dry_run() {
     endpoint();
     // Its own account, where nothing creates `/reflex/policy`.
     let account = Account::assume("333333333333").await;
     let (line, err, still_public) = replay_with_no_policy_named(&account).await;
-    assert_eq!(line["outcome"]["status"], "succeeded", "{line}");
-    assert!(!still_public, "the defaults enforce the fix");
+    assert_eq!(line["outcome"]["status"], "dry-run", "{line}");
     assert!(
-        err.contains("policy: the built-in defaults")
+        line["outcome"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no policy at /reflex/policy yet")),
+        "{line}"
+    );
+    assert!(still_public, "the first deploy changes nothing");
+    assert!(
+        err.contains("policy: the first-deploy policy, every remediation in dry-run")
             && err.contains("no SSM parameter /reflex/policy"),
         "{err}"
     );

@@ -15,9 +15,10 @@ const DELIVERY: &str =
             DeadLetterConfig: {Arn: !GetAtt UndeliveredEvents.Arn}
 ";
 
+/// This stack's own custom actions (their ids are scoped by the stack: infra/base.yaml).
 const CUSTOM_ACTIONS: &str = "              resources:
-                - !Sub arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:action/custom/ReflexRemediate
-                - !Sub arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:action/custom/ReflexApprove
+                - !GetAtt RemediateAction.ActionTargetArn
+                - !GetAtt ApproveAction.ActionTargetArn
 ";
 
 /// The findings a spec declares, sorted by where they are routed from.

@@ -79,9 +79,12 @@ const SHARED: &[Grant] = &[
     },
     Grant {
         sid: "Policy",
-        comment: "",
+        comment: "\
+          # Exactly the stack's policy parameter (REFLEX_POLICY_PARAMETER), which the stack does
+          # not create: operators push it.
+",
         actions: &["ssm:GetParameter"],
-        rest: "            Resource: !Sub arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/reflex/policy\n",
+        rest: "            Resource: !Sub arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/policy\n",
     },
     Grant {
         sid: "OwnAccount",

@@ -326,14 +326,10 @@ fn intent_from_action_arns(resources: &[String]) -> Result<Intent, ParseError> {
             kind: KIND,
             message: "custom action event names no action/custom/ ARN in resources".into(),
         })?;
-    match action {
-        REMEDIATE_ACTION_ID => Ok(Intent::Remediate),
-        APPROVE_ACTION_ID => Ok(Intent::Approve),
-        // Another team's action on the same findings: a real event, just not ours.
-        other => Err(ParseError::NotForReflex(format!(
-            "custom action {other:?} is not a Reflex action"
-        ))),
-    }
+    // Another team's action on the same findings: a real event, just not ours.
+    super::action_intent(action).ok_or_else(|| {
+        ParseError::NotForReflex(format!("custom action {action:?} is not a Reflex action"))
+    })
 }
 
 pub(super) fn parse_one_imported(raw: &Value) -> Result<Finding, ParseError> {

@@ -314,9 +314,30 @@ pub enum Intent {
     Approve,
 }
 
-/// Custom action ids as the SAM template creates them (`action/custom/<id>` in the ARN).
+/// Custom action ids of a stack made before ids were scoped by stack (`action/custom/<id>` in
+/// the ARN); still recognised.
 pub const REMEDIATE_ACTION_ID: &str = "ReflexRemediate";
 pub const APPROVE_ACTION_ID: &str = "ReflexApprove";
+/// The SAM template's custom action ids: these prefixes and 8 hex digits from the stack's id,
+/// so two stacks in one account and region each have their own (an id is at most 20
+/// alphanumerics). Each stack's rules route only its own actions' ARNs.
+pub const REMEDIATE_ACTION_PREFIX: &str = "ReflexFix";
+pub const APPROVE_ACTION_PREFIX: &str = "ReflexAllow";
+
+/// Which Reflex custom action an id (`action/custom/<id>`) is, if it is one.
+pub fn action_intent(id: &str) -> Option<Intent> {
+    let scoped = |prefix: &str| {
+        id.strip_prefix(prefix)
+            .is_some_and(|s| s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if id == REMEDIATE_ACTION_ID || scoped(REMEDIATE_ACTION_PREFIX) {
+        Some(crate::finding::Intent::Remediate)
+    } else if id == APPROVE_ACTION_ID || scoped(APPROVE_ACTION_PREFIX) {
+        Some(crate::finding::Intent::Approve)
+    } else {
+        None
+    }
+}
 
 /// The normalised finding: every source parses into this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -426,6 +447,25 @@ mod guardduty_arn_tests {
         ];
         for (arn, want) in cases {
             assert_eq!(guardduty_arn_parts(arn), want, "{arn}");
+        }
+    }
+
+    #[test]
+    fn reflex_actions_by_id_scoped_or_not() {
+        let cases = [
+            ("ReflexRemediate", Some(crate::finding::Intent::Remediate)),
+            ("ReflexApprove", Some(crate::finding::Intent::Approve)),
+            ("ReflexFix1a2b3c4d", Some(crate::finding::Intent::Remediate)),
+            ("ReflexAllowdeadbeef", Some(crate::finding::Intent::Approve)),
+            ("ReflexFix1a2b3c4", None),
+            ("ReflexFix1a2b3c4d5", None),
+            ("ReflexAllowzzzzzzzz", None),
+            ("ReflexFix", None),
+            ("OtherTeamAction", None),
+            ("reflexremediate", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(crate::finding::action_intent(id), want, "{id}");
         }
     }
 }

@@ -187,8 +187,8 @@ fn parameters<P: serde::de::DeserializeOwned>(
 }
 
 /// The remediation's parameters under `policy`, or why there are none to be had (the policy
-/// is invalid, or its parameters section is).
-pub(super) fn parameters_in<P: serde::de::DeserializeOwned>(
+/// is invalid, or its parameters section is). Public for `reflex policy validate`.
+pub fn parameters_in<P: serde::de::DeserializeOwned>(
     policy: &Result<Policy, PolicyError>,
     remediation: &str,
 ) -> Result<P, String> {

@@ -30,7 +30,7 @@ use crate::remediation::{Applied, Context, Remediation, RemediationError};
 use crate::setup::Setup;
 use crate::status::{Reason, Status};
 use chrono::{DateTime, SecondsFormat, Utc};
-use evaluate::parameters_in;
+pub use evaluate::parameters_in;
 use finding_run::Run;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;

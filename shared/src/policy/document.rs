@@ -53,6 +53,16 @@ pub struct Policy {
     /// (the default): no one may; operators use the `reflex` CLI in process.
     #[serde(default)]
     pub operators: Vec<String>,
+    /// The kill switch: every remediation that would act runs in dry-run instead (records its
+    /// plan, changes nothing), whatever its mode. `reflex policy kill-switch on|off` sets it;
+    /// warm functions obey within `REFLEX_POLICY_MAX_AGE_SECONDS`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kill_switch: bool,
+    /// Set only on the built-in first-deploy policy (the deployment's parameter does not exist
+    /// yet): why every remediation runs in dry-run, said in every dry-run record. Never read from
+    /// a document.
+    #[serde(skip)]
+    pub first_deploy: Option<String>,
 }
 
 /// Settings that can be layered; an absent field leaves the layer below in force.
@@ -185,11 +195,49 @@ impl Default for Policy {
             act_on_sample_findings: false,
             trusted_config_rules: BTreeMap::new(),
             operators: Vec::new(),
+            kill_switch: false,
+            first_deploy: None,
         }
     }
 }
 
+/// Why every remediation is in dry-run when the deployment's policy parameter does not exist.
+pub fn first_deploy_note(parameter: &str) -> String {
+    format!(
+        "no policy at {parameter} yet: every remediation runs in dry-run; `reflex policy push` sets one"
+    )
+}
+
+/// The decision's reason when the kill switch is on.
+pub const KILL_SWITCH_ON: &str =
+    "kill switch on (the policy's kill_switch: true; `reflex policy kill-switch off` lifts it)";
+
 impl Policy {
+    /// The first-deploy policy: applied where the deployment's policy parameter does not exist
+    /// (a stack just deployed, before anyone pushed a policy). The built-in defaults, with every
+    /// remediation in dry-run: nothing changes until an operator chooses, and each record says
+    /// why (see [`first_deploy_note`]).
+    pub fn first_deploy(parameter: &str) -> Policy {
+        Policy {
+            defaults: Settings {
+                mode: Some(super::Mode::DryRun),
+                ..Settings::default()
+            },
+            first_deploy: Some(first_deploy_note(parameter)),
+            ..Policy::default()
+        }
+    }
+
+    /// Why every remediation runs in dry-run whatever its mode, if it does: the first-deploy
+    /// policy, or the kill switch.
+    pub fn forced_dry_run(&self) -> Option<String> {
+        match (&self.first_deploy, self.kill_switch) {
+            (Some(note), _) => Some(format!("the first-deploy policy ({note})")),
+            (None, true) => Some(KILL_SWITCH_ON.to_string()),
+            (None, false) => None,
+        }
+    }
+
     /// Parse and validate a YAML document.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
         let policy: Policy =
@@ -198,94 +246,111 @@ impl Policy {
         Ok(policy)
     }
 
-    /// The checks serde cannot make. Each error names the offending key.
+    /// The checks serde cannot make. Each error names the offending key; the first one found.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        let invalid = |key: String, message: &str| {
-            Err(PolicyError::Invalid {
-                key,
-                message: message.to_string(),
-            })
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every check serde cannot make that fails, each naming its key, in document order (for
+    /// `reflex policy validate`, which shows them all).
+    pub fn problems(&self) -> Vec<PolicyError> {
+        let mut out: Vec<PolicyError> = Vec::new();
+        let invalid = |key: String, message: &str| PolicyError::Invalid {
+            key,
+            message: message.to_string(),
         };
         if self.version != 1 {
-            return invalid("version".into(), "only version 1 exists");
+            out.push(invalid("version".into(), "only version 1 exists"));
         }
-        check_settings("defaults", &self.defaults)?;
+        out.extend(check_settings("defaults", &self.defaults).err());
         if self.trusted_products.is_empty() {
-            return invalid(
+            out.push(invalid(
                 "trusted_products".into(),
                 "empty: no finding could ever be trusted",
-            );
+            ));
         }
-        check_patterns("trusted_products", &self.trusted_products)?;
+        out.extend(check_patterns("trusted_products", &self.trusted_products).err());
         if self.exemptions.tag.trim().is_empty() {
-            return invalid("exemptions.tag".into(), "must not be empty");
+            out.push(invalid("exemptions.tag".into(), "must not be empty"));
         }
-        check_patterns("exemptions.arns", &self.exemptions.arns)?;
-        check_patterns(
-            "exemptions.protected_principals",
-            &self.exemptions.protected_principals,
-        )?;
-        check_patterns("operators", &self.operators)?;
+        out.extend(check_patterns("exemptions.arns", &self.exemptions.arns).err());
+        out.extend(
+            check_patterns(
+                "exemptions.protected_principals",
+                &self.exemptions.protected_principals,
+            )
+            .err(),
+        );
+        out.extend(check_patterns("operators", &self.operators).err());
         if let Some(i) = self.operators.iter().position(|p| !p.starts_with("arn:")) {
-            return invalid(
+            out.push(invalid(
                 format!("operators[{i}]"),
                 "not an ARN pattern (arn:aws:iam::ACCOUNT:user/NAME, arn:aws:sts::ACCOUNT:assumed-role/ROLE/*)",
-            );
+            ));
         }
         for (arn, identifier) in &self.trusted_config_rules {
             let key = format!("trusted_config_rules.{arn}");
             if !(arn.starts_with("arn:") && arn.contains(":config-rule/")) {
-                return invalid(
-                    key,
+                out.push(invalid(
+                    key.clone(),
                     "not a Config rule ARN (arn:aws:config:REGION:ACCOUNT:config-rule/…)",
-                );
+                ));
             }
             if identifier.is_empty()
                 || !identifier
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             {
-                return invalid(
+                out.push(invalid(
                     key,
                     "the value must be a managed-rule identifier such as S3_BUCKET_PUBLIC_READ_PROHIBITED",
-                );
+                ));
             }
         }
         for (account, settings) in &self.accounts {
-            check_account(&format!("accounts.{account}"), account)?;
-            check_settings(&format!("accounts.{account}"), settings)?;
+            out.extend(check_account(&format!("accounts.{account}"), account).err());
+            out.extend(check_settings(&format!("accounts.{account}"), settings).err());
         }
         for (name, rp) in &self.remediations {
             let key = format!("remediations.{name}");
             if !REMEDIATIONS.contains(&name.as_str()) {
-                return invalid(
-                    key,
+                out.push(invalid(
+                    key.clone(),
                     &format!("unknown remediation; known: {}", REMEDIATIONS.join(", ")),
-                );
+                ));
             }
-            check_settings(&key, &rp.settings())?;
+            out.extend(check_settings(&key, &rp.settings()).err());
             if rp.max_changes_per_hour == Some(0) {
-                return invalid(
+                out.push(invalid(
                     format!("{key}.max_changes_per_hour"),
                     "0 would block every change; use enabled: false",
-                );
+                ));
             }
             if rp.max_attempts.is_some_and(|n| !(1..=10).contains(&n)) {
-                return invalid(format!("{key}.max_attempts"), "must be from 1 to 10");
+                out.push(invalid(
+                    format!("{key}.max_attempts"),
+                    "must be from 1 to 10",
+                ));
             }
             for (i, o) in rp.overrides.iter().enumerate() {
                 let key = format!("{key}.overrides[{i}]");
                 if o.when.types.is_empty() && o.when.accounts.is_empty() {
-                    return invalid(format!("{key}.match"), "names neither types nor accounts");
+                    out.push(invalid(
+                        format!("{key}.match"),
+                        "names neither types nor accounts",
+                    ));
                 }
-                check_patterns(&format!("{key}.match.types"), &o.when.types)?;
+                out.extend(check_patterns(&format!("{key}.match.types"), &o.when.types).err());
                 for (j, a) in o.when.accounts.iter().enumerate() {
-                    check_account(&format!("{key}.match.accounts[{j}]"), a)?;
+                    out.extend(check_account(&format!("{key}.match.accounts[{j}]"), a).err());
                 }
-                check_settings(&format!("{key}.set"), &o.set)?;
+                out.extend(check_settings(&format!("{key}.set"), &o.set).err());
             }
         }
-        Ok(())
+        out
     }
 
     /// The parameters section of one remediation, if the policy has one.

@@ -153,9 +153,12 @@ impl Policy {
         {
             return skip(Reason::Protected, why);
         }
-        let (mut mode, mut because) = match settings.mode {
-            Some(mode) => (mode, because),
-            None => (
+        let (mut mode, mut because) = match (self.forced_dry_run(), settings.mode) {
+            // The kill switch and the first-deploy policy win over every mode: an approval
+            // under them is refused like any approval under dry-run.
+            (Some(why), _) => (Mode::DryRun, why),
+            (None, Some(mode)) => (mode, because),
+            (None, None) => (
                 risk.default_mode(finding.is_threat()),
                 format!("the default for {risk} risk"),
             ),
@@ -189,6 +192,9 @@ impl Policy {
     /// The mode for `remediation` on `finding` (an override's, or the risk's default): what the
     /// sweep honours for the finding whose change it ends.
     pub fn mode_for(&self, remediation: &str, risk: Risk, finding: &Finding) -> Mode {
+        if self.forced_dry_run().is_some() {
+            return Mode::DryRun;
+        }
         let (settings, _) = self.settings_for(remediation, finding);
         settings
             .mode

@@ -52,22 +52,37 @@ pub async fn load_policy(
             Policy::from_yaml(&text)
         }
         PolicySource::Parameter(name) => {
-            let out = ssm
+            let out = match ssm
                 .get_parameter()
                 .name(name)
                 .with_decryption(true)
                 .send()
                 .await
-                .map_err(|e| match aws_error::classify(&e) {
-                    Fault::Transient => PolicyError::Unavailable {
-                        name: name.clone(),
-                        message: aws_error::describe(&e),
-                    },
-                    Fault::Permanent => PolicyError::Parameter {
-                        name: name.clone(),
-                        message: aws_error::describe(&e),
-                    },
-                })?;
+            {
+                Ok(out) => out,
+                // Nothing pushed yet (a first deploy: the template does not own the policy's
+                // value): every remediation in dry-run, each record saying so. Any other
+                // failure is no verdict that the policy is absent, and stays an error.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_parameter_not_found()) =>
+                {
+                    tracing::warn!(parameter = %name, "{}", super::first_deploy_note(name));
+                    return Ok(Policy::first_deploy(name));
+                }
+                Err(e) => {
+                    return Err(match aws_error::classify(&e) {
+                        Fault::Transient => PolicyError::Unavailable {
+                            name: name.clone(),
+                            message: aws_error::describe(&e),
+                        },
+                        Fault::Permanent => PolicyError::Parameter {
+                            name: name.clone(),
+                            message: aws_error::describe(&e),
+                        },
+                    })
+                }
+            };
             let text =
                 out.parameter()
                     .and_then(|p| p.value())

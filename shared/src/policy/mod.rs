@@ -10,7 +10,10 @@ pub(crate) mod load;
 
 pub use document::*;
 pub use evaluate::{Decision, Verdict};
-pub use load::{load_policy, PolicyCache, PolicySource, DEFAULT_POLICY_MAX_AGE};
+pub use load::{
+    load_policy, PolicyCache, PolicySource, DEFAULT_POLICY_MAX_AGE, POLICY_FILE_ENV,
+    POLICY_PARAMETER_ENV,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

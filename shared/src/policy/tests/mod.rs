@@ -399,3 +399,137 @@ fn sample_findings_are_skipped_unless_the_policy_opts_in() {
         Verdict::Act(_)
     ));
 }
+
+/// The kill switch and the first-deploy policy turn every remediation that would act into
+/// dry-run, whatever its mode (an approval included: the pipeline refuses approvals under
+/// dry-run), and say so in the decision; a skip still decides first.
+#[test]
+fn the_kill_switch_and_the_first_deploy_force_dry_run() {
+    let yaml = |y: &str| Policy::from_yaml(y).unwrap();
+    // (policy, risk, intent, mode, a part of the reason)
+    let cases: Vec<(Policy, Risk, Option<Intent>, Mode, &str)> = vec![
+        (yaml("version: 1"), Risk::Low, None, Mode::Enforce, "the default for low risk"),
+        (yaml("version: 1\nkill_switch: false"), Risk::Low, None, Mode::Enforce, "the default"),
+        (yaml("version: 1\nkill_switch: true"), Risk::Low, None, Mode::DryRun, "kill switch on"),
+        (
+            yaml("version: 1\nkill_switch: true\nremediations:\n  s3-block-public-access: {mode: enforce}"),
+            Risk::Low,
+            None,
+            Mode::DryRun,
+            "kill switch on",
+        ),
+        (
+            yaml("version: 1\nkill_switch: true\ndefaults: {mode: approve}"),
+            Risk::High,
+            Some(Intent::Approve),
+            Mode::DryRun,
+            "kill switch on",
+        ),
+        (
+            yaml("version: 1\ndefaults: {mode: approve}"),
+            Risk::High,
+            Some(Intent::Approve),
+            Mode::Enforce,
+            "approved by",
+        ),
+        (
+            Policy::first_deploy("/reflex/policy"),
+            Risk::Low,
+            None,
+            Mode::DryRun,
+            "the first-deploy policy (no policy at /reflex/policy yet: every remediation runs in dry-run; `reflex policy push` sets one)",
+        ),
+        (
+            Policy::first_deploy("/staging/policy"),
+            Risk::High,
+            Some(Intent::Approve),
+            Mode::DryRun,
+            "no policy at /staging/policy yet",
+        ),
+        (
+            Policy::first_deploy("/p"),
+            Risk::Medium,
+            Some(Intent::Remediate),
+            Mode::DryRun,
+            "first-deploy",
+        ),
+    ];
+    for (policy, risk, intent, want, because) in cases {
+        let mut f = control("S3.8");
+        f.intent = intent;
+        match eval(&policy, risk, &f) {
+            Verdict::Act(d) => {
+                assert_eq!(d.mode, want, "{policy:?}");
+                assert!(d.because.contains(because), "{}", d.because);
+                assert_eq!(
+                    d.approval,
+                    want == Mode::Enforce && intent == Some(Intent::Approve)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // The sweep's mode (no approval in it): forced to dry-run exactly when the decision is.
+        assert_eq!(
+            policy.mode_for("s3-block-public-access", risk, &f) == Mode::DryRun,
+            want == Mode::DryRun
+        );
+    }
+    // A skip decides before the mode: disabled stays disabled under the switch.
+    let off = yaml(
+        "version: 1\nkill_switch: true\nremediations:\n  s3-block-public-access: {enabled: false}",
+    );
+    assert_eq!(
+        reason_of(eval(&off, Risk::Low, &control("S3.8"))),
+        Reason::Disabled
+    );
+    // The first-deploy policy is valid, and no document can claim to be it.
+    assert_eq!(Policy::first_deploy("/p").validate(), Ok(()));
+    assert!(Policy::from_yaml("version: 1\nfirst_deploy: x").is_err());
+}
+
+#[test]
+fn the_kill_switch_is_a_boolean() {
+    let cases: &[(&str, Option<bool>)] = &[
+        ("version: 1", Some(false)),
+        ("version: 1\nkill_switch: true", Some(true)),
+        ("version: 1\nkill_switch: false", Some(false)),
+        ("version: 1\nkill_switch: 1", None),
+        ("version: 1\nkill_switch: on please", None),
+        ("version: 1\nkill_switch: [true]", None),
+    ];
+    for (yaml, want) in cases {
+        match (Policy::from_yaml(yaml), want) {
+            (Ok(p), Some(w)) => assert_eq!(p.kill_switch, *w, "{yaml}"),
+            (Err(e), None) => assert!(e.to_string().contains("kill_switch"), "{yaml}: {e}"),
+            (got, _) => panic!("{yaml}: {got:?}"),
+        }
+    }
+}
+
+/// `problems` lists every failed check, in document order; `validate` the first.
+#[test]
+fn every_problem_is_listed() {
+    let p: Policy = serde_norway::from_str(
+        "version: 2\ndefaults: {severity_threshold: 200}\noperators: [alice]\nremediations:\n  nope: {}\n  s3-block-public-access: {max_attempts: 0}\n",
+    )
+    .unwrap();
+    let keys: Vec<String> = p
+        .problems()
+        .into_iter()
+        .map(|e| match e {
+            PolicyError::Invalid { key, .. } => key,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "version",
+            "defaults.severity_threshold",
+            "operators[0]",
+            "remediations.nope",
+            "remediations.s3-block-public-access.max_attempts"
+        ]
+    );
+    assert!(matches!(p.validate(), Err(PolicyError::Invalid { key, .. }) if key == "version"));
+}
