@@ -376,6 +376,9 @@ fn named_policy_parameter(command: &Command) -> Option<&str> {
         }
         | Command::Retry {
             policy_parameter, ..
+        }
+        | Command::Backlog {
+            policy_parameter, ..
         } => policy_parameter.as_deref(),
         Command::Policy(p) => p.policy_parameter.as_deref(),
         _ => None,
