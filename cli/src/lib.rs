@@ -17,4 +17,5 @@ pub mod emulator;
 pub mod functions;
 pub mod policy_choice;
 pub mod render;
+pub mod samples;
 pub mod template;
