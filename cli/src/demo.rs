@@ -12,7 +12,7 @@ use reflex_shared::remediation::ResourceRef as Target;
 use reflex_shared::setup::s3_path_style;
 use reflex_shared::Setup;
 use s3_block_public_access::{BucketState, S3BlockPublicAccess};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The account moto answers as by default: the only account the demo will touch.
 pub const EMULATOR_ACCOUNT: &str = "123456789012";
@@ -65,18 +65,13 @@ pub fn refuse_unless_emulator_account(account: &str) -> Result<()> {
 }
 
 /// The sample events the demo replays, in order: the function's own, then the ones that must
-/// not lead to any change.
-pub fn demo_events(events: &Path) -> Result<Vec<PathBuf>> {
+/// not lead to any change. From `events` if given, else the ones built into the binary.
+pub fn demo_events(events: Option<&Path>) -> Result<Vec<(String, Vec<u8>)>> {
+    let all = crate::samples::sample_events(events)?;
     let mut files = Vec::new();
     for dir in [FUNCTION, "non-actionable", "hostile"] {
-        let dir = events.join(dir);
-        let mut part: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        part.sort();
-        files.extend(part);
+        let prefix = format!("{dir}/");
+        files.extend(all.iter().filter(|(n, _)| n.starts_with(&prefix)).cloned());
     }
     Ok(files)
 }
@@ -195,35 +190,25 @@ async fn show_buckets(r: &S3BlockPublicAccess, account: &str, exempt_note: &str)
     Ok(())
 }
 
-/// Replay every file; `Ok(outcomes)` as (file, outcome) pairs.
+/// Replay every (name, event); `Ok(outcomes)` as (name, outcome) pairs.
 async fn replay_all(
     setup: &Setup,
     function: &dyn functions::Function,
-    files: &[PathBuf],
+    files: &[(String, Vec<u8>)],
     pass: &str,
 ) -> Result<Vec<(String, reflex_shared::pipeline::Handled)>> {
     let mut results = Vec::new();
-    for (i, file) in files.iter().enumerate() {
-        let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let name = file
-            .strip_prefix(
-                file.parent()
-                    .and_then(Path::parent)
-                    .unwrap_or(Path::new("")),
-            )
-            .unwrap_or(file)
-            .display()
-            .to_string();
+    for (i, (name, raw)) in files.iter().enumerate() {
         let request_id = format!("demo-{pass}-{i}");
-        for o in function.replay(setup, &raw, &request_id).await? {
-            println!("{}", render::outcome_line(&name, &o, Format::Human));
+        for o in function.replay(setup, raw, &request_id).await? {
+            println!("{}", render::outcome_line(name, &o, Format::Human));
             results.push((name.clone(), o));
         }
     }
     Ok(results)
 }
 
-pub async fn run(setup: &Setup, events: &Path) -> Result<()> {
+pub async fn run(setup: &Setup, events: Option<&Path>) -> Result<()> {
     let files = demo_events(events)?;
     let s3_conf = aws_sdk_s3::config::Builder::from(&setup.sdk)
         .force_path_style(s3_path_style(&setup.sdk))

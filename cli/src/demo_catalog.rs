@@ -65,10 +65,15 @@ async fn make_instance(ec2: &aws_sdk_ec2::Client) -> Result<(String, String, Str
 }
 
 /// A sample event of `function`, naming `instance` instead of the sample's own.
-fn sample(events: &Path, function: &str, file: &str, instance: &str) -> Result<(String, Vec<u8>)> {
-    let path = events.join(function).join(file);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+fn sample(
+    events: Option<&Path>,
+    function: &str,
+    file: &str,
+    instance: &str,
+) -> Result<(String, Vec<u8>)> {
+    let name = format!("{function}/{file}");
+    let text = String::from_utf8(crate::samples::sample_event(events, &name)?)
+        .with_context(|| format!("the sample {name} is not UTF-8"))?;
     let theirs = text
         .match_indices("i-")
         .map(|(at, _)| &text[at..])
@@ -83,7 +88,7 @@ fn sample(events: &Path, function: &str, file: &str, instance: &str) -> Result<(
         Some(id) => text.replace(&id, instance),
         None => text,
     };
-    Ok((format!("{function}/{file}"), text.into_bytes()))
+    Ok((name, text.into_bytes()))
 }
 
 async fn replay(
@@ -108,7 +113,7 @@ fn built(name: &str, setup: &Setup) -> Result<Box<dyn Function>> {
     functions::build(name, setup).with_context(|| format!("{name} is built in"))
 }
 
-pub async fn show(setup: &Setup, events: &Path) -> Result<()> {
+pub async fn show(setup: &Setup, events: Option<&Path>) -> Result<()> {
     let ec2 = aws_sdk_ec2::Client::new(&setup.sdk);
     let (vpc, subnet, instance) = make_instance(&ec2).await?;
     println!("\n8. The catalog on EC2: instance {instance} in {vpc} (subnet {subnet})\n");

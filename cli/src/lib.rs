@@ -20,4 +20,5 @@ pub mod policy_choice;
 pub mod policy_cmd;
 pub mod render;
 pub mod render_record;
+pub mod samples;
 pub mod template;

@@ -227,9 +227,10 @@ enum Command {
     /// an emulator: the endpoint must be a loopback address and STS must answer with the
     /// emulator's default account, 123456789012.
     Demo {
-        /// The sample events.
-        #[arg(long, default_value_os_t = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../events")))]
-        events: PathBuf,
+        /// Replay the sample events in DIR (laid out as the source's events/) instead of the
+        /// ones built into reflex.
+        #[arg(long, value_name = "DIR")]
+        events: Option<PathBuf>,
     },
 }
 
@@ -687,7 +688,7 @@ async fn run(mut cli: Cli) -> Result<()> {
             let setup = setup_for(&cli.table, Some(PolicySource::BuiltIn)).await?;
             // Before any change or table write.
             demo::refuse_unless_emulator_account(&setup.account_id)?;
-            let result = demo::run(&setup, &events).await;
+            let result = demo::run(&setup, events.as_deref()).await;
             drop(started);
             result?;
         }
