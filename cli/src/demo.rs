@@ -1,25 +1,23 @@
-//! `reflex demo`: a public bucket fixed and verified, an exempt one left alone, hostile and
-//! non-actionable events recorded without a change, and a second delivery of everything
-//! changing nothing.
+//! `reflex demo`: what a team lives with, against the local AWS emulator. A progress line per
+//! step: findings of every function fixed; one held for approval and approved; one seen in
+//! dry-run and retried under enforce; a rollback and its echo held back; a burst meeting the
+//! budget; a backlog pulled from Security Hub; hostile events and a second delivery changing
+//! nothing; the notifications that went out; and an HTML report of the outcome table.
 
-use crate::audit::{self, Filter};
-use crate::functions;
+use crate::functions::Function;
 use crate::render::{self, Format};
 use anyhow::{bail, Context, Result};
 use aws_sdk_s3::types::{PublicAccessBlockConfiguration, Tag, Tagging};
-use reflex_shared::finding::ResourceKind;
-use reflex_shared::remediation::ResourceRef as Target;
+use reflex_shared::pipeline::Handled;
 use reflex_shared::setup::s3_path_style;
+use reflex_shared::status::Status;
 use reflex_shared::Setup;
-use s3_block_public_access::{BucketState, S3BlockPublicAccess};
 use std::path::Path;
 
 /// The account moto answers as by default: the only account the demo will touch.
 pub const EMULATOR_ACCOUNT: &str = "123456789012";
 
-pub const PUBLIC_BUCKET: &str = "reflex-demo-public";
 pub const EXEMPT_BUCKET: &str = "reflex-demo-exempt";
-const FUNCTION: &str = "s3-block-public-access";
 
 /// Whether `endpoint` (a URL) names this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
 pub fn is_loopback(endpoint: &str) -> bool {
@@ -47,8 +45,8 @@ pub fn refuse_unless_loopback(endpoint: &str) -> Result<()> {
         return Ok(());
     }
     bail!(
-        "refusing to run the demo against {endpoint}: it turns S3 Block Public Access off on two \
-         buckets and writes demo records, so it runs only against a local emulator on a loopback \
+        "refusing to run the demo against {endpoint}: it makes buckets public, opens SSH to the \
+         world, changes IAM users and writes demo records, so it runs only against a local emulator on a loopback \
          address (unset AWS_ENDPOINT_URL and the demo starts one itself)"
     )
 }
@@ -62,18 +60,6 @@ pub fn refuse_unless_emulator_account(account: &str) -> Result<()> {
         "refusing to run the demo: STS says these credentials are for account {account}, not the \
          emulator's default account {EMULATOR_ACCOUNT}; nothing was changed or written"
     )
-}
-
-/// The sample events the demo replays, in order: the function's own, then the ones that must
-/// not lead to any change. From `events` if given, else the ones built into the binary.
-pub fn demo_events(events: Option<&Path>) -> Result<Vec<(String, Vec<u8>)>> {
-    let all = crate::samples::sample_events(events)?;
-    let mut files = Vec::new();
-    for dir in [FUNCTION, "non-actionable", "hostile"] {
-        let prefix = format!("{dir}/");
-        files.extend(all.iter().filter(|(n, _)| n.starts_with(&prefix)).cloned());
-    }
-    Ok(files)
 }
 
 /// The AWS-managed Config rules the demo's Config samples come from, under the names they are
@@ -152,150 +138,163 @@ pub async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: boo
     Ok(())
 }
 
-async fn describe(r: &S3BlockPublicAccess, bucket: &str, account: &str) -> Result<String> {
-    let target = Target {
-        kind: ResourceKind::S3Bucket,
-        id: bucket.into(),
-        arn: format!("arn:aws:s3:::{bucket}"),
-        account: account.into(),
-    };
-    let state: BucketState = r.read_state(&target).await?;
-    Ok(match state.public_access_block {
-        None => "no Block Public Access configuration".into(),
-        Some(c) => {
-            let on = [
-                c.block_public_acls,
-                c.ignore_public_acls,
-                c.block_public_policy,
-                c.restrict_public_buckets,
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            format!("Block Public Access: {on} of 4 settings on")
-        }
-    })
+/// A sample event: its name under `events/` (`s3-block-public-access/x.json`) and its bytes.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub raw: Vec<u8>,
 }
 
-/// Both buckets' Block Public Access, from a fresh read; `exempt_note` follows the exempt one.
-async fn show_buckets(r: &S3BlockPublicAccess, account: &str, exempt_note: &str) -> Result<()> {
-    println!(
-        "   {PUBLIC_BUCKET:<22} {}",
-        describe(r, PUBLIC_BUCKET, account).await?
-    );
-    println!(
-        "   {EXEMPT_BUCKET:<22} {}{exempt_note}",
-        describe(r, EXEMPT_BUCKET, account).await?
-    );
-    Ok(())
+impl Sample {
+    /// Every sample: those under `dir` (laid out as the source's `events/`), or the ones built
+    /// into reflex.
+    pub fn all(dir: Option<&Path>) -> Result<Vec<Sample>> {
+        Ok(crate::samples::sample_events(dir)?
+            .into_iter()
+            .map(|(name, raw)| Sample { name, raw })
+            .collect())
+    }
 }
 
-/// Replay every (name, event); `Ok(outcomes)` as (name, outcome) pairs.
-async fn replay_all(
+/// Replay one event as Lambda would, print each outcome, and approve (as `reflex approve`
+/// does: this caller, as STS names it, is the approver) any held for approval.
+pub async fn replay_approving(
     setup: &Setup,
-    function: &dyn functions::Function,
-    files: &[(String, Vec<u8>)],
-    pass: &str,
-) -> Result<Vec<(String, reflex_shared::pipeline::Handled)>> {
-    let mut results = Vec::new();
-    for (i, (name, raw)) in files.iter().enumerate() {
-        let request_id = format!("demo-{pass}-{i}");
-        for o in function.replay(setup, raw, &request_id).await? {
-            println!("{}", render::outcome_line(name, &o, Format::Human));
-            results.push((name.clone(), o));
+    function: &dyn Function,
+    name: &str,
+    raw: &[u8],
+    request_id: &str,
+) -> Result<Vec<Handled>> {
+    let mut outcomes = Vec::new();
+    for o in function.replay(setup, raw, request_id).await? {
+        println!("{}", render::outcome_line(name, &o, Format::Human));
+        if o.status == Status::PendingApproval {
+            let approved = function
+                .approve(setup, &o.record_id, &setup.caller_arn)
+                .await?;
+            println!(
+                "{}",
+                render::outcome_line("reflex approve", &approved, Format::Human)
+            );
+            outcomes.push(approved);
+        } else {
+            outcomes.push(o);
         }
     }
-    Ok(results)
+    Ok(outcomes)
 }
 
-pub async fn run(setup: &Setup, events: Option<&Path>) -> Result<()> {
-    let files = demo_events(events)?;
-    let s3_conf = aws_sdk_s3::config::Builder::from(&setup.sdk)
-        .force_path_style(s3_path_style(&setup.sdk))
-        .build();
-    let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
-    let remediation = S3BlockPublicAccess::from_client(s3.clone());
-    let function = functions::build(FUNCTION, setup).context("the demo's function is built in")?;
+/// The demo's steps, each announced with a progress line.
+struct Steps {
+    done: usize,
+    total: usize,
+    started: std::time::Instant,
+}
 
+impl Steps {
+    fn new(total: usize) -> Steps {
+        Steps {
+            done: 0,
+            total,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn next(&mut self, what: &str) {
+        self.done += 1;
+        println!(
+            "\n[{}/{}] {what}  ({:.1}s)\n",
+            self.done,
+            self.total,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn s3_client(setup: &Setup) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&setup.sdk)
+            .force_path_style(s3_path_style(&setup.sdk))
+            .build(),
+    )
+}
+
+/// The whole story; the HTML report of the outcome table is written to `report`.
+pub async fn run(setup: &Setup, samples: &[Sample], report: &Path) -> Result<()> {
+    // Security Hub's BatchUpdateFindings is answered by the demo's stand-in (the emulator
+    // lacks it); every other call goes to the emulator.
+    let (setup, sent) = crate::demo_feedback::with_stand_in(setup);
+    let setup = &setup;
+    let mut steps = Steps::new(10);
+
+    steps.next("Setting up: the outcome table, and the AWS Config rules the samples come from");
     let created = setup.ledger.create_table_if_absent().await?;
+    make_config_rules(&aws_sdk_config::Client::new(&setup.sdk)).await?;
     println!(
-        "\n1. Handled table {}: {}",
+        "   outcome table {}: {}; policy: the built-in defaults (enforce low risk, approve high \
+         risk); Security Hub's BatchUpdateFindings, which the emulator lacks, is answered by the \
+         demo's stand-in (step 9 lists what it received)",
         setup.ledger.table(),
         if created { "created" } else { "already there" }
     );
 
-    make_config_rules(&aws_sdk_config::Client::new(&setup.sdk)).await?;
-    make_public_bucket(&s3, PUBLIC_BUCKET, false).await?;
-    make_public_bucket(&s3, EXEMPT_BUCKET, true).await?;
-    println!(
-        "
-2. Buckets with Block Public Access turned off:"
+    steps.next(
+        "s3-block-public-access: every kind of finding it takes, each on a public bucket of its own",
     );
-    show_buckets(
-        &remediation,
-        &setup.account_id,
-        " (tagged reflex:exempt=true)",
-    )
-    .await?;
+    let s3 = s3_client(setup);
+    let s3_function = crate::functions::build(crate::demo_s3::FUNCTION, setup)
+        .context("the S3 function is built in")?;
+    let mut delivered =
+        crate::demo_s3::every_trigger(setup, s3_function.as_ref(), &s3, samples).await?;
 
-    println!(
-        "\n3. Replaying {} sample events through {FUNCTION}, as Lambda would:\n",
-        files.len()
-    );
-    let first = replay_all(setup, function.as_ref(), &files, "1").await?;
+    steps.next("The rest of the catalog: a finding each, fixed (the high-risk ones once approved) and verified by a fresh read");
+    crate::demo_catalog::show(setup).await?;
+    crate::demo_catalog::show_rest(setup).await?;
 
-    println!(
-        "
-4. The buckets now (a fresh read):"
-    );
-    show_buckets(&remediation, &setup.account_id, " (unchanged)").await?;
+    steps.next("High risk: held for approval, then approved with `reflex approve`");
+    crate::demo_catalog::held_then_approved(setup).await?;
 
-    let before = audit::records(&setup.ledger, &Filter::default()).await?;
-    println!("\n5. The outcome records (`reflex audit`):\n");
-    println!(
-        "{}",
-        render::records(&before, Format::Human).map_err(anyhow::Error::msg)?
+    steps.next(
+        "Dry-run first: the plan recorded, nothing changed; then `reflex retry` under enforce",
     );
+    let fixed = crate::demo_operator::dry_run_then_retry(setup).await?;
 
-    println!(
-        "\n6. Delivering the same {} events again (EventBridge delivers at least once):\n",
-        files.len()
-    );
-    let second = replay_all(setup, function.as_ref(), &files, "2").await?;
-    let after = audit::records(&setup.ledger, &Filter::default()).await?;
-    let essence = |rs: &[reflex_shared::ledger::OutcomeRecord]| {
-        rs.iter()
-            .map(|r| {
-                (
-                    r.record_id.clone(),
-                    r.status,
-                    r.reason,
-                    r.actions.clone(),
-                    r.attempts,
-                    r.post_state.clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let duplicates = second.iter().filter(|(_, o)| o.duplicate).count();
-    let unchanged = essence(&before) == essence(&after);
-    println!(
-        "\n   second delivery: {} outcomes, {duplicates} duplicates, {} new records, outcomes and changes {}",
-        second.len(),
-        after.len().saturating_sub(before.len()),
-        if unchanged { "unchanged" } else { "CHANGED" }
-    );
-    show_buckets(&remediation, &setup.account_id, "").await?;
+    steps.next("`reflex rollback`: the pre-state restored, and the finding's echo held back");
+    crate::demo_operator::rollback_and_echo(setup, &fixed).await?;
 
-    let fixed = first.iter().any(|(_, o)| {
-        o.status == reflex_shared::status::Status::Succeeded
-            && o.resource.as_deref() == Some("arn:aws:s3:::reflex-demo-public")
-    });
-    if !fixed || duplicates != second.len() || !unchanged {
-        bail!("the demo did not behave as expected (fixed: {fixed}, duplicates: {duplicates}/{}, unchanged: {unchanged})", second.len());
+    steps.next("A burst of findings meeting the hourly budget");
+    crate::demo_operator::burst(setup, 5, 3).await?;
+
+    steps.next("The backlog: findings already in Security Hub, pulled with `reflex backlog`");
+    crate::demo_backlog::show(setup, &s3).await?;
+
+    steps.next("Non-actionable and hostile events, then every event delivered a second time");
+    delivered
+        .extend(crate::demo_s3::must_change_nothing(setup, s3_function.as_ref(), samples).await?);
+    crate::demo_s3::deliver_again(setup, s3_function.as_ref(), &delivered).await?;
+
+    steps.next("The notifications that went out (Security Hub workflow status and note)");
+    let sent = sent.all();
+    crate::demo_feedback::print(&sent);
+
+    let records = crate::audit::records(&setup.ledger, &Default::default()).await?;
+    let html = crate::report_html::page(
+        "Reflex demo: outcome records",
+        &chrono::Utc::now().to_rfc3339(),
+        &records,
+    );
+    std::fs::write(report, html)
+        .with_context(|| format!("cannot write the report to {}", report.display()))?;
+    println!(
+        "\nDone in {:.1}s: {} outcome records (`reflex audit` lists them). HTML report: {}",
+        steps.started.elapsed().as_secs_f64(),
+        records.len(),
+        report.display()
+    );
+    if sent.is_empty() {
+        bail!("no notification went out");
     }
-    crate::demo_catalog::show(setup, events).await?;
-    crate::demo_catalog::show_rest(setup).await
+    Ok(())
 }
 
 #[cfg(test)]

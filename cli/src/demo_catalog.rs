@@ -8,7 +8,6 @@ use aws_sdk_ec2::types::{InstanceNetworkInterfaceSpecification, InstanceType};
 use reflex_shared::pipeline::Handled;
 use reflex_shared::status::Status;
 use reflex_shared::Setup;
-use std::path::Path;
 
 /// An image id the emulator accepts.
 const DEMO_AMI: &str = "ami-12c6146b";
@@ -64,16 +63,15 @@ async fn make_instance(ec2: &aws_sdk_ec2::Client) -> Result<(String, String, Str
     Ok((vpc, subnet, instance))
 }
 
-/// A sample event of `function`, naming `instance` instead of the sample's own.
-fn sample(
-    events: Option<&Path>,
-    function: &str,
-    file: &str,
-    instance: &str,
-) -> Result<(String, Vec<u8>)> {
-    let name = format!("{function}/{file}");
-    let text = String::from_utf8(crate::samples::sample_event(events, &name)?)
-        .with_context(|| format!("the sample {name} is not UTF-8"))?;
+/// The committed samples the EC2 part replays, compiled in.
+const QUARANTINE_SAMPLE: &str =
+    include_str!("../../events/ec2-quarantine-instance/guardduty-backdoor-c-and-c-activity.json");
+const PATCH_SAMPLE: &str = include_str!(
+    "../../events/ec2-patch-instance/securityhub-inspector-cve-high-below-threshold.json"
+);
+
+/// A sample event (`name`, its text), naming `instance` instead of the sample's own.
+fn sample(name: &str, text: &str, instance: &str) -> (String, Vec<u8>) {
     let theirs = text
         .match_indices("i-")
         .map(|(at, _)| &text[at..])
@@ -86,9 +84,9 @@ fn sample(
         });
     let text = match theirs {
         Some(id) => text.replace(&id, instance),
-        None => text,
+        None => text.to_string(),
     };
-    Ok((name, text.into_bytes()))
+    (name.to_string(), text.into_bytes())
 }
 
 async fn replay(
@@ -113,34 +111,54 @@ fn built(name: &str, setup: &Setup) -> Result<Box<dyn Function>> {
     functions::build(name, setup).with_context(|| format!("{name} is built in"))
 }
 
-pub async fn show(setup: &Setup, events: Option<&Path>) -> Result<()> {
-    let ec2 = aws_sdk_ec2::Client::new(&setup.sdk);
-    let (vpc, subnet, instance) = make_instance(&ec2).await?;
-    println!("\n8. The catalog on EC2: instance {instance} in {vpc} (subnet {subnet})\n");
-
+/// The catalog on EC2: network-block-ip on an instance of its own, and ec2-patch-instance's
+/// severity threshold.
+pub async fn show(setup: &Setup) -> Result<()> {
     // network-block-ip: an SSH brute force on an instance of its own, the attacker denied in
     // its subnet's network ACL.
     crate::demo_network_block_ip::show(setup).await?;
 
-    // ec2-quarantine-instance: high risk, so held for approval, then approved.
-    println!("\nec2-quarantine-instance: a backdoor on instance {instance}");
+    // ec2-patch-instance: the emulator's SSM knows no managed instances (its
+    // DescribeInstanceInformation is not implemented), so the demo shows the severity
+    // threshold at work; the tests run a patch end to end against a stand-in for that call.
+    let ec2 = aws_sdk_ec2::Client::new(&setup.sdk);
+    let (_, _, instance) = make_instance(&ec2).await?;
+    println!("\nec2-patch-instance: a High CVE on instance {instance}");
+    let patch = built("ec2-patch-instance", setup)?;
+    let event = sample(
+        "ec2-patch-instance/securityhub-inspector-cve-high-below-threshold.json",
+        PATCH_SAMPLE,
+        &instance,
+    );
+    replay(setup, patch.as_ref(), &event).await?;
+    Ok(())
+}
+
+/// ec2-quarantine-instance, high risk: held for approval, then approved as `reflex approve`
+/// does (the approver is this caller, as STS names it), and the instance isolated.
+pub async fn held_then_approved(setup: &Setup) -> Result<()> {
+    let ec2 = aws_sdk_ec2::Client::new(&setup.sdk);
+    let (vpc, _, instance) = make_instance(&ec2).await?;
+    println!("   ec2-quarantine-instance: a backdoor on instance {instance} in {vpc}");
     let setup = &crate::demo_source::without_read_back(setup, "ec2-quarantine-instance");
     let quarantine = built("ec2-quarantine-instance", setup)?;
     let event = sample(
-        events,
-        "ec2-quarantine-instance",
-        "guardduty-backdoor-c-and-c-activity.json",
+        "ec2-quarantine-instance/guardduty-backdoor-c-and-c-activity.json",
+        QUARANTINE_SAMPLE,
         &instance,
-    )?;
+    );
+    let mut approved_any = false;
     for o in replay(setup, quarantine.as_ref(), &event).await? {
         if o.status == Status::PendingApproval {
+            println!("\n   `reflex approve {}`:", o.record_id);
             let approved = quarantine
                 .approve(setup, &o.record_id, &setup.caller_arn)
                 .await?;
             println!(
                 "{}",
-                render::outcome_line("  approved by this caller", &approved, Format::Human)
+                render::outcome_line("reflex approve", &approved, Format::Human)
             );
+            approved_any = approved.status == Status::Succeeded;
         }
     }
     let described = ec2
@@ -157,27 +175,17 @@ pub async fn show(setup: &Setup, events: Option<&Path>) -> Result<()> {
         .filter_map(|g| g.group_name().map(str::to_string))
         .collect();
     println!(
-        "   the instance's interface groups now: {}",
+        "   the instance's interface groups now (a fresh read): {}",
         groups.join(", ")
     );
-
-    // ec2-patch-instance: the emulator's SSM knows no managed instances (its
-    // DescribeInstanceInformation is not implemented), so the demo shows the severity
-    // threshold at work; the tests run a patch end to end against a stand-in for that call.
-    let patch = built("ec2-patch-instance", setup)?;
-    let event = sample(
-        events,
-        "ec2-patch-instance",
-        "securityhub-inspector-cve-high-below-threshold.json",
-        &instance,
-    )?;
-    replay(setup, patch.as_ref(), &event).await?;
+    if !approved_any {
+        anyhow::bail!("the quarantine was not held for approval and then approved");
+    }
     Ok(())
 }
 
 /// The rest of the catalog, one finding each, after the EC2 functions.
 pub async fn show_rest(setup: &Setup) -> Result<()> {
-    println!("\n9. The rest of the catalog, one finding each:");
     crate::demo_sg_revoke_open_ingress::show(setup).await?;
     crate::demo_network_block_domain::show(setup).await?;
     crate::demo_s3_enforce_encryption::show(setup).await?;

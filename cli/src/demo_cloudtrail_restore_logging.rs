@@ -1,9 +1,7 @@
 //! The demo's cloudtrail-restore-logging part: a trail stopped (as an attacker would leave it),
 //! the committed GuardDuty sample replayed against it, and the trail's status read again.
 
-use crate::render::{self, Format};
 use anyhow::{anyhow, Context, Result};
-use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use serde_json::Value;
 
@@ -58,21 +56,14 @@ pub async fn show(setup: &Setup) -> Result<()> {
     println!(
         "\nReplaying {SAMPLE_NAME} (Stealth:IAMUser/CloudTrailLoggingDisabled), as Lambda would:\n"
     );
-    for o in function
-        .replay(setup, &raw, "demo-cloudtrail-restore-logging")
-        .await?
-    {
-        println!("{}", render::outcome_line(SAMPLE_NAME, &o, Format::Human));
-        if o.status == Status::PendingApproval {
-            let approved = function
-                .approve(setup, &o.record_id, "demo operator")
-                .await?;
-            println!(
-                "{}",
-                render::outcome_line("approved by demo operator", &approved, Format::Human)
-            );
-        }
-    }
+    crate::demo::replay_approving(
+        setup,
+        function.as_ref(),
+        SAMPLE_NAME,
+        &raw,
+        "demo-cloudtrail-restore-logging",
+    )
+    .await?;
 
     println!("\nThe trail now (a fresh read):");
     show_trail(&ct, &arn).await

@@ -3,11 +3,9 @@
 //! (high risk), approved, and the user read again: Reflex's revocation policy with the moment of
 //! acting, and no console password.
 
-use crate::render::{self, Format};
 use anyhow::{anyhow, Context, Result};
 use iam_contain_principal::aws_sdk_iam;
 use iam_contain_principal::POLICY_NAME;
-use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use serde_json::Value;
 
@@ -43,21 +41,14 @@ pub async fn show(setup: &Setup) -> Result<()> {
     let function = crate::functions::build(FUNCTION, setup)
         .ok_or_else(|| anyhow!("{FUNCTION} is not in the registry"))?;
     println!("\nReplaying {SAMPLE_NAME} (an unusual console login), as Lambda would:\n");
-    for o in function
-        .replay(setup, &raw, "demo-iam-contain-principal")
-        .await?
-    {
-        println!("{}", render::outcome_line(SAMPLE_NAME, &o, Format::Human));
-        if o.status == Status::PendingApproval {
-            let approved = function
-                .approve(setup, &o.record_id, "demo operator")
-                .await?;
-            println!(
-                "{}",
-                render::outcome_line("approved by demo operator", &approved, Format::Human)
-            );
-        }
-    }
+    crate::demo::replay_approving(
+        setup,
+        function.as_ref(),
+        SAMPLE_NAME,
+        &raw,
+        "demo-iam-contain-principal",
+    )
+    .await?;
 
     println!("\nThe user now (a fresh read):");
     show_user(&iam, &name).await

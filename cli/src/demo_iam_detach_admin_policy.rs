@@ -3,10 +3,8 @@
 //! finding replayed against it (hygiene: held for approval, then approved as the demo
 //! operator); and the policy's holders read again.
 
-use crate::render::{self, Format};
 use anyhow::{anyhow, Context, Result};
 use iam_disable_access_key::aws_sdk_iam;
-use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use serde_json::Value;
 
@@ -74,21 +72,14 @@ pub async fn show(setup: &Setup) -> Result<()> {
     let function = crate::functions::build(FUNCTION, setup)
         .ok_or_else(|| anyhow!("{FUNCTION} is not in the registry"))?;
     println!("\nReplaying {SAMPLE_NAME} (IAM.1), as Lambda would:\n");
-    for o in function
-        .replay(setup, &raw, "demo-iam-detach-admin-policy")
-        .await?
-    {
-        println!("{}", render::outcome_line(SAMPLE_NAME, &o, Format::Human));
-        if o.status == Status::PendingApproval {
-            let approved = function
-                .approve(setup, &o.record_id, "demo operator")
-                .await?;
-            println!(
-                "{}",
-                render::outcome_line("approved by demo operator", &approved, Format::Human)
-            );
-        }
-    }
+    crate::demo::replay_approving(
+        setup,
+        function.as_ref(),
+        SAMPLE_NAME,
+        &raw,
+        "demo-iam-detach-admin-policy",
+    )
+    .await?;
 
     println!("\nThe policy's holders now (a fresh read):");
     show_holders(&iam, &arn).await

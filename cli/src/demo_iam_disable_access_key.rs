@@ -3,10 +3,8 @@
 //! replayed against it, and the user's keys read again: the named key inactive, the other
 //! still active.
 
-use crate::render::{self, Format};
 use anyhow::{anyhow, Context, Result};
 use iam_disable_access_key::aws_sdk_iam;
-use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use serde_json::Value;
 
@@ -49,21 +47,14 @@ pub async fn show(setup: &Setup) -> Result<()> {
     println!(
         "\nReplaying {SAMPLE_NAME} (key {named} used from 198.51.100.23, on a threat list), as Lambda would:\n"
     );
-    for o in function
-        .replay(setup, &raw, "demo-iam-disable-access-key")
-        .await?
-    {
-        println!("{}", render::outcome_line(SAMPLE_NAME, &o, Format::Human));
-        if o.status == Status::PendingApproval {
-            let approved = function
-                .approve(setup, &o.record_id, "demo operator")
-                .await?;
-            println!(
-                "{}",
-                render::outcome_line("approved by demo operator", &approved, Format::Human)
-            );
-        }
-    }
+    crate::demo::replay_approving(
+        setup,
+        function.as_ref(),
+        SAMPLE_NAME,
+        &raw,
+        "demo-iam-disable-access-key",
+    )
+    .await?;
 
     println!("\nThe user's access keys now (a fresh read):");
     show_keys(&iam, &user).await

@@ -7,11 +7,9 @@
 //! aws-smithy-mocks; the demo says so on screen. EC2 (the instance and its VPC) is the
 //! emulator's.
 
-use crate::render::{self, Format};
 use anyhow::{anyhow, Context, Result};
 use network_block_domain::stand_in::StandIn;
 use network_block_domain::{firewall, Domain, NetworkBlockDomain, Resolver};
-use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use serde_json::Value;
 
@@ -60,21 +58,14 @@ pub async fn show(setup: &Setup) -> Result<()> {
 
     println!("\nReplaying {SAMPLE_NAME} (Backdoor:EC2/C&CActivity.B!DNS), as Lambda would:\n");
     let function: &dyn crate::functions::Function = &function;
-    for o in function
-        .replay(setup, &raw, "demo-network-block-domain")
-        .await?
-    {
-        println!("{}", render::outcome_line(SAMPLE_NAME, &o, Format::Human));
-        if o.status == Status::PendingApproval {
-            let approved = function
-                .approve(setup, &o.record_id, "demo operator")
-                .await?;
-            println!(
-                "{}",
-                render::outcome_line("approved by demo operator", &approved, Format::Human)
-            );
-        }
-    }
+    crate::demo::replay_approving(
+        setup,
+        function,
+        SAMPLE_NAME,
+        &raw,
+        "demo-network-block-domain",
+    )
+    .await?;
 
     println!("\nThe VPC's DNS Firewall now (a fresh read):");
     show_firewall(&resolver, &vpc).await

@@ -1,10 +1,8 @@
 //! The demo's network-block-ip part: an instance under SSH brute force in the emulator, the
 //! committed GuardDuty sample replayed against it, and its subnet's network ACL read again.
 
-use crate::render::{self, Format};
 use anyhow::{anyhow, Context, Result};
 use aws_sdk_ec2::types::Filter;
-use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use serde_json::Value;
 
@@ -35,21 +33,14 @@ pub async fn show(setup: &Setup) -> Result<()> {
     let function = crate::functions::build(FUNCTION, setup)
         .ok_or_else(|| anyhow!("{FUNCTION} is not in the registry"))?;
     println!("\nReplaying {SAMPLE_NAME} (SSH brute force from 1.2.3.4), as Lambda would:\n");
-    for o in function
-        .replay(setup, &raw, "demo-network-block-ip")
-        .await?
-    {
-        println!("{}", render::outcome_line(SAMPLE_NAME, &o, Format::Human));
-        if o.status == Status::PendingApproval {
-            let approved = function
-                .approve(setup, &o.record_id, "demo operator")
-                .await?;
-            println!(
-                "{}",
-                render::outcome_line("approved by demo operator", &approved, Format::Human)
-            );
-        }
-    }
+    crate::demo::replay_approving(
+        setup,
+        function.as_ref(),
+        SAMPLE_NAME,
+        &raw,
+        "demo-network-block-ip",
+    )
+    .await?;
 
     println!("\nThe network ACL's inbound rules now (a fresh read):");
     show_inbound(&ec2, &nacl).await

@@ -2,9 +2,7 @@
 //! team's own, the committed S3.5 (TLS) sample replayed against it, and the policy read again:
 //! the three statements kept, the deny-non-TLS statement merged after them.
 
-use crate::render::{self, Format};
 use anyhow::{anyhow, Context, Result};
-use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use serde_json::{json, Value};
 
@@ -60,21 +58,14 @@ pub async fn show(setup: &Setup) -> Result<()> {
     let function = crate::functions::build(FUNCTION, setup)
         .ok_or_else(|| anyhow!("{FUNCTION} is not in the registry"))?;
     println!("\nReplaying {SAMPLE_NAME} (S3.5: requests must use TLS), as Lambda would:\n");
-    for o in function
-        .replay(setup, &raw, "demo-s3-enforce-encryption")
-        .await?
-    {
-        println!("{}", render::outcome_line(SAMPLE_NAME, &o, Format::Human));
-        if o.status == Status::PendingApproval {
-            let approved = function
-                .approve(setup, &o.record_id, "demo operator")
-                .await?;
-            println!(
-                "{}",
-                render::outcome_line("approved by demo operator", &approved, Format::Human)
-            );
-        }
-    }
+    crate::demo::replay_approving(
+        setup,
+        function.as_ref(),
+        SAMPLE_NAME,
+        &raw,
+        "demo-s3-enforce-encryption",
+    )
+    .await?;
 
     println!("\nThe bucket policy's statements now (a fresh read; encryption untouched):");
     show_statements(&s3, &bucket).await

@@ -1,10 +1,8 @@
 //! The demo's sg-revoke-open-ingress part: a security group with SSH open to the world in the
 //! emulator, the committed EC2.13 sample replayed against it, and its ingress rules read again.
 
-use crate::render::{self, Format};
 use anyhow::{anyhow, Context, Result};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range};
-use reflex_shared::status::Status;
 use reflex_shared::Setup;
 use serde_json::Value;
 
@@ -42,21 +40,14 @@ pub async fn show(setup: &Setup) -> Result<()> {
     let function = crate::functions::build(FUNCTION, setup)
         .ok_or_else(|| anyhow!("{FUNCTION} is not in the registry"))?;
     println!("\nReplaying {SAMPLE_NAME} (Security Hub EC2.13: port 22 open to the world), as Lambda would:\n");
-    for o in function
-        .replay(setup, &raw, "demo-sg-revoke-open-ingress")
-        .await?
-    {
-        println!("{}", render::outcome_line(SAMPLE_NAME, &o, Format::Human));
-        if o.status == Status::PendingApproval {
-            let approved = function
-                .approve(setup, &o.record_id, "demo operator")
-                .await?;
-            println!(
-                "{}",
-                render::outcome_line("approved by demo operator", &approved, Format::Human)
-            );
-        }
-    }
+    crate::demo::replay_approving(
+        setup,
+        function.as_ref(),
+        SAMPLE_NAME,
+        &raw,
+        "demo-sg-revoke-open-ingress",
+    )
+    .await?;
 
     println!("\nThe group's inbound rules now (a fresh read): SSH from the world is gone, the rest stays:");
     show_ingress(&ec2, &group).await

@@ -223,7 +223,7 @@ enum Command {
     /// Show Reflex end to end against the local AWS emulator (started and stopped for you
     /// unless AWS_ENDPOINT_URL is set).
     ///
-    /// The demo turns Block Public Access off on two buckets, so it refuses to run anywhere but
+    /// The demo makes buckets public, opens SSH and changes IAM users, so it refuses to run anywhere but
     /// an emulator: the endpoint must be a loopback address and STS must answer with the
     /// emulator's default account, 123456789012.
     Demo {
@@ -231,6 +231,10 @@ enum Command {
         /// ones built into reflex.
         #[arg(long, value_name = "DIR")]
         events: Option<PathBuf>,
+        /// Where to write the HTML report of the outcome table [default: reflex-demo-report.html
+        /// in the system's temporary directory].
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
 }
 
@@ -658,7 +662,7 @@ async fn run(mut cli: Cli) -> Result<()> {
             println!("{}", unhold::render(&lifted, &by));
         }
         Command::Template => print!("{}", reflex_cli::template::generate()?),
-        Command::Demo { events } => {
+        Command::Demo { events, report } => {
             let started = match std::env::var("AWS_ENDPOINT_URL") {
                 Ok(endpoint) if !endpoint.is_empty() => {
                     demo::refuse_unless_loopback(&endpoint)?;
@@ -688,7 +692,10 @@ async fn run(mut cli: Cli) -> Result<()> {
             let setup = setup_for(&cli.table, Some(PolicySource::BuiltIn)).await?;
             // Before any change or table write.
             demo::refuse_unless_emulator_account(&setup.account_id)?;
-            let result = demo::run(&setup, events.as_deref()).await;
+            let samples = demo::Sample::all(events.as_deref())?;
+            let report =
+                report.unwrap_or_else(|| std::env::temp_dir().join("reflex-demo-report.html"));
+            let result = demo::run(&setup, &samples, &report).await;
             drop(started);
             result?;
         }
@@ -696,10 +703,31 @@ async fn run(mut cli: Cli) -> Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Stack for the runtime's threads. Unoptimised builds decode whole Security Hub findings in
+/// frames of megabytes (the SDK's deserializers), more than a main thread's 8 MiB; the command
+/// runs as a task on a worker thread with room to spare (only what is touched is used).
+const STACK_BYTES: usize = 64 * 1024 * 1024;
+
+fn main() -> ExitCode {
     logging::init_cli();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(STACK_BYTES)
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::spawn(run(cli))
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("the command stopped: {e}")))
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

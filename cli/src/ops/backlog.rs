@@ -133,7 +133,7 @@ pub struct BacklogSummary {
 pub async fn backlog(
     setup: &Setup,
     filter: &BacklogFilter,
-    progress: &mut dyn FnMut(&BacklogLine),
+    progress: &mut (dyn FnMut(&BacklogLine) + Send),
 ) -> anyhow::Result<BacklogSummary> {
     let selected: Vec<&'static Spec> = match &filter.function {
         Some(name) => vec![functions::specs().find(|s| s.name == name).ok_or_else(|| {
