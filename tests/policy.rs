@@ -3,7 +3,7 @@
 //! parameter yet) recording every remediation in dry-run. Against the local AWS emulator.
 
 use reflex_shared::pipeline::{self, Handled};
-use reflex_shared::policy::{Mode, PolicySource};
+use reflex_shared::policy::{Mode, Policy, PolicySource};
 use reflex_shared::setup::Settings;
 use reflex_shared::status::{Reason, Status};
 use reflex_shared::Setup;
@@ -35,14 +35,19 @@ async fn cold_start(h: &Harness, parameter: &str) -> Setup {
 /// A finding for a new public bucket, delivered to the function `setup` serves.
 async fn deliver_new_finding(h: &Harness, setup: &Setup, s: &S) -> (String, Handled) {
     let bucket = S::noncompliant(h, &[]).await;
-    let event = S::event(&bucket);
+    let o = deliver(h, setup, s, &bucket).await;
+    (bucket, o)
+}
+
+/// The finding for `bucket`, delivered (again) to the function `setup` serves.
+async fn deliver(h: &Harness, setup: &Setup, s: &S, bucket: &str) -> Handled {
+    let event = S::event(bucket);
     h.at_source.mirror(&event);
     let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
-    let o = Box::pin(pipeline::handle(setup, s, event))
+    Box::pin(pipeline::handle(setup, s, event))
         .await
         .unwrap()
-        .remove(0);
-    (bucket, o)
+        .remove(0)
 }
 
 /// `reflex policy kill-switch on` reaches a function that is already warm: its next delivery
@@ -79,14 +84,32 @@ async fn the_kill_switch_reaches_a_warm_function() {
         on.value
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (bucket, o) = deliver_new_finding(&h, &setup, &s).await;
+    let (stopped, o) = deliver_new_finding(&h, &setup, &s).await;
     assert_eq!(
         (o.status, o.reason, o.mode),
-        (Status::DryRun, Reason::WouldChange, Some(Mode::DryRun)),
+        (Status::DryRun, Reason::KillSwitch, Some(Mode::DryRun)),
         "{o:?}"
     );
     assert!(o.detail.contains("kill switch on"), "{}", o.detail);
-    assert!(!S::fixed(&h, &bucket).await, "dry-run changes nothing");
+    assert!(!S::fixed(&h, &stopped).await, "dry-run changes nothing");
+    let stopped_record = o.record_id;
+
+    // An ordinary push (the team's policy, without the switch) does not end the emergency.
+    let file = std::env::temp_dir().join(format!("{}.yaml", unique("push")));
+    std::fs::write(&file, policy).unwrap();
+    let refused = reflex_cli::policy_cmd::push(&ssm, &parameter, &file, false)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("--lift-kill-switch"),
+        "{refused:#}"
+    );
+    let still = reflex_cli::policy_cmd::store::current(&ssm, &parameter)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.version, v1 + 1, "nothing was written");
+    assert!(Policy::from_yaml(&still.value).unwrap().kill_switch);
 
     reflex_cli::policy_cmd::kill_switch(&ssm, &parameter, false)
         .await
@@ -95,6 +118,24 @@ async fn the_kill_switch_reaches_a_warm_function() {
     let (bucket, o) = deliver_new_finding(&h, &setup, &s).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert!(S::fixed(&h, &bucket).await);
+    // The kill switch's dry-run was no verdict: the stopped finding's next delivery acts, on
+    // the same record, the dry-run kept in its history.
+    let o = deliver(&h, &setup, &s, &stopped).await;
+    assert_eq!(
+        (o.status, o.record_id.as_str()),
+        (Status::Succeeded, stopped_record.as_str()),
+        "{o:?}"
+    );
+    assert!(S::fixed(&h, &stopped).await);
+    let record = h.record(&stopped_record).await;
+    assert!(
+        record
+            .history
+            .iter()
+            .any(|p| (p.status, p.reason) == (Status::DryRun, Reason::KillSwitch)),
+        "{:?}",
+        record.history
+    );
     let off = reflex_cli::policy_cmd::store::current(&ssm, &parameter)
         .await
         .unwrap()
@@ -118,9 +159,10 @@ async fn with_no_policy_parameter_every_remediation_runs_in_dry_run() {
     let (bucket, o) = deliver_new_finding(&h, &setup, &s).await;
     assert_eq!(
         (o.status, o.reason, o.mode),
-        (Status::DryRun, Reason::WouldChange, Some(Mode::DryRun)),
+        (Status::DryRun, Reason::FirstDeploy, Some(Mode::DryRun)),
         "{o:?}"
     );
+    let first = o.record_id.clone();
     assert!(
         o.detail.contains(&format!(
             "no policy at {parameter} yet: every remediation runs in dry-run; `reflex policy push` sets one"
@@ -144,7 +186,11 @@ async fn with_no_policy_parameter_every_remediation_runs_in_dry_run() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (bucket, o) = deliver_new_finding(&h, &setup, &s).await;
+    let (fixed, o) = deliver_new_finding(&h, &setup, &s).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert!(S::fixed(&h, &fixed).await);
+    // The finding first met in dry-run is not left behind: its next delivery acts.
+    let o = deliver(&h, &setup, &s, &bucket).await;
+    assert_eq!((o.status, o.record_id), (Status::Succeeded, first));
     assert!(S::fixed(&h, &bucket).await);
 }

@@ -101,6 +101,10 @@ pub enum Reason {
     Remediated,
     // dry-run / pending-approval
     WouldChange,
+    /// Dry-run because the policy's kill switch is on: not final, the next delivery runs again.
+    KillSwitch,
+    /// Dry-run because no policy was deployed yet (the first-deploy policy): not final either.
+    FirstDeploy,
     AwaitingApproval,
     // skipped
     Disabled,
@@ -165,6 +169,8 @@ impl Reason {
             Reason::RetryPending => "retry-pending",
             Reason::Remediated => "remediated",
             Reason::WouldChange => "would-change",
+            Reason::KillSwitch => "kill-switch",
+            Reason::FirstDeploy => "first-deploy",
             Reason::AwaitingApproval => "awaiting-approval",
             Reason::Disabled => "disabled",
             Reason::Exempt => "exempt",

@@ -287,13 +287,15 @@ impl Ledger {
                 record.target = existing.target.clone();
             }
         }
+        // The resource this finding's record was made for: a later run (a retry, a redelivery
+        // after the kill switch) refuses another resource under the same name.
+        record.resource_identity = existing.resource_identity.clone();
         if existing.status == Status::Acting {
             // The crashed attempt may have changed the resource. Its pre-state is the one to
             // keep (never overwritten) and its plan says what it was about to do.
             record.pre_state = existing.pre_state.clone();
             record.actions = existing.actions.clone();
             record.budget = existing.budget.clone();
-            record.resource_identity = existing.resource_identity.clone();
             record.approved_by = existing.approved_by.clone();
             record.approved_at = existing.approved_at.clone();
             if record.status.in_progress() {

@@ -475,12 +475,15 @@ impl OutcomeRecord {
     }
 
     /// Stopped by the operator's configuration, not by anything about the finding: an invalid
-    /// or unreadable policy, or the kill switch. Not final: the next delivery of the same
-    /// generation runs again under the policy then in force.
+    /// or unreadable policy, a disabled remediation, or a dry-run the kill switch or the
+    /// first-deploy policy forced. Not final: the next delivery of the same generation (or
+    /// `reflex backlog`) runs again under the policy then in force.
     pub fn stopped_by_configuration(&self) -> bool {
         matches!(
             (self.status, self.reason),
-            (Status::Failed, Reason::PolicyInvalid) | (Status::Skipped, Reason::Disabled)
+            (Status::Failed, Reason::PolicyInvalid)
+                | (Status::Skipped, Reason::Disabled)
+                | (Status::DryRun, Reason::KillSwitch | Reason::FirstDeploy)
         )
     }
 

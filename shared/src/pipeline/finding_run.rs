@@ -546,12 +546,24 @@ impl<'a, R: Remediation> Run<'a, R> {
                 );
             }
         }
-        if w.record.resource_identity.is_none() {
-            w.record.resource_identity = identity;
-        }
         if w.record.status == Status::Acting {
+            if w.record.resource_identity.is_none() {
+                w.record.resource_identity = identity;
+            }
             // A change an earlier attempt started (confirmed then) is finished and credited.
             return self.resume(w, state, shown.is_some()).await;
+        }
+        match (&w.record.resource_identity, identity) {
+            // An earlier run of this finding (a dry-run, a plan shown) saw another resource
+            // under this name: the finding named that one, so this one is not acted on.
+            (Some(recorded), Some(live)) if *recorded != live && shown.is_none() => {
+                let detail = format!(
+                    "the resource was replaced since this finding's record was made (identity {recorded}, now {live}): the finding named the earlier one, so nothing was changed"
+                );
+                return Err(w.decide(Status::Skipped, Reason::ResourceGone, detail));
+            }
+            (Some(_), _) => {}
+            (None, live) => w.record.resource_identity = live,
         }
         if let Confirmation::Unconfirmed(why) = confirmation {
             let detail = format!(
@@ -1138,7 +1150,8 @@ fn hold_for_mode<R: Remediation>(w: &mut Work<R>, plan: &[Action]) -> Flow {
                 &format!("dry-run by {because}: the planned change was not made"),
                 &w.untouched,
             );
-            Err(w.decide(Status::DryRun, Reason::WouldChange, detail))
+            let reason = w.decision.forced.unwrap_or(Reason::WouldChange);
+            Err(w.decide(Status::DryRun, reason, detail))
         }
         Mode::Approve => {
             w.record.actions = w.kept.iter().chain(plan).cloned().collect();

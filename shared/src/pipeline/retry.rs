@@ -9,19 +9,29 @@ use crate::finding;
 use crate::ledger::{self, OutcomeRecord};
 use crate::remediation::Remediation;
 use crate::setup::Setup;
+use crate::status::Status;
 
-/// Why a record cannot be run again, or `None` when it can: only outcomes an analyst's request
-/// may run again (`Status::rerunnable_on_request`: failed, verification-failed, dry-run,
-/// pending-approval, skipped, rejected), and only with a finding stored under this very id.
-pub fn retry_refusal(record: &OutcomeRecord, remediation: &str) -> Option<String> {
+/// Why a record cannot be run again at `now_epoch`, or `None` when it can: only outcomes an
+/// analyst's request may run again (`Status::rerunnable_on_request`: failed,
+/// verification-failed, dry-run, pending-approval, skipped, rejected), or a run cut short
+/// whose lease ran out (the claim takes it over, crediting what took effect), and only with a
+/// finding stored under this very id.
+pub fn retry_refusal(record: &OutcomeRecord, remediation: &str, now_epoch: i64) -> Option<String> {
     let id = &record.record_id;
-    if record.status.in_progress() {
+    if record.status == Status::AwaitingCompletion {
         return Some(format!(
-            "record {id} is {} ({}): an invocation holds it; it cannot be retried while in progress",
+            "record {id} is {} ({}): its operation's completion (or deadline) ends it; a retry would start the operation again",
             record.status, record.reason
         ));
     }
-    if !record.status.rerunnable_on_request() {
+    let lease_over = record.lease_expires_at.is_some_and(|t| t <= now_epoch);
+    if record.status.in_progress() && !lease_over {
+        return Some(format!(
+            "record {id} is {} ({}): an invocation holds it until its lease ends; retry it after that",
+            record.status, record.reason
+        ));
+    }
+    if !record.status.in_progress() && !record.status.rerunnable_on_request() {
         return Some(format!(
             "record {id} is {} ({}): only a finished, non-successful outcome (failed, verification-failed, dry-run, pending-approval, skipped, rejected) can be retried",
             record.status, record.reason
@@ -58,12 +68,12 @@ pub async fn retry<R: Remediation>(
             setup.ledger.table()
         ))
     })?;
-    if let Some(why) = retry_refusal(&record, name) {
+    if let Some(why) = retry_refusal(&record, name, chrono::Utc::now().timestamp()) {
         return Err(PipelineError::Refused(format!(
             "{why}; nothing was changed"
         )));
     }
-    let Some(mut finding) = record.finding else {
+    let Some(mut finding) = record.finding.clone() else {
         return Err(PipelineError::Refused(format!(
             "record {record_id} holds no finding; nothing was changed"
         )));
@@ -76,12 +86,15 @@ pub async fn retry<R: Remediation>(
     let request = uuid::Uuid::new_v4();
     // A new request: its own event digest, so the claim treats it as new, not a redelivery.
     let digest = format!("retry\n{record_id}\n{by}\n{}\n{request}", now());
-    let run = Run::new(
+    let mut run = Run::new(
         setup,
         remediation,
         &format!("reflex-retry-{request}"),
         digest.as_bytes(),
     );
+    // The record's target, not the finding's name resolved again: the run acts on what was
+    // recorded (and the claim carries the resource's identity, which the run compares).
+    run.stored_target = record.target;
     Box::pin(run.finding(finding)).await
 }
 
@@ -89,7 +102,7 @@ pub async fn retry<R: Remediation>(
 mod tests {
     use super::*;
     use crate::ledger::RecordMeta;
-    use crate::status::{Reason, Status};
+    use crate::status::Reason;
 
     fn record(status: Status, with_finding: bool) -> OutcomeRecord {
         let finding: crate::finding::Finding = crate::finding::parse_event(
@@ -138,12 +151,19 @@ mod tests {
                 true,
                 Some("only a finished, non-successful"),
             ),
-            (Status::Claimed, true, Some("in progress")),
-            (Status::Acting, true, Some("in progress")),
-            (Status::AwaitingCompletion, true, Some("in progress")),
+            (Status::Claimed, true, Some("until its lease ends")),
+            (Status::Acting, true, Some("until its lease ends")),
+            (
+                Status::AwaitingCompletion,
+                true,
+                Some("would start the operation again"),
+            ),
         ];
+        let now = 1_000;
         for (status, with_finding, want) in cases {
-            let got = retry_refusal(&record(status, with_finding), name);
+            let mut r = record(status, with_finding);
+            r.lease_expires_at = Some(now + 1);
+            let got = retry_refusal(&r, name, now);
             match want {
                 None => assert_eq!(got, None, "{status}"),
                 Some(text) => assert!(
@@ -152,8 +172,17 @@ mod tests {
                 ),
             }
         }
+        // A run cut short whose lease ran out is taken over (what it did is credited).
+        for status in [Status::Claimed, Status::Acting] {
+            let mut r = record(status, true);
+            r.lease_expires_at = Some(now);
+            assert_eq!(retry_refusal(&r, name, now), None, "{status}");
+        }
+        let mut r = record(Status::AwaitingCompletion, true);
+        r.lease_expires_at = Some(now);
+        assert!(retry_refusal(&r, name, now).is_some());
         // Another function's record of the same finding is not this one's to run.
-        let got = retry_refusal(&record(Status::DryRun, true), "s3-enforce-encryption");
+        let got = retry_refusal(&record(Status::DryRun, true), "s3-enforce-encryption", now);
         assert!(got.is_some_and(|g| g.contains("not s3-enforce-encryption's")));
     }
 }

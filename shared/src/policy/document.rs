@@ -230,10 +230,16 @@ impl Policy {
 
     /// Why every remediation runs in dry-run whatever its mode, if it does: the first-deploy
     /// policy, or the kill switch.
-    pub fn forced_dry_run(&self) -> Option<String> {
+    /// The record's reason says which (`first-deploy`, `kill-switch`): such a dry-run is not
+    /// final, so the next delivery runs again under the policy then in force.
+    pub fn forced_dry_run(&self) -> Option<(crate::status::Reason, String)> {
+        use crate::status::Reason;
         match (&self.first_deploy, self.kill_switch) {
-            (Some(note), _) => Some(format!("the first-deploy policy ({note})")),
-            (None, true) => Some(KILL_SWITCH_ON.to_string()),
+            (Some(note), _) => Some((
+                Reason::FirstDeploy,
+                format!("the first-deploy policy ({note})"),
+            )),
+            (None, true) => Some((Reason::KillSwitch, KILL_SWITCH_ON.to_string())),
             (None, false) => None,
         }
     }

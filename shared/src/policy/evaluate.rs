@@ -30,6 +30,9 @@ pub struct Decision {
     /// Read the finding back from its source before acting: the pipeline sets it from the
     /// policy's `confirm_at_source` or the remediation's spec.
     pub confirm_at_source: bool,
+    /// Set when the mode is dry-run whatever the policy says (the kill switch, the first-deploy
+    /// policy): the dry-run record's reason, which is not final.
+    pub forced: Option<Reason>,
 }
 
 impl Decision {
@@ -153,10 +156,11 @@ impl Policy {
         {
             return skip(Reason::Protected, why);
         }
-        let (mut mode, mut because) = match (self.forced_dry_run(), settings.mode) {
+        let forced = self.forced_dry_run();
+        let (mut mode, mut because) = match (&forced, settings.mode) {
             // The kill switch and the first-deploy policy win over every mode: an approval
             // under them is refused like any approval under dry-run.
-            (Some(why), _) => (Mode::DryRun, why),
+            (Some((_, why)), _) => (Mode::DryRun, why.clone()),
             (None, Some(mode)) => (mode, because),
             (None, None) => (
                 risk.default_mode(finding.is_threat()),
@@ -186,6 +190,7 @@ impl Policy {
             max_attempts: self.max_attempts(remediation),
             protected_principals: self.exemptions.protected_principals.clone(),
             confirm_at_source: false,
+            forced: forced.map(|(reason, _)| reason),
         })
     }
 
