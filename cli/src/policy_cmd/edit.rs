@@ -5,13 +5,25 @@ use reflex_shared::policy::Policy;
 
 /// What `reflex policy kill-switch on` writes where no policy exists yet (the first-deploy
 /// policy is in force): the same dry-run for every remediation, and the switch on. Turning the
-/// switch off later leaves every remediation in dry-run, as before.
+/// switch off later leaves every remediation in dry-run, by its `defaults.mode` (an ordinary
+/// policy now: a `mode` added to a remediation takes it out of dry-run).
 pub fn first_deploy_with_kill_switch() -> String {
     "# Written by `reflex policy kill-switch on` where no policy existed (the first-deploy\n\
      # policy: every remediation in dry-run). Push your own with `reflex policy push FILE`.\n\
      version: 1\n\
      defaults:\n  mode: dry-run\n\
      kill_switch: true\n"
+        .to_string()
+}
+
+/// What `reflex policy show` prints where no policy exists yet: the first-deploy policy as a
+/// document to start from (`reflex policy show > policy.yaml`, edit, `reflex policy push`).
+pub fn first_deploy_document() -> String {
+    "# The first-deploy policy (no policy was pushed yet): every remediation in dry-run.\n\
+     # Set a remediation's mode to enforce or approve, then `reflex policy push FILE`.\n\
+     version: 1\n\
+     defaults:\n  mode: dry-run\n\
+     remediations: {}\n"
         .to_string()
 }
 
@@ -119,5 +131,13 @@ mod tests {
                 .unwrap();
         assert!(!off.kill_switch);
         assert_eq!(off.defaults.mode, Some(reflex_shared::policy::Mode::DryRun));
+    }
+
+    #[test]
+    fn the_first_deploy_document_is_a_dry_run_policy_to_push() {
+        let p = Policy::from_yaml(&first_deploy_document()).unwrap();
+        assert!(!p.kill_switch);
+        assert_eq!(p.defaults.mode, Some(reflex_shared::policy::Mode::DryRun));
+        assert!(p.remediations.is_empty());
     }
 }

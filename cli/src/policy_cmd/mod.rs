@@ -37,20 +37,32 @@ pub enum PolicyCommand {
         /// The policy (YAML).
         file: PathBuf,
     },
-    /// The policy in force: the parameter's version and when it was last modified, and the
-    /// document; or, where the parameter does not exist, the first-deploy policy (every
-    /// remediation in dry-run).
+    /// The policy in force: the document on stdout (so `show > policy.yaml` gives a file to
+    /// edit and push), and on stderr where it came from (the parameter's version, when it was
+    /// last modified) and a summary. Where the parameter does not exist: the first-deploy
+    /// policy (every remediation in dry-run), as a document to start from.
     Show,
     /// Validate FILE, then write it as the parameter's next version (SSM keeps every earlier
     /// version). Refused, writing nothing, if it has any error. Prints the version written and
     /// the one before it; `reflex policy revert` puts that one back.
+    ///
+    /// While the kill switch is on in the policy in force, a file without it is refused unless
+    /// --lift-kill-switch says that is meant: an ordinary edit never ends an emergency stop.
     Push {
         /// The policy (YAML).
         file: PathBuf,
+        /// Allow this push to turn the kill switch off.
+        #[arg(long)]
+        lift_kill_switch: bool,
     },
     /// Put the version before the current one back, as a new version (the history keeps
-    /// both). Refused if that version is not a valid policy.
-    Revert,
+    /// both). Refused if that version is not a valid policy, or if it would turn the kill
+    /// switch off without --lift-kill-switch.
+    Revert {
+        /// Allow this revert to turn the kill switch off.
+        #[arg(long)]
+        lift_kill_switch: bool,
+    },
     /// Every remediation to dry-run (on), or back to what the policy says (off): sets the
     /// policy's `kill_switch` and pushes it as a new version. Warm functions obey within
     /// REFLEX_POLICY_MAX_AGE_SECONDS (60 s by default); new ones at once.
@@ -156,8 +168,13 @@ pub async fn run(command: PolicyCommand, parameter: &str) -> Result<()> {
             Ok(())
         }
         PolicyCommand::Show => show(&ssm().await, parameter).await,
-        PolicyCommand::Push { file } => push(&ssm().await, parameter, &file).await,
-        PolicyCommand::Revert => revert(&ssm().await, parameter).await,
+        PolicyCommand::Push {
+            file,
+            lift_kill_switch,
+        } => push(&ssm().await, parameter, &file, lift_kill_switch).await,
+        PolicyCommand::Revert { lift_kill_switch } => {
+            revert(&ssm().await, parameter, lift_kill_switch).await
+        }
         PolicyCommand::KillSwitch { state } => {
             kill_switch(&ssm().await, parameter, state == Switch::On).await
         }
@@ -165,21 +182,51 @@ pub async fn run(command: PolicyCommand, parameter: &str) -> Result<()> {
 }
 
 /// Validate FILE, then write it as the next version; refused with its errors, writing nothing.
-pub async fn push(ssm: &aws_sdk_ssm::Client, parameter: &str, file: &Path) -> Result<()> {
+pub async fn push(
+    ssm: &aws_sdk_ssm::Client,
+    parameter: &str,
+    file: &Path,
+    lift_kill_switch: bool,
+) -> Result<()> {
     let text = read_file(file)?;
-    checked(&file.display().to_string(), &text).context("refused: nothing was written")?;
-    let kind = store::current(ssm, parameter).await?.map(|s| s.kind);
-    let version = store::put(ssm, parameter, &text, kind).await?;
+    let policy =
+        checked(&file.display().to_string(), &text).context("refused: nothing was written")?;
+    let current = store::current(ssm, parameter).await?;
+    keeps_kill_switch(current.as_ref(), &policy, lift_kill_switch)?;
+    let version = store::put(ssm, parameter, &text, current.as_ref()).await?;
     println!(
-        "pushed {} to {parameter}: version {version} ({})",
+        "pushed {} to {parameter}: version {version} ({}); {}",
         file.display(),
-        previous(version)
+        previous(version),
+        summary(&policy)
     );
     Ok(())
 }
 
+/// A write that would turn the kill switch off is refused unless the operator said so: the
+/// switch is an emergency stop, and an ordinary push or revert must not end it by the way.
+fn keeps_kill_switch(
+    current: Option<&store::Stored>,
+    next: &Policy,
+    lift_kill_switch: bool,
+) -> Result<()> {
+    let on_now = current
+        .and_then(|c| Policy::from_yaml(&c.value).ok())
+        .is_some_and(|p| p.kill_switch);
+    if on_now && !next.kill_switch && !lift_kill_switch {
+        bail!(
+            "refused: the kill switch is on in the policy in force, and this policy would turn it off; nothing was written. Add `kill_switch: true` to keep it on, or pass --lift-kill-switch to end it with this write"
+        );
+    }
+    Ok(())
+}
+
 /// Put the version before the current one back, as a new version.
-pub async fn revert(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<()> {
+pub async fn revert(
+    ssm: &aws_sdk_ssm::Client,
+    parameter: &str,
+    lift_kill_switch: bool,
+) -> Result<()> {
     let Some(now) = store::current(ssm, parameter).await? else {
         bail!("no policy at {parameter}: nothing to revert (the first-deploy policy is in force)");
     };
@@ -189,43 +236,48 @@ pub async fn revert(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<()> {
             now.version
         );
     };
-    checked(
+    let policy = checked(
         &format!("{parameter} version {}", before.version),
         &before.value,
     )
     .context("refused: nothing was written")?;
-    let version = store::put(ssm, parameter, &before.value, Some(now.kind)).await?;
+    keeps_kill_switch(Some(&now), &policy, lift_kill_switch)?;
+    let version = store::put(ssm, parameter, &before.value, Some(&now)).await?;
     println!(
-        "reverted {parameter} to version {}'s policy: written as version {version} (the reverted version {} stays in the history)",
-        before.version, now.version
+        "reverted {parameter} to version {}'s policy: written as version {version} (the reverted version {} stays in the history); {}",
+        before.version,
+        now.version,
+        summary(&policy)
     );
     Ok(())
 }
 
+/// Where the policy came from and its summary on stderr; the document itself on stdout, so
+/// `reflex policy show > policy.yaml` is a file to edit and push.
 async fn show(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<()> {
     match store::current(ssm, parameter).await? {
         None => {
-            println!(
+            eprintln!(
                 "policy in force: none at {parameter} (absent): first-deploy dry-run — {}",
                 reflex_shared::policy::first_deploy_note(parameter)
             );
+            print!("{}", edit::first_deploy_document());
         }
         Some(s) => {
-            println!(
+            eprintln!(
                 "policy in force: SSM parameter {parameter}, version {}, last modified {}",
                 s.version,
                 s.last_modified.as_deref().unwrap_or("(not said)")
             );
             match check(&s.value) {
-                Ok(policy) => println!("{}", summary(&policy)),
+                Ok(policy) => eprintln!("{}", summary(&policy)),
                 Err(problems) => {
-                    println!("INVALID: every function records failed / policy-invalid and changes nothing:");
+                    eprintln!("INVALID: every function records failed / policy-invalid and changes nothing:");
                     for p in problems {
-                        println!("  {p}");
+                        eprintln!("  {p}");
                     }
                 }
             }
-            println!("---");
             print!("{}", s.value);
             if !s.value.ends_with('\n') {
                 println!();
@@ -238,8 +290,9 @@ async fn show(ssm: &aws_sdk_ssm::Client, parameter: &str) -> Result<()> {
 /// Set or clear the kill switch in the policy in force, and push it as a new version.
 pub async fn kill_switch(ssm: &aws_sdk_ssm::Client, parameter: &str, on: bool) -> Result<()> {
     let word = if on { "on" } else { "off" };
-    let (text, kind) = match store::current(ssm, parameter).await? {
-        None if on => (edit::first_deploy_with_kill_switch(), None),
+    let current = store::current(ssm, parameter).await?;
+    let text = match &current {
+        None if on => edit::first_deploy_with_kill_switch(),
         None => bail!(
             "no policy at {parameter}: the first-deploy policy is in force (every remediation in dry-run) and has no kill switch to turn off; `reflex policy push FILE` sets a policy"
         ),
@@ -257,18 +310,16 @@ pub async fn kill_switch(ssm: &aws_sdk_ssm::Client, parameter: &str, on: bool) -
                 );
                 return Ok(());
             }
-            (
-                edit::set_kill_switch(&s.value, on).map_err(anyhow::Error::msg)?,
-                Some(s.kind),
-            )
+            edit::set_kill_switch(&s.value, on).map_err(anyhow::Error::msg)?
         }
     };
     checked(parameter, &text).context("refused: nothing was written")?;
-    let version = store::put(ssm, parameter, &text, kind).await?;
+    let version = store::put(ssm, parameter, &text, current.as_ref()).await?;
     println!(
-        "kill switch {word}: wrote {parameter} version {version} ({}). Warm functions obey within REFLEX_POLICY_MAX_AGE_SECONDS ({} s by default); new cold starts at once.",
+        "kill switch {word}: wrote {parameter} version {version} ({}). Warm functions obey within REFLEX_POLICY_MAX_AGE_SECONDS ({} s by default) once they read it (a function that cannot read SSM keeps its last policy up to {} s more, then changes nothing); new cold starts at once.",
         previous(version),
-        DEFAULT_POLICY_MAX_AGE.as_secs()
+        DEFAULT_POLICY_MAX_AGE.as_secs(),
+        reflex_shared::policy::POLICY_STALE_GRACE.as_secs()
     );
     Ok(())
 }

@@ -56,24 +56,34 @@ pub async fn current(ssm: &aws_sdk_ssm::Client, name: &str) -> anyhow::Result<Op
     }
 }
 
-/// Write `value` as the parameter's next version (of the type it has, `String` when new);
-/// the version written.
+/// Write `value` as the parameter's next version, keeping what the current version has: its
+/// type (`String` when new), its KMS key (a `SecureString` under a customer key stays under
+/// it) and its tier (Intelligent-Tiering: standard while it fits, never a downgrade of an
+/// advanced parameter, which SSM refuses). The version written; a warning on stderr when
+/// someone else wrote in between (what is in force is then this write, theirs in the history).
 pub async fn put(
     ssm: &aws_sdk_ssm::Client,
     name: &str,
     value: &str,
-    kind: Option<ParameterType>,
+    current: Option<&Stored>,
 ) -> anyhow::Result<i64> {
+    let kind = current.map_or(ParameterType::String, |c| c.kind.clone());
+    let key_id = if kind == ParameterType::SecureString {
+        key_id(ssm, name).await?
+    } else {
+        None
+    };
     let tier = if value.len() > STANDARD_TIER_BYTES {
         ParameterTier::Advanced
     } else {
-        ParameterTier::Standard
+        ParameterTier::IntelligentTiering
     };
     let out = ssm
         .put_parameter()
         .name(name)
         .value(value)
-        .r#type(kind.unwrap_or(ParameterType::String))
+        .r#type(kind)
+        .set_key_id(key_id)
         .tier(tier)
         .overwrite(true)
         .description("Reflex policy (YAML), written by `reflex policy`")
@@ -85,7 +95,41 @@ pub async fn put(
                 aws_error::describe(&e)
             )
         })?;
+    let expected = current.map_or(1, |c| c.version + 1);
+    if out.version != expected {
+        eprintln!(
+            "warning: {name} was written by someone else since it was read (version {} became {}): this write is in force now, theirs is in the history; `reflex policy show` shows it",
+            expected - 1,
+            out.version
+        );
+    }
     Ok(out.version)
+}
+
+/// The KMS key a `SecureString` parameter is encrypted under, as SSM describes it.
+async fn key_id(ssm: &aws_sdk_ssm::Client, name: &str) -> anyhow::Result<Option<String>> {
+    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+        .key("Name")
+        .option("Equals")
+        .values(name)
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot describe {name}: {e}"))?;
+    let out = ssm
+        .describe_parameters()
+        .parameter_filters(filter)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot learn the KMS key of {name} (ssm:DescribeParameters): {}",
+                aws_error::describe(&e)
+            )
+        })?;
+    Ok(out
+        .parameters()
+        .iter()
+        .find(|p| p.name() == Some(name))
+        .and_then(|p| p.key_id().map(str::to_string)))
 }
 
 /// The version before `version`, as SSM's history keeps it.

@@ -317,4 +317,54 @@ mod tests {
             "the good read restarted the grace"
         );
     }
+
+    /// An SSM client whose GetParameter always answers `status` with SSM's error `code`.
+    fn failing_ssm(status: u16, code: &'static str) -> aws_sdk_ssm::Client {
+        let rule = mock!(aws_sdk_ssm::Client::get_parameter).then_compute_response(move |_| {
+            MockResponse::Http(Response::new(
+                StatusCode::try_from(status).unwrap(),
+                SdkBody::from(format!(r#"{{"__type":"{code}","message":"m"}}"#)),
+            ))
+        });
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "test", "test", None, None, "mock",
+            ))
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(MockResponseInterceptor::new().with_rule(&rule))
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
+    /// Only SSM's ParameterNotFound means "nothing pushed yet" (the first-deploy dry-run);
+    /// access denied is a verdict (policy-invalid, nothing acts), throttling and a server error
+    /// are passing (Lambda retries). None of them may fall back to a policy that acts.
+    /// aws-smithy-mocks stands in for these answers: moto cannot deny or throttle.
+    #[tokio::test]
+    async fn only_parameter_not_found_is_a_first_deploy() {
+        let source = PolicySource::Parameter(NAME.into());
+        let got = load_policy(&source, &failing_ssm(400, "ParameterNotFound")).await;
+        assert!(
+            matches!(&got, Ok(p) if p.first_deploy.is_some() && p.forced_dry_run().is_some()),
+            "{got:?}"
+        );
+        for (status, code, transient) in [
+            (400, "AccessDeniedException", false),
+            (400, "ThrottlingException", true),
+            (500, "InternalServerError", true),
+        ] {
+            match load_policy(&source, &failing_ssm(status, code)).await {
+                Err(PolicyError::Unavailable { message, .. }) if transient => {
+                    assert!(message.contains(code), "{message}")
+                }
+                Err(PolicyError::Parameter { message, .. }) if !transient => {
+                    assert!(message.contains(code), "{message}")
+                }
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+    }
 }

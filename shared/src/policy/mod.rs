@@ -12,7 +12,7 @@ pub use document::*;
 pub use evaluate::{Decision, Verdict};
 pub use load::{
     load_policy, PolicyCache, PolicySource, DEFAULT_POLICY_MAX_AGE, POLICY_FILE_ENV,
-    POLICY_PARAMETER_ENV,
+    POLICY_PARAMETER_ENV, POLICY_STALE_GRACE,
 };
 
 use serde::{Deserialize, Serialize};
