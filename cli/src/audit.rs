@@ -40,17 +40,43 @@ impl std::fmt::Display for ResourceQuery {
     }
 }
 
-/// Where a name is resolved: the region and account of the operator's credentials.
+/// Where a name is resolved: the region and account of the operator's credentials (the
+/// account is asked of STS only for an EC2 id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
     pub region: String,
-    pub account: String,
+    pub account: Option<String>,
 }
 
-/// Whether resolving `input` needs the region and account (an EC2 id).
-pub fn needs_place(input: &str) -> bool {
+/// The EC2 resource type of an id (`i-`, `sg-` or `acl-` and 8 or 17 hex digits, as EC2 makes
+/// them); `None` for anything else (a bucket named `sg-logs` is a bucket).
+fn ec2_kind(t: &str) -> Option<&'static str> {
+    let (kind, hex) = [
+        ("i-", "instance"),
+        ("sg-", "security-group"),
+        ("acl-", "network-acl"),
+    ]
+    .iter()
+    .find_map(|(prefix, kind)| t.strip_prefix(prefix).map(|hex| (*kind, hex)))?;
+    let is_id = matches!(hex.len(), 8 | 17)
+        && hex
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    is_id.then_some(kind)
+}
+
+/// Whether resolving `input` needs the account (an EC2 id: its ARN names the account). A
+/// bucket's ARN needs only the region (its partition).
+pub fn needs_account(input: &str) -> bool {
     let t = input.trim();
-    !t.starts_with("arn:") && ["i-", "sg-", "acl-"].iter().any(|p| t.starts_with(p))
+    !t.starts_with("arn:") && ec2_kind(t).is_some()
+}
+
+fn is_access_key(t: &str) -> bool {
+    (t.starts_with("AKIA") || t.starts_with("ASIA"))
+        && t.len() >= 16
+        && t.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// An ARN, or a name: an ARN as it is; `i-…` an EC2 instance, `sg-…` a security group,
@@ -61,28 +87,23 @@ pub fn resolve_resource(input: &str, place: Option<&Place>) -> ResourceQuery {
     if t.starts_with("arn:") {
         return ResourceQuery::Arn(t.to_string());
     }
-    let is_key = (t.starts_with("AKIA") || t.starts_with("ASIA"))
-        && t.len() >= 16
-        && t.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if is_key {
+    if is_access_key(t) {
         return ResourceQuery::AccessKey(t.to_string());
     }
-    let ec2 = [
-        ("i-", "instance"),
-        ("sg-", "security-group"),
-        ("acl-", "network-acl"),
-    ]
-    .iter()
-    .find(|(prefix, _)| t.starts_with(prefix));
-    if let (Some((_, kind)), Some(p)) = (ec2, place) {
-        let partition = reflex_shared::finding::partition_for_region(&p.region);
-        return ResourceQuery::Arn(format!(
-            "arn:{partition}:ec2:{}:{}:{kind}/{t}",
-            p.region, p.account
-        ));
+    let partition = place.map_or("aws", |p| {
+        reflex_shared::finding::partition_for_region(&p.region)
+    });
+    if let (
+        Some(kind),
+        Some(Place {
+            region,
+            account: Some(account),
+        }),
+    ) = (ec2_kind(t), place)
+    {
+        return ResourceQuery::Arn(format!("arn:{partition}:ec2:{region}:{account}:{kind}/{t}"));
     }
-    ResourceQuery::Arn(format!("arn:aws:s3:::{t}"))
+    ResourceQuery::Arn(format!("arn:{partition}:s3:::{t}"))
 }
 
 /// Whether a JSON value holds `text` as a whole string anywhere in it.
@@ -220,7 +241,7 @@ mod tests {
     fn resource_names_resolve_to_what_audit_searches() {
         let place = Place {
             region: "eu-west-1".into(),
-            account: "111122223333".into(),
+            account: Some("111122223333".into()),
         };
         let arn = |s: &str| ResourceQuery::Arn(s.into());
         let cases = [
@@ -231,6 +252,9 @@ mod tests {
             ),
             ("my-bucket", Some(&place), arn("arn:aws:s3:::my-bucket")),
             (" my-bucket ", None, arn("arn:aws:s3:::my-bucket")),
+            // A bucket whose name starts like an EC2 id is a bucket.
+            ("sg-logs", Some(&place), arn("arn:aws:s3:::sg-logs")),
+            ("i-1", Some(&place), arn("arn:aws:s3:::i-1")),
             (
                 "i-0abc1234def567890",
                 Some(&place),
@@ -273,17 +297,22 @@ mod tests {
         }
         let cn = Place {
             region: "cn-north-1".into(),
-            account: "111122223333".into(),
+            account: Some("111122223333".into()),
         };
         assert_eq!(
-            resolve_resource("i-1", Some(&cn)),
-            arn("arn:aws-cn:ec2:cn-north-1:111122223333:instance/i-1")
+            resolve_resource("i-0abc1234", Some(&cn)),
+            arn("arn:aws-cn:ec2:cn-north-1:111122223333:instance/i-0abc1234")
+        );
+        assert_eq!(
+            resolve_resource("logs", Some(&cn)),
+            arn("arn:aws-cn:s3:::logs")
         );
         assert!(
-            needs_place("i-1")
-                && needs_place("sg-1")
-                && !needs_place("bucket")
-                && !needs_place("arn:aws:ec2:x")
+            needs_account("i-0abc1234")
+                && needs_account("sg-0123456789abcdef0")
+                && !needs_account("sg-logs")
+                && !needs_account("bucket")
+                && !needs_account("arn:aws:ec2:x")
         );
     }
 

@@ -1,10 +1,11 @@
 //! `reflex`: init, replay, audit, demo. The CLI edge: errors become a message and an exit code.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use reflex_cli::audit::{self, Filter};
 use reflex_cli::emulator::Emulator;
 use reflex_cli::ops::{backlog, retry, show, unhold};
+use reflex_cli::policy_choice::Request;
 use reflex_cli::render::{self, Format};
 use reflex_cli::{demo, functions, policy_choice, policy_cmd, render_record};
 use reflex_shared::ledger::{table, Ledger};
@@ -30,9 +31,13 @@ struct Cli {
     #[arg(long, global = true, env = table::TABLE_ENV, default_value = table::DEFAULT_TABLE)]
     table: String,
     /// The deployment's CloudFormation stack: its outputs name the outcome table and the
-    /// policy parameter (instead of --table and --policy-parameter).
-    #[arg(long, global = true, value_name = "NAME", conflicts_with = "table")]
+    /// policy parameter (instead of --table and --policy-parameter; over REFLEX_TABLE and
+    /// REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER).
+    #[arg(long, global = true, value_name = "NAME")]
     stack: Option<String>,
+    /// --table was given on the command line (not by REFLEX_TABLE, which --stack overrides).
+    #[arg(skip)]
+    table_on_command_line: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,13 +60,8 @@ enum Command {
         /// JSON lines instead of text.
         #[arg(long)]
         json: bool,
-        /// Apply this policy file (YAML) instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
-        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
-        policy: Option<PathBuf>,
-        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy), as the
-        /// functions do: for replaying dead-lettered events under the deployed policy.
-        #[arg(long, value_name = "NAME")]
-        policy_parameter: Option<String>,
+        #[command(flatten)]
+        policy: PolicyFlags,
     },
     /// Approve a fix held for approval (`pending-approval`): carries out exactly the plan that
     /// was shown, if a fresh read still matches the recorded pre-state, and records you (your
@@ -74,12 +74,8 @@ enum Command {
         /// for this record and table only; the function asks STS who signed it.
         #[arg(long)]
         command_for_function: bool,
-        /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
-        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
-        policy: Option<PathBuf>,
-        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy).
-        #[arg(long, value_name = "NAME")]
-        policy_parameter: Option<String>,
+        #[command(flatten)]
+        policy: PolicyFlags,
         /// The result as a JSON line.
         #[arg(long)]
         json: bool,
@@ -103,12 +99,8 @@ enum Command {
         /// minutes, for this record and table only; `--hold-for` in whole hours.
         #[arg(long)]
         command_for_function: bool,
-        /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
-        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
-        policy: Option<PathBuf>,
-        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy).
-        #[arg(long, value_name = "NAME")]
-        policy_parameter: Option<String>,
+        #[command(flatten)]
+        policy: PolicyFlags,
         /// The result as a JSON line.
         #[arg(long)]
         json: bool,
@@ -124,12 +116,8 @@ enum Command {
     Retry {
         /// The record id, as `reflex audit` shows it.
         record_id: String,
-        /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
-        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
-        policy: Option<PathBuf>,
-        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy).
-        #[arg(long, value_name = "NAME")]
-        policy_parameter: Option<String>,
+        #[command(flatten)]
+        policy: PolicyFlags,
         /// The result as a JSON line.
         #[arg(long)]
         json: bool,
@@ -155,12 +143,8 @@ enum Command {
         /// write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Apply this policy file instead of REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER.
-        #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
-        policy: Option<PathBuf>,
-        /// Apply the policy in this SSM parameter (e.g. the deployed /reflex/policy).
-        #[arg(long, value_name = "NAME")]
-        policy_parameter: Option<String>,
+        #[command(flatten)]
+        policy: PolicyFlags,
         /// JSON lines (one per finding, then the summary) instead of text.
         #[arg(long)]
         json: bool,
@@ -238,6 +222,34 @@ enum Command {
     },
 }
 
+/// The policy a command applies, where not the deployment's.
+#[derive(clap::Args)]
+struct PolicyFlags {
+    /// Apply this policy file (YAML) instead of the deployment's (or REFLEX_POLICY_FILE /
+    /// REFLEX_POLICY_PARAMETER).
+    #[arg(long, value_name = "FILE", conflicts_with = "policy_parameter")]
+    policy: Option<PathBuf>,
+    /// Apply the policy in this SSM parameter, as the functions do (the deployment's is
+    /// /<stack>/policy): e.g. for replaying dead-lettered events.
+    #[arg(long, value_name = "NAME")]
+    policy_parameter: Option<String>,
+}
+
+impl PolicyFlags {
+    /// The policy these flags name, if any.
+    fn source(&self) -> Option<PolicySource> {
+        match (&self.policy, &self.policy_parameter) {
+            (Some(file), _) => Some(PolicySource::File(file.display().to_string())),
+            (None, Some(name)) => Some(PolicySource::Parameter(name.clone())),
+            (None, None) => None,
+        }
+    }
+
+    fn given(&self) -> bool {
+        self.policy.is_some() || self.policy_parameter.is_some()
+    }
+}
+
 /// A rollback's hold: a duration of at most 90 days (the bound the library and the functions
 /// also hold to).
 fn parse_hold(s: &str) -> Result<chrono::Duration, String> {
@@ -276,7 +288,7 @@ async fn ledger(table: &str) -> Ledger {
 async fn function_for_record(
     table: &str,
     record_id: &str,
-    policy: Option<PolicySource>,
+    policy: Request,
 ) -> Result<(Setup, Box<dyn functions::Function>)> {
     let setup = setup_for(table, policy).await?;
     let name = record_id.split('#').next().unwrap_or_default();
@@ -289,25 +301,28 @@ async fn function_for_record(
     Ok((setup, function))
 }
 
-/// The policy a command was told to apply, if any.
-fn policy_source(file: Option<PathBuf>, parameter: Option<String>) -> Option<PolicySource> {
-    match (file, parameter) {
-        (Some(file), _) => Some(PolicySource::File(file.display().to_string())),
-        (None, Some(name)) => Some(PolicySource::Parameter(name)),
-        (None, None) => None,
+/// The policy a command applies: its flags', else (without --stack) the environment's, else the
+/// deployment's parameter (the --stack's: it wins over REFLEX_POLICY_FILE and
+/// REFLEX_POLICY_PARAMETER, so one deployment's records are never run under another's policy).
+fn policy_request(flags: &PolicyFlags, stack: bool) -> Result<Request> {
+    if stack {
+        return Ok(Request::Deployed);
     }
+    Ok(policy_choice::request(
+        flags.source(),
+        PolicySource::from_env(),
+    )?)
 }
 
-/// The function environment, as a cold start builds it. The policy: `policy` if given, else the
-/// environment's, else the deployment's parameter (see `policy_choice`); said on stderr.
-async fn setup_for(table: &str, policy: Option<PolicySource>) -> Result<Setup> {
+/// The function environment, as a cold start builds it, applying `policy` (see
+/// [`policy_request`]); what was chosen is said on stderr.
+async fn setup_for(table: &str, policy: Request) -> Result<Setup> {
     let settings = Settings {
         table: table.to_string(),
         ..Settings::from_env()?
     };
     let sdk = setup::sdk_config().await;
-    let request = policy_choice::request(policy, PolicySource::from_env())?;
-    let chosen = policy_choice::choose(request, &aws_sdk_ssm::Client::new(&sdk)).await?;
+    let chosen = policy_choice::choose(policy, &aws_sdk_ssm::Client::new(&sdk)).await?;
     eprintln!("{chosen}");
     Setup::cold_start(sdk, settings, Ok(chosen.source))
         .await
@@ -329,11 +344,13 @@ async fn caller_arn(sdk: &aws_config::SdkConfig) -> Result<String> {
     me.arn.context("STS GetCallerIdentity answered no ARN")
 }
 
-/// `audit --resource`: an ARN as it is, a name resolved (with the region and account of the
-/// operator's credentials for an EC2 id); what is searched is said on stderr.
+/// `audit --resource`: an ARN as it is, a name resolved (in the partition of the operator's
+/// region; an EC2 id also in the account of the operator's credentials); what is searched is
+/// said on stderr.
 async fn resolve_resource(input: &str) -> Result<audit::ResourceQuery> {
-    let place = if audit::needs_place(input) {
-        let sdk = setup::sdk_config().await;
+    let sdk = setup::sdk_config().await;
+    let region = sdk.region().map(|r| r.to_string());
+    let account = if audit::needs_account(input) {
         let me = aws_sdk_sts::Client::new(&sdk)
             .get_caller_identity()
             .send()
@@ -344,15 +361,14 @@ async fn resolve_resource(input: &str) -> Result<audit::ResourceQuery> {
                     reflex_shared::aws_error::describe(&e)
                 )
             })?;
-        Some(audit::Place {
-            region: sdk.region().map(|r| r.to_string()).context(
-                "no AWS region set (AWS_REGION) to resolve the id; pass the ARN instead",
-            )?,
-            account: me.account.context("STS answered no account")?,
-        })
+        region
+            .as_ref()
+            .context("no AWS region set (AWS_REGION) to resolve the id; pass the ARN instead")?;
+        Some(me.account.context("STS answered no account")?)
     } else {
         None
     };
+    let place = region.map(|region| audit::Place { region, account });
     let query = audit::resolve_resource(input, place.as_ref());
     eprintln!("searching {query}");
     Ok(query)
@@ -367,26 +383,26 @@ fn talks_to_aws(command: &Command) -> bool {
     }
 }
 
-/// A policy parameter the command line names (it conflicts with `--stack`).
-fn named_policy_parameter(command: &Command) -> Option<&str> {
+/// Whether the command line names a policy (that conflicts with `--stack`, which names the
+/// deployment's).
+fn names_a_policy(command: &Command) -> bool {
     match command {
-        Command::Replay {
-            policy_parameter, ..
-        }
-        | Command::Approve {
-            policy_parameter, ..
-        }
-        | Command::Rollback {
-            policy_parameter, ..
-        }
-        | Command::Retry {
-            policy_parameter, ..
-        }
-        | Command::Backlog {
-            policy_parameter, ..
-        } => policy_parameter.as_deref(),
-        Command::Policy(p) => p.policy_parameter.as_deref(),
-        _ => None,
+        Command::Replay { policy, .. }
+        | Command::Approve { policy, .. }
+        | Command::Rollback { policy, .. }
+        | Command::Retry { policy, .. }
+        | Command::Backlog { policy, .. } => policy.given(),
+        Command::Policy(p) => p.policy_parameter.is_some(),
+        _ => false,
+    }
+}
+
+/// Commands `--stack` means nothing to: they read no deployment.
+fn ignores_stack(command: &Command) -> bool {
+    match command {
+        Command::Template | Command::Demo { .. } => true,
+        Command::Policy(p) => !p.command.talks_to_aws(),
+        _ => false,
     }
 }
 
@@ -395,11 +411,18 @@ async fn run(mut cli: Cli) -> Result<()> {
         policy_cmd::edge::check(&setup::sdk_config().await).await?;
     }
     let mut stack_parameter = None;
+    let stack = cli.stack.is_some();
     if let Some(stack) = &cli.stack {
-        if named_policy_parameter(&cli.command).is_some() {
+        if cli.table_on_command_line {
+            anyhow::bail!("--stack names the outcome table: drop --table, or --stack");
+        }
+        if names_a_policy(&cli.command) {
             anyhow::bail!(
-                "--stack names the policy parameter: drop --policy-parameter, or --stack"
+                "--stack applies the deployment's policy: drop --policy / --policy-parameter, or --stack"
             );
+        }
+        if ignores_stack(&cli.command) {
+            anyhow::bail!("--stack names a deployment, and this command reads none: drop --stack");
         }
         let sdk = setup::sdk_config().await;
         let d =
@@ -426,9 +449,8 @@ async fn run(mut cli: Cli) -> Result<()> {
             function,
             json,
             policy,
-            policy_parameter,
         } => {
-            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
+            let setup = setup_for(&cli.table, policy_request(&policy, stack)?).await?;
             if let Err(e) = setup.policy.current().await?.as_ref() {
                 eprintln!("warning: {e}; every event will be recorded as failed (policy-invalid)");
             }
@@ -455,16 +477,12 @@ async fn run(mut cli: Cli) -> Result<()> {
         Command::Approve {
             record_id,
             policy,
-            policy_parameter,
             json,
             ..
         } => {
-            let (setup, function) = function_for_record(
-                &cli.table,
-                &record_id,
-                policy_source(policy, policy_parameter),
-            )
-            .await?;
+            let (setup, function) =
+                function_for_record(&cli.table, &record_id, policy_request(&policy, stack)?)
+                    .await?;
             let outcome = function
                 .approve(&setup, &record_id, &setup.caller_arn)
                 .await?;
@@ -505,16 +523,12 @@ async fn run(mut cli: Cli) -> Result<()> {
             dry_run,
             hold_for,
             policy,
-            policy_parameter,
             json,
             ..
         } => {
-            let (setup, function) = function_for_record(
-                &cli.table,
-                &record_id,
-                policy_source(policy, policy_parameter),
-            )
-            .await?;
+            let (setup, function) =
+                function_for_record(&cli.table, &record_id, policy_request(&policy, stack)?)
+                    .await?;
             let until = chrono::Utc::now()
                 .checked_add_signed(hold_for)
                 .context("--hold-for is too long")?;
@@ -582,10 +596,9 @@ async fn run(mut cli: Cli) -> Result<()> {
         Command::Retry {
             record_id,
             policy,
-            policy_parameter,
             json,
         } => {
-            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
+            let setup = setup_for(&cli.table, policy_request(&policy, stack)?).await?;
             let outcome = retry::retry(&setup, &record_id).await?;
             println!(
                 "{}",
@@ -606,10 +619,9 @@ async fn run(mut cli: Cli) -> Result<()> {
             limit,
             dry_run,
             policy,
-            policy_parameter,
             json,
         } => {
-            let setup = setup_for(&cli.table, policy_source(policy, policy_parameter)).await?;
+            let setup = setup_for(&cli.table, policy_request(&policy, stack)?).await?;
             let filter = backlog::BacklogFilter {
                 control,
                 function,
@@ -689,7 +701,7 @@ async fn run(mut cli: Cli) -> Result<()> {
                     Some(emulator)
                 }
             };
-            let setup = setup_for(&cli.table, Some(PolicySource::BuiltIn)).await?;
+            let setup = setup_for(&cli.table, Request::Given(PolicySource::BuiltIn)).await?;
             // Before any change or table write.
             demo::refuse_unless_emulator_account(&setup.account_id)?;
             let samples = demo::Sample::all(events.as_deref())?;
@@ -703,6 +715,15 @@ async fn run(mut cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Whether `--table` was typed (in any subcommand's place), as opposed to read from REFLEX_TABLE
+/// or defaulted.
+fn table_on_command_line(matches: &clap::ArgMatches) -> bool {
+    matches.value_source("table") == Some(clap::parser::ValueSource::CommandLine)
+        || matches
+            .subcommand()
+            .is_some_and(|(_, sub)| table_on_command_line(sub))
+}
+
 /// Stack for the runtime's threads. Unoptimised builds decode whole Security Hub findings in
 /// frames of megabytes (the SDK's deserializers), more than a main thread's 8 MiB; the command
 /// runs as a task on a worker thread with room to spare (only what is touched is used).
@@ -710,7 +731,12 @@ const STACK_BYTES: usize = 64 * 1024 * 1024;
 
 fn main() -> ExitCode {
     logging::init_cli();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli.table_on_command_line = table_on_command_line(&matches);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(STACK_BYTES)

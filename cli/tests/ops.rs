@@ -169,6 +169,65 @@ fn record(t: &str, id: &str) -> Value {
     serde_json::from_str(&out(&o)).unwrap()
 }
 
+/// A retry obeys the kill switch like every run: under a policy whose switch is on, it records
+/// `dry-run / kill-switch` and changes nothing; that dry-run is no verdict, so a later retry
+/// (the switch off) fixes the bucket.
+#[tokio::test]
+async fn a_retry_under_the_kill_switch_changes_nothing() {
+    let t = table(&[]);
+    let bucket = public_bucket().await;
+    let event = s3_8_event(&bucket, "2026-12-01T11:00:00.000Z");
+    let o = replay(&t, &policy("dry-run"), &event);
+    let id = o["record_id"].as_str().unwrap().to_string();
+    let killed = std::env::temp_dir().join(format!("{}.yaml", unique("reflex-ops-kill")));
+    std::fs::write(
+        &killed,
+        "version: 1\nkill_switch: true\nremediations:\n  s3-block-public-access: {mode: enforce}\n",
+    )
+    .unwrap();
+    let retried = ok(reflex(
+        &[
+            "retry",
+            &id,
+            "--json",
+            "--policy",
+            killed.to_str().unwrap(),
+            "--table",
+            &t,
+        ],
+        &[],
+    ));
+    let line: Value = serde_json::from_str(out(&retried).trim()).unwrap();
+    assert_eq!(
+        (
+            line["outcome"]["status"].as_str(),
+            line["outcome"]["reason"].as_str()
+        ),
+        (Some("dry-run"), Some("kill-switch")),
+        "{line}"
+    );
+    assert!(!blocked(&bucket).await, "the kill switch changes nothing");
+    let fixed = ok(reflex(
+        &[
+            "retry",
+            &id,
+            "--json",
+            "--policy",
+            policy("enforce").to_str().unwrap(),
+            "--table",
+            &t,
+        ],
+        &[],
+    ));
+    let line: Value = serde_json::from_str(out(&fixed).trim()).unwrap();
+    assert_eq!(
+        line["outcome"]["status"].as_str(),
+        Some("succeeded"),
+        "{line}"
+    );
+    assert!(blocked(&bucket).await);
+}
+
 #[tokio::test]
 async fn a_dry_run_record_retried_under_enforce_is_fixed_and_keeps_its_history() {
     let t = table(&[]);

@@ -23,6 +23,14 @@ fn ok(args: &[&str]) -> String {
     out
 }
 
+/// Run, assert success, and return stdout and stderr.
+fn ok_both(args: &[&str]) -> (String, String) {
+    let o = reflex(args, &[], &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{args:?}: {out}\n{err}");
+    (out, err)
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -176,11 +184,18 @@ async fn push_show_and_revert_round_trip() {
     let p = format!("/{}/policy", unique("roundtrip"));
     let at = ["--policy-parameter", p.as_str()];
 
-    let shown = ok(&[&["policy", "show"][..], &at].concat());
+    // Where it came from on stderr; on stdout a document to start from (show > policy.yaml).
+    let (doc, shown) = ok_both(&[&["policy", "show"][..], &at].concat());
     assert!(
         shown.contains(&format!("none at {p} (absent): first-deploy dry-run"))
             && shown.contains("every remediation runs in dry-run"),
         "{shown}"
+    );
+    let start = reflex_shared::policy::Policy::from_yaml(&doc).unwrap();
+    assert_eq!(
+        (start.defaults.mode, start.kill_switch),
+        (Some(reflex_shared::policy::Mode::DryRun), false),
+        "{doc}"
     );
     let first = ok(&[&["policy", "push", &file("a.yaml", GOOD)][..], &at].concat());
     assert!(
@@ -192,14 +207,14 @@ async fn push_show_and_revert_round_trip() {
         second.contains("version 2 (previous: version 1; `reflex policy revert` puts it back)"),
         "{second}"
     );
-    let shown = ok(&[&["policy", "show"][..], &at].concat());
+    let (doc, shown) = ok_both(&[&["policy", "show"][..], &at].concat());
     assert!(
         shown.contains(&format!(
             "policy in force: SSM parameter {p}, version 2, last modified 20"
         )),
         "{shown}"
     );
-    assert!(shown.ends_with(GOOD_TOO), "{shown}");
+    assert_eq!(doc, GOOD_TOO, "stdout is the document alone");
 
     let reverted = ok(&[&["policy", "revert"][..], &at].concat());
     assert!(
@@ -207,11 +222,9 @@ async fn push_show_and_revert_round_trip() {
         "{reverted}"
     );
     assert_eq!(stored(&p).await, Some((3, GOOD.to_string())));
-    let shown = ok(&[&["policy", "show"][..], &at].concat());
-    assert!(
-        shown.contains("version 3") && shown.ends_with(GOOD),
-        "{shown}"
-    );
+    let (doc, shown) = ok_both(&[&["policy", "show"][..], &at].concat());
+    assert!(shown.contains("version 3"), "{shown}");
+    assert_eq!(doc, GOOD);
     // Reverting again goes back to version 2's policy: nothing is lost.
     ok(&[&["policy", "revert"][..], &at].concat());
     assert_eq!(stored(&p).await, Some((4, GOOD_TOO.to_string())));
@@ -298,16 +311,49 @@ async fn a_deployment_is_found_by_its_stack() {
     );
     assert_eq!(stored(&parameter).await, Some((1, GOOD.to_string())));
 
-    // `--stack` names both: with --table or --policy-parameter it is refused.
+    // `--stack` names both: with --table, --policy-parameter or --policy it is refused, and
+    // for a command that reads no deployment.
     let o = reflex(&[&["audit", "--table", "t"][..], &s].concat(), &[], &[]);
-    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    assert!(text(&o).1.contains("--stack names the outcome table"));
     let o = reflex(
         &[&["policy", "show", "--policy-parameter", "/x"][..], &s].concat(),
         &[],
         &[],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("--stack names the policy parameter"));
+    assert!(text(&o)
+        .1
+        .contains("--stack applies the deployment's policy"));
+    let o = reflex(
+        &[&["retry", "no-such#record", "--policy", "p.yaml"][..], &s].concat(),
+        &[],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o)
+        .1
+        .contains("--stack applies the deployment's policy"));
+    for args in [&["template"][..], &["policy", "validate", "p.yaml"]] {
+        let o = reflex(&[args, &s[..]].concat(), &[], &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&o).1.contains("this command reads none: drop --stack"),
+            "{args:?}: {:?}",
+            text(&o)
+        );
+    }
+    // An exported REFLEX_TABLE (or policy variables) yield to --stack: its deployment wins.
+    let o = reflex(
+        &[&["audit"][..], &s].concat(),
+        &[
+            ("REFLEX_TABLE", "some-other-table"),
+            ("REFLEX_POLICY_PARAMETER", "/some/other/policy"),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("no outcome records"), "{:?}", text(&o));
     let o = reflex(&["audit", "--stack", "no-such-stack-here"], &[], &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(

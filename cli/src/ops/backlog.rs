@@ -173,9 +173,27 @@ pub async fn backlog(
                 continue;
             }
             let envelope = envelope(&asff);
-            let Ok(mut parsed) = finding::parse_event(&envelope) else {
-                summary.passed_over += 1;
-                continue;
+            let mut parsed = match finding::parse_event(&envelope) {
+                Ok(parsed) if !parsed.is_empty() => parsed,
+                unreadable => {
+                    // Said, not passed over: a finding Reflex cannot read is one an operator
+                    // should know about (the live path records it as rejected).
+                    summary.not_handled += 1;
+                    index += 1;
+                    let why = match unreadable {
+                        Err(e) => format!("unreadable: {e}"),
+                        Ok(_) => "unreadable: no finding in it".to_string(),
+                    };
+                    progress(&BacklogLine {
+                        index,
+                        finding_id: text_of(&asff, "Id"),
+                        kind: String::new(),
+                        resource: String::new(),
+                        function: None,
+                        result: LineResult::NotHandled { why },
+                    });
+                    continue;
+                }
             };
             let finding = parsed.remove(0);
             if let Some(control) = &filter.control {
@@ -188,7 +206,25 @@ pub async fn backlog(
                 break 'pages;
             }
             index += 1;
-            let kind = routing_kind(setup, &finding).await?;
+            let kind = match routing_kind(setup, &finding).await {
+                Ok(kind) => kind,
+                Err(e) => {
+                    // A passing failure (a Config rule's description, say): this finding's
+                    // line says so, and the run goes on; running the backlog again retries it.
+                    summary.errors += 1;
+                    progress(&BacklogLine {
+                        index,
+                        finding_id: finding.id.clone(),
+                        kind: kind_text(&finding.kind),
+                        resource: resource_of(&finding),
+                        function: None,
+                        result: LineResult::Error {
+                            error: format!("{e:#}"),
+                        },
+                    });
+                    continue;
+                }
+            };
             let targets: Vec<&'static Spec> = route(&kind, &selected);
             let line = |function: Option<&str>, result: LineResult| BacklogLine {
                 index,
@@ -228,9 +264,12 @@ pub async fn backlog(
                         Ok(mut outcomes) if !outcomes.is_empty() => LineResult::Outcome {
                             outcome: outcomes.remove(0),
                         },
-                        Ok(_) => LineResult::Error {
-                            error: "the handler answered no outcome".into(),
-                        },
+                        Ok(_) => {
+                            summary.errors += 1;
+                            LineResult::Error {
+                                error: "the handler answered no outcome".into(),
+                            }
+                        }
                         Err(e) => {
                             summary.errors += 1;
                             LineResult::Error {
@@ -385,7 +424,27 @@ pub fn wanted(asff: &Value, account: &str) -> Result<(), String> {
     if text("/AwsAccountId") != Some(account) {
         return Err(format!("account {:?}", text("/AwsAccountId")));
     }
+    // As the live rules route: findings of AWS's own integrations only, whatever the policy's
+    // trusted_products allows (a finding anyone may import with BatchImportFindings is not
+    // run from the backlog).
+    if !text("/ProductArn").is_some_and(aws_product) {
+        return Err(format!("product {:?}", text("/ProductArn")));
+    }
     Ok(())
+}
+
+/// `arn:aws*:securityhub:*::product/aws/*`, as the template's rules match it.
+fn aws_product(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "securityhub", _, "", resource]
+        if partition.starts_with("aws") && resource.starts_with("product/aws/"))
+}
+
+fn text_of(asff: &Value, key: &str) -> String {
+    asff.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The finding as EventBridge delivers it: the "Security Hub Findings - Imported" envelope
@@ -612,6 +671,29 @@ mod tests {
             (set("/Compliance/Status", json!("WARNING")), false),
             (no_compliance, true),
             (set("/AwsAccountId", json!("999999999999")), false),
+            (
+                set(
+                    "/ProductArn",
+                    json!(
+                        "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+                    ),
+                ),
+                false,
+            ),
+            (
+                set(
+                    "/ProductArn",
+                    json!("arn:aws-us-gov:securityhub:us-gov-west-1::product/aws/guardduty"),
+                ),
+                true,
+            ),
+            (
+                set(
+                    "/ProductArn",
+                    json!("arn:aws:securityhub:us-east-1::product/evil/aws/x"),
+                ),
+                false,
+            ),
         ];
         for (f, want) in cases {
             assert_eq!(wanted(&f, "123456789012").is_ok(), want, "{f}");
