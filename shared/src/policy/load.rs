@@ -224,6 +224,21 @@ mod tests {
     const NAME: &str = "/reflex/policy";
     const DRY_RUN: &str = "version: 1\nremediations:\n  s3-block-public-access: {mode: dry-run}\n";
 
+    /// An SSM client answered by `rule` alone, with no SDK retries (one call is one read).
+    fn mocked(rule: &aws_smithy_mocks::Rule) -> aws_sdk_ssm::Client {
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "test", "test", None, None, "mock",
+            ))
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(MockResponseInterceptor::new().with_rule(rule))
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
     /// An SSM client whose GetParameter answers the policy above while `throttled` is false, and
     /// SSM's ThrottlingException (HTTP 400) while it is true. aws-smithy-mocks stands in for SSM
     /// throttling: moto cannot be made to throttle. No SDK retries, so one call is one read.
@@ -239,17 +254,7 @@ mod tests {
                 MockResponse::Output(GetParameterOutput::builder().parameter(parameter).build())
             }
         });
-        let config = aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                "test", "test", None, None, "mock",
-            ))
-            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(MockResponseInterceptor::new().with_rule(&rule))
-            .build();
-        aws_sdk_ssm::Client::from_conf(config)
+        mocked(&rule)
     }
 
     fn is_good(got: &Result<Arc<Result<Policy, PolicyError>>, PolicyError>) -> bool {
@@ -326,17 +331,7 @@ mod tests {
                 SdkBody::from(format!(r#"{{"__type":"{code}","message":"m"}}"#)),
             ))
         });
-        let config = aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                "test", "test", None, None, "mock",
-            ))
-            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(MockResponseInterceptor::new().with_rule(&rule))
-            .build();
-        aws_sdk_ssm::Client::from_conf(config)
+        mocked(&rule)
     }
 
     /// Only SSM's ParameterNotFound means "nothing pushed yet" (the first-deploy dry-run);
