@@ -44,6 +44,7 @@ async fn the_function_binary_serves_invocations_like_lambda() {
             ("AWS_LAMBDA_FUNCTION_VERSION", "7"),
             ("REFLEX_TABLE", h.setup.ledger.table()),
             ("REFLEX_POLICY_PARAMETER", &parameter),
+            ("REFLEX_METRICS_NAMESPACE", "Reflex/reflex-it"),
         ],
         events,
     )
@@ -76,4 +77,37 @@ async fn the_function_binary_serves_invocations_like_lambda() {
         assert_eq!(d["record_id"], p.body[0]["record_id"]);
         assert_eq!(d["status"], p.body[0]["status"]);
     }
+
+    // One embedded-metric-format line per stored outcome, beside the logs on stdout, as
+    // CloudWatch reads them: `_aws` names the namespace, dimensions and metrics of the line.
+    let emf: Vec<Value> = served
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 3, "stdout: {}", served.stdout);
+    for (m, p) in emf.iter().zip(posted) {
+        assert_eq!(m["record_id"], p.body[0]["record_id"]);
+        assert_eq!(m["Status"], p.body[0]["status"]);
+        assert_eq!(m["Remediation"], "s3-block-public-access");
+        assert_eq!(m["Outcomes"], 1);
+        let directives = m["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert!(m["_aws"]["Timestamp"].is_i64());
+        for d in directives {
+            assert_eq!(d["Namespace"], "Reflex/reflex-it");
+            for metric in d["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                assert!(m[name].is_number(), "{name} has a value: {m}");
+            }
+        }
+    }
+    assert_eq!(emf[0]["Failures"], 0);
+    assert!(
+        emf[0]["TimeToFix"].as_f64().is_some_and(|s| s > 0.0),
+        "{}",
+        emf[0]
+    );
+    assert_eq!(emf[0]["BudgetUsed"], 1);
+    assert!(emf[1].get("TimeToFix").is_none(), "a dry run fixed nothing");
 }

@@ -1339,3 +1339,134 @@ fn each_function_has_reserved_concurrency_and_the_shared_pipeline_policy() {
         );
     }
 }
+
+/// Notifications and alarms: one encrypted topic of the stack's, every alarm telling it, the
+/// failure alarms counting the outcomes the functions' EMF lines write (not invocation errors,
+/// which `Reflex.RecordBusy` retries make on purpose), and each role publishing there only.
+#[test]
+fn alarms_and_notifications_go_to_the_stacks_encrypted_topic() {
+    let t = template();
+    let r = &t["Resources"];
+    let topic = &r["NotificationTopic"];
+    assert_eq!(topic["Type"], "AWS::SNS::Topic");
+    // checkov CKV_AWS_26; alarms cannot publish under the AWS managed key, so the stack's own.
+    assert_eq!(
+        topic["Properties"]["KmsMasterKeyId"],
+        json!({ "!If": ["UseKmsKey", { "!Ref": "KmsKeyArn" }, { "!GetAtt": "NotificationKey.Arn" }] })
+    );
+    let key = &r["NotificationKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["Condition"], "OwnNotificationKey");
+    assert_eq!(
+        t["Conditions"]["OwnNotificationKey"],
+        json!({ "!Equals": [{ "!Ref": "KmsKeyArn" }, ""] })
+    );
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let key_statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .unwrap();
+    assert!(key_statements
+        .iter()
+        .any(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com"));
+    assert_eq!(
+        t["Outputs"]["NotificationTopicArn"]["Value"],
+        json!({ "!Ref": "NotificationTopic" })
+    );
+
+    let alarms: Vec<(&String, &Value)> = r
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    for (name, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        assert_eq!(
+            p["AlarmActions"],
+            json!([{ "!Ref": "NotificationTopic" }]),
+            "{name} tells the topic"
+        );
+        assert_ne!(
+            (&p["Namespace"], &p["MetricName"]),
+            (&json!("AWS/Lambda"), &json!("Errors")),
+            "{name} would fire on every RecordBusy retry"
+        );
+    }
+    let namespace = format!("Reflex/{STACK_NAME}");
+    for (name, function, spec) in functions(&t) {
+        assert_eq!(
+            env_var(&t, function, reflex_shared::metrics::NAMESPACE_ENV),
+            &json!(namespace),
+            "{name}"
+        );
+        assert_eq!(
+            env_var(&t, function, reflex_shared::notify::TOPIC_ENV),
+            &json!({ "!Ref": "NotificationTopic" }),
+            "{name}"
+        );
+        let failures = alarms.iter().find(|(_, a)| {
+            let p = &a["Properties"];
+            p["MetricName"] == "Failures"
+                && p["Dimensions"] == json!([{ "Name": "Remediation", "Value": spec.name }])
+        });
+        let (_, failures) = failures.unwrap_or_else(|| panic!("{name}: no Failures alarm"));
+        let p = &failures["Properties"];
+        assert_eq!(p["Namespace"], json!(namespace), "{name}");
+        assert_eq!(
+            (&p["Statistic"], &p["Threshold"]),
+            (&json!("Sum"), &json!(0))
+        );
+        assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold");
+        // The metric the alarm reads is the one a failed outcome writes.
+        let mut record = reflex_shared::ledger::OutcomeRecord::new(
+            "r".into(),
+            spec.name,
+            &reflex_shared::ledger::RecordMeta {
+                function_version: "1".into(),
+                request_id: "r".into(),
+                event_digest: "d".into(),
+                claim_token: "t".into(),
+            },
+            "now",
+        );
+        record.set_outcome(
+            Status::Failed,
+            reflex_shared::status::Reason::ActionError,
+            "x",
+        );
+        let doc = reflex_shared::metrics::outcome_document(&namespace, &record, chrono::Utc::now())
+            .unwrap();
+        assert_eq!(doc["Failures"], 1);
+        assert_eq!(doc["Remediation"], spec.name);
+        assert!(doc["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["Namespace"] == json!(namespace)
+                && d["Dimensions"] == json!([["Remediation"]])
+                && d["Metrics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["Name"] == "Failures")));
+
+        // The role publishes to that topic alone, and uses its key only through SNS.
+        let publish = granting(&t, function, "sns:");
+        assert_eq!(publish.len(), 1, "{name}");
+        assert_eq!(publish[0]["Action"], json!(["sns:Publish"]));
+        assert_eq!(
+            publish[0]["Resource"],
+            json!({ "!Ref": "NotificationTopic" })
+        );
+        let keys: Vec<&Value> = granting(&t, function, "kms:");
+        assert_eq!(keys.len(), 1, "{name}");
+        assert_eq!(
+            keys[0]["Resource"],
+            json!({ "!If": ["UseKmsKey", { "!Ref": "KmsKeyArn" }, { "!GetAtt": "NotificationKey.Arn" }] })
+        );
+        assert_eq!(
+            keys[0]["Condition"]["StringEquals"]["kms:ViaService"],
+            json!(format!("sns.{REGION}.amazonaws.com"))
+        );
+    }
+}

@@ -10,6 +10,8 @@ pub mod confirm;
 pub mod finding;
 pub mod ledger;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod operator;
 pub mod pipeline;
 pub mod policy;

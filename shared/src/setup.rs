@@ -3,6 +3,8 @@
 
 use crate::config_rules::ConfigRules;
 use crate::ledger::{table, Ledger};
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::policy::{PolicyCache, PolicyError, PolicySource, DEFAULT_POLICY_MAX_AGE};
 use crate::securityhub::SecurityHubFeedback;
 use aws_config::retry::RetryConfig;
@@ -55,6 +57,10 @@ pub struct Settings {
     pub record_ttl_days: Option<u32>,
     pub policy_max_age: Duration,
     pub function_version: String,
+    /// The SNS topic notifications go to (`REFLEX_NOTIFICATION_TOPIC`); none: not sent.
+    pub notification_topic: Option<String>,
+    /// The EMF metrics' namespace (`REFLEX_METRICS_NAMESPACE`); none: no metric lines.
+    pub metrics_namespace: Option<String>,
 }
 
 impl Default for Settings {
@@ -65,6 +71,8 @@ impl Default for Settings {
             record_ttl_days: None,
             policy_max_age: DEFAULT_POLICY_MAX_AGE,
             function_version: "local".into(),
+            notification_topic: None,
+            metrics_namespace: None,
         }
     }
 }
@@ -103,6 +111,8 @@ impl Settings {
             policy_max_age,
             function_version: std::env::var("AWS_LAMBDA_FUNCTION_VERSION")
                 .unwrap_or(defaults.function_version),
+            notification_topic: env_text(crate::notify::TOPIC_ENV),
+            metrics_namespace: env_text(crate::metrics::NAMESPACE_ENV),
         })
     }
 }
@@ -130,6 +140,10 @@ pub struct Setup {
     pub record_ttl_days: Option<u32>,
     /// Pauses between re-reads when a change is not yet visible (see [`VERIFY_DELAYS`]).
     pub verify_delays: Vec<Duration>,
+    /// Where the outcomes the policy's `notify` names are told (the stack's SNS topic).
+    pub notifier: Notifier,
+    /// EMF metric lines for each stored outcome.
+    pub metrics: Metrics,
 }
 
 /// Retries and timeouts, explicitly: standard mode with bounded attempts, a per-try and a
@@ -158,6 +172,14 @@ pub async fn sdk_config() -> SdkConfig {
 /// virtual-hosted style.
 pub fn s3_path_style(sdk: &SdkConfig) -> bool {
     sdk.endpoint_url().is_some()
+}
+
+/// A variable's value, unless unset or blank.
+fn env_text(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn env_number<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, SetupError> {
@@ -211,6 +233,14 @@ impl Setup {
             lease_seconds: settings.lease_seconds,
             record_ttl_days: settings.record_ttl_days,
             verify_delays: VERIFY_DELAYS.to_vec(),
+            notifier: settings
+                .notification_topic
+                .map(|topic| Notifier::sns(aws_sdk_sns::Client::new(&sdk), topic))
+                .unwrap_or_default(),
+            metrics: settings
+                .metrics_namespace
+                .map(Metrics::stdout)
+                .unwrap_or_default(),
             policy: Arc::new(policy?),
             account_id,
             caller_arn,

@@ -509,6 +509,8 @@ impl Harness {
             lease_seconds: 120,
             record_ttl_days: None,
             verify_delays: reflex_shared::setup::VERIFY_DELAYS.to_vec(),
+            notifier: reflex_shared::notify::Notifier::none(),
+            metrics: reflex_shared::metrics::Metrics::off(),
         };
         let remediation = S3BlockPublicAccess::from_client(s3);
         let observer = S3BlockPublicAccess::from_client(observer_s3.clone());

@@ -422,21 +422,27 @@ pub fn section(spec: &Spec) -> String {
       RetentionInDays: !Ref LogRetentionDays
       KmsKeyId: !If [UseKmsKey, !Ref KmsKeyArn, !Ref AWS::NoValue]
 
-  {id}Errors:
+  # Real failures: outcomes stored `failed` or `verification-failed` (the EMF metric
+  # `Failures`), not invocation errors. Those are mostly `Reflex.RecordBusy`, a duplicate told to
+  # come back later on purpose; an invocation that still fails after Lambda's retries lands in
+  # FailedInvocations, alarmed on its own.
+  {id}Failures:
     Type: AWS::CloudWatch::Alarm
     Properties:
       AlarmDescription: {alarm}
-      Namespace: AWS/Lambda
-      MetricName: Errors
+      Namespace: !Sub Reflex/${{AWS::StackName}}
+      MetricName: Failures
       Dimensions:
-        - Name: FunctionName
-          Value: !Ref {id}Function
+        - Name: Remediation
+          Value: {name}
       Statistic: Sum
       Period: 300
       EvaluationPeriods: 1
       Threshold: 0
       ComparisonOperator: GreaterThanThreshold
       TreatMissingData: notBreaching
+      AlarmActions:
+        - !Ref NotificationTopic
 ",
         description = scalar(&format!("Reflex remediation {name}")),
         role_path = reflex_shared::principal::REFLEX_ROLE_PATH,
@@ -444,7 +450,7 @@ pub fn section(spec: &Spec) -> String {
         table = pipeline_policy::table_statements(name),
         events = events(spec),
         alarm = scalar(&format!(
-            "{name} could not reach its outcome ledger (invocation errors)"
+            "{name} stored a failed or verification-failed outcome; reflex audit --status failed"
         )),
     )
 }

@@ -78,6 +78,27 @@ const SHARED: &[Grant] = &[
         rest: "            Resource: !GetAtt FailedInvocations.Arn\n",
     },
     Grant {
+        sid: "Notifications",
+        comment: "\
+          # The stack's notification topic only (the outcomes the policy's `notify` names).
+",
+        actions: &["sns:Publish"],
+        rest: "            Resource: !Ref NotificationTopic\n",
+    },
+    Grant {
+        sid: "NotificationTopicKey",
+        comment: "\
+          # SNS encrypts what the function publishes with the topic's key: the customer's, or the
+          # stack's own. Through SNS only.
+",
+        actions: &["kms:Decrypt", "kms:GenerateDataKey"],
+        rest: "            Resource: !If [UseKmsKey, !Ref KmsKeyArn, !GetAtt NotificationKey.Arn]
+            Condition:
+              StringEquals:
+                kms:ViaService: !Sub sns.${AWS::Region}.amazonaws.com
+",
+    },
+    Grant {
         sid: "Policy",
         comment: "\
           # Exactly the stack's policy parameter (REFLEX_POLICY_PARAMETER), which the stack does
@@ -141,7 +162,7 @@ pub fn managed_policy() -> Result<String, TemplateError> {
         "  {POLICY_ID}:
     Type: AWS::IAM::ManagedPolicy
     Properties:
-      Description: Reflex pipeline (every remediation function) - policy, Config rule identity, Security Hub feedback, on-failure queue, own account
+      Description: Reflex pipeline (every remediation function) - policy, Config rule identity, Security Hub feedback, on-failure queue, notifications, own account
       PolicyDocument:
         Version: \"2012-10-17\"
         Statement:

@@ -19,6 +19,7 @@ mod budget;
 mod hold;
 pub use hold::Lifted;
 mod key;
+mod notified;
 mod owned;
 mod owned_store;
 mod prefixes;
@@ -281,6 +282,8 @@ impl Ledger {
         record.history = existing.history.clone();
         record.trimmed = existing.trimmed.clone();
         record.history.push(existing.prior());
+        // Each outcome is told once per record, whichever attempt reaches it again.
+        record.notified = existing.notified.clone();
         if matches!(existing.status, Status::Acting | Status::PendingApproval) {
             // The plan (being carried out, or shown for approval) was made for this target.
             if existing.target.is_some() {
@@ -402,6 +405,8 @@ impl Ledger {
         let mut fields = Self::to_item(record)?;
         fields.remove("record_id");
         fields.remove("deliveries");
+        // Only `claim_notification` adds to it (a stale copy must not erase a mark).
+        fields.remove("notified");
         // Absent optional fields are not written by an update: remove what the checkpoint may
         // have stored and the outcome no longer holds.
         let mut remove = Vec::new();

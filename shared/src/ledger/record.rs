@@ -396,6 +396,14 @@ pub struct OutcomeRecord {
     /// `history` and `errors`, and parts omitted whole. Absent when nothing was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trimmed: Option<super::bound::Trimmed>,
+    /// The outcomes told to the stack's notification topic (`failed`, `pending-approval`…),
+    /// each at most once: a DynamoDB string set only `Ledger::claim_notification` adds to.
+    #[serde(
+        default,
+        with = "serde_dynamo::string_set",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub notified: Vec<String>,
 }
 
 impl OutcomeRecord {
@@ -441,6 +449,7 @@ impl OutcomeRecord {
             expires_at: None,
             history: Vec::new(),
             trimmed: None,
+            notified: Vec::new(),
         }
     }
 

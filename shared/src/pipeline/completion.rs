@@ -206,6 +206,8 @@ async fn settle<R: Remediation>(
                 run.report(&record, &finding).await;
             }
         }
+        // A timed-out operation is told here (`timed-out`): the sweep is what ends it.
+        super::aftermath::after_outcome(setup, &record, true).await;
         out.push(Handled::of(&record, false));
     }
     match first_error {
@@ -418,6 +420,7 @@ async fn expire_entries<R: Remediation>(
         record.lease_expires_at = None;
         record.updated_at = timestamp(Utc::now());
         setup.ledger.complete(&record).await?;
+        super::aftermath::after_outcome(setup, &record, true).await;
         out.push(Handled::of(&record, false));
     }
     Ok(out)

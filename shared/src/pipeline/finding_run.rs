@@ -1,6 +1,7 @@
 //! The finding run: one finding through claim ∥ read, checkpoint, act, verify, record and report,
 //! on the record it claims; and a record handed back for a retry.
 
+use super::aftermath::after_outcome;
 use super::approval::{approval_predates, keep_shown, stored_steps};
 use super::{
     applied_of, apply_steps, lease_ran_out, log_decision, now, planned_actions,
@@ -183,11 +184,12 @@ impl<'a, R: Remediation> Run<'a, R> {
             .ledger
             .claim(record, Utc::now().timestamp(), takeover)
             .await?;
-        let outcome = match claim {
-            Claim::Acquired(r) => Handled::of(&r, false),
-            Claim::Held(existing) => self.held(&existing)?,
+        let (outcome, record, stored_now) = match claim {
+            Claim::Acquired(r) => (Handled::of(&r, false), r, true),
+            Claim::Held(existing) => (self.held(&existing)?, existing, false),
         };
         log_decision(self.name(), &outcome);
+        after_outcome(self.setup, &record, stored_now).await;
         Ok(outcome)
     }
 
@@ -446,6 +448,8 @@ impl<'a, R: Remediation> Run<'a, R> {
             Claim::Held(existing) => {
                 let outcome = self.held(&existing)?;
                 log_decision(spec.name, &outcome);
+                // A duplicate tells what the first delivery stored but did not tell (it died).
+                after_outcome(self.setup, &existing, false).await;
                 return Ok(outcome);
             }
             Claim::Acquired(r) => *r,
@@ -1065,6 +1069,8 @@ impl<'a, R: Remediation> Run<'a, R> {
         if finding.source.in_security_hub() {
             self.report(&record, finding).await;
         }
+        // Last: metrics, and the notification the outcome calls for.
+        after_outcome(self.setup, &record, true).await;
         Ok(outcome)
     }
 

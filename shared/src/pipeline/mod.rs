@@ -10,6 +10,7 @@
 //! small helpers the others share; `finding_run` takes one finding through the steps;
 //! `evaluate`, `budget`, `approval`, `rollback` and `completion` (scheduled work) hold the rest.
 
+mod aftermath;
 mod approval;
 mod budget;
 mod completion;
@@ -38,8 +39,8 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 /// IAM actions the pipeline itself needs in every function: the ledger (no delete: functions
-/// write outcomes but cannot remove them), Security Hub feedback, its identity, the policy, and
-/// the on-failure destination Lambda sends events to after its retries.
+/// write outcomes but cannot remove them), Security Hub feedback, its identity, the policy, the
+/// on-failure destination Lambda sends events to after its retries, and the notification topic.
 pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -55,6 +56,10 @@ pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "sqs:SendMessage",
     "ssm:GetParameter",
     "sts:GetCallerIdentity",
+    // Notifications (`notify`): the stack's topic, and its key (SNS encrypts with it).
+    "sns:Publish",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
 ];
 
 /// What one invocation says about each finding it handled (the Lambda response).

@@ -459,6 +459,7 @@ async fn carry_out_rollback<R: Remediation>(
         .ledger
         .mark_rolled_back(&record, &read, &pending.token)
         .await?;
+    super::aftermath::after_outcome(setup, &record, true).await;
     Ok(Handled::of(&record, false))
 }
 

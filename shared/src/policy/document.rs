@@ -58,6 +58,10 @@ pub struct Policy {
     /// warm functions obey within `REFLEX_POLICY_MAX_AGE_SECONDS`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub kill_switch: bool,
+    /// The outcomes told to the stack's notification topic, each once per record (see
+    /// `crate::notify`); `[]` tells none.
+    #[serde(default = "crate::notify::default_notify")]
+    pub notify: Vec<crate::notify::NotifyOn>,
     /// Set only on the built-in first-deploy policy (the deployment's parameter does not exist
     /// yet): why every remediation runs in dry-run, said in every dry-run record. Never read from
     /// a document.
@@ -196,6 +200,7 @@ impl Default for Policy {
             trusted_config_rules: BTreeMap::new(),
             operators: Vec::new(),
             kill_switch: false,
+            notify: crate::notify::default_notify(),
             first_deploy: None,
         }
     }
