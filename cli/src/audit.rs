@@ -151,6 +151,30 @@ pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeReco
     Ok(records)
 }
 
+/// The HTML report's title: what was asked for, so a saved page says what it covers.
+pub fn title(filter: &Filter) -> String {
+    let mut scope = Vec::new();
+    if let Some(s) = filter.status {
+        scope.push(format!("status {s}"));
+    }
+    if let Some(r) = &filter.resource {
+        scope.push(format!("resource {r}"));
+    }
+    if let Some(k) = &filter.access_key {
+        scope.push(format!("access key {k}"));
+    }
+    if let Some(t) = &filter.since {
+        scope.push(format!("since {t}"));
+    }
+    if filter.stuck_at.is_some() {
+        scope.push("stuck".into());
+    }
+    match scope.is_empty() {
+        true => "Reflex audit: every outcome record".into(),
+        false => format!("Reflex audit: outcome records, {}", scope.join(", ")),
+    }
+}
+
 /// A record some invocation claimed and left: still in progress, its lease run out.
 pub fn is_stuck(r: &OutcomeRecord, now_epoch: i64) -> bool {
     r.status.in_progress() && r.lease_expires_at.is_some_and(|t| t <= now_epoch)
