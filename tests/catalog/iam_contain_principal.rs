@@ -405,7 +405,11 @@ async fn the_demo_part_contains_a_user_after_approval() {
     assert_eq!(records.len(), 1, "{records:?}");
     let r = &records[0];
     assert_eq!(r.status, Status::Succeeded, "{r:?}");
-    assert_eq!(r.approved_by.as_deref(), Some("demo operator"));
+    // The demo approves as `reflex approve` does: as the STS caller.
+    assert_eq!(
+        r.approved_by.as_deref(),
+        Some(w.h.setup.caller_arn.as_str())
+    );
     let target: ContainTarget = serde_json::from_value(r.target.clone().unwrap()).unwrap();
     assert!(cutoff(&w.h, "user", &target.name).await.is_some());
     assert!(!console_login(&w.h, &target.name).await);
