@@ -181,6 +181,16 @@ mod tests {
     use reflex_shared::ledger::RecordMeta;
     use reflex_shared::status::Reason;
 
+    /// The bookkeeping every test record shares.
+    pub(crate) fn meta() -> RecordMeta {
+        RecordMeta {
+            function_version: "1".into(),
+            request_id: "r".into(),
+            event_digest: "d".into(),
+            claim_token: "t".into(),
+        }
+    }
+
     #[test]
     fn escapes_what_html_would_read_as_markup() {
         let cases = [
@@ -200,12 +210,7 @@ mod tests {
 
     #[test]
     fn a_page_has_a_row_per_record_and_escapes_every_field() {
-        let meta = RecordMeta {
-            function_version: "1".into(),
-            request_id: "r".into(),
-            event_digest: "d".into(),
-            claim_token: "t".into(),
-        };
+        let meta = meta();
         let mut r = OutcomeRecord::new(
             "s3-block-public-access#1".into(),
             "s3-block-public-access",
@@ -238,12 +243,7 @@ mod tests {
             .remove(0);
         finding.title = "<script>alert('title')</script>".into();
         finding.id = "<img src=x onerror=alert(1)>".into();
-        let meta = RecordMeta {
-            function_version: "1".into(),
-            request_id: "r".into(),
-            event_digest: "d".into(),
-            claim_token: "t".into(),
-        };
+        let meta = meta();
         let mut r = OutcomeRecord::new(
             "s3-block-public-access#<i>".into(),
             "s3-block-public-access",

@@ -135,17 +135,11 @@ pub fn timeline(records: &[OutcomeRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reflex_shared::ledger::RecordMeta;
     use reflex_shared::status::{Reason, Status};
 
     fn at(t: &str, status: Status) -> OutcomeRecord {
-        let meta = RecordMeta {
-            function_version: "1".into(),
-            request_id: "r".into(),
-            event_digest: "d".into(),
-            claim_token: "t".into(),
-        };
-        let mut r = OutcomeRecord::new(format!("f#{t}"), "f", &meta, t);
+        let mut r =
+            OutcomeRecord::new(format!("f#{t}"), "f", &crate::report_html::tests::meta(), t);
         r.set_outcome(status, Reason::Remediated, "x");
         r
     }
