@@ -1214,7 +1214,7 @@ async fn the_ledger_table_helper_is_idempotent() {
         .filter_map(|i| i.index_name())
         .collect();
     indexes.sort();
-    assert_eq!(indexes, ["by-resource", "by-time"]);
+    assert_eq!(indexes, ["by-resource", "by-status", "by-time"]);
     assert_eq!(table.deletion_protection_enabled(), Some(true));
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let ttl = client

@@ -126,25 +126,35 @@ pub fn names_access_key(r: &OutcomeRecord, key: &str) -> bool {
     finding || r.target.as_ref().is_some_and(|t| names(t, key))
 }
 
+/// The index queries that answer `filter`, never a scan: one resource's partition when a
+/// resource is named; else the status's partition (a stuck record is `claimed` or `acting`);
+/// else every remediation's. `--since` narrows each to a range of its sort key, `created_at`.
+pub fn lookups(filter: &Filter) -> Vec<Lookup<'_>> {
+    if let (Some(arn), None) = (&filter.resource, &filter.access_key) {
+        return vec![Lookup::Resource(arn)];
+    }
+    if let Some(status) = filter.status {
+        return vec![Lookup::Status(status)];
+    }
+    if filter.stuck_at.is_some() {
+        return vec![
+            Lookup::Status(Status::Claimed),
+            Lookup::Status(Status::Acting),
+        ];
+    }
+    functions::specs()
+        .map(|s| Lookup::Remediation(s.name))
+        .collect()
+}
+
 /// Records matching `filter`, oldest first.
 pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeRecord>, LedgerError> {
     let since = filter.since.as_deref();
-    let mut records = match filter
-        .resource
-        .as_ref()
-        .filter(|_| filter.access_key.is_none())
-    {
-        Some(arn) => ledger.query(Lookup::Resource(arn), since).await?,
-        None => {
-            let queries =
-                functions::specs().map(|s| ledger.query(Lookup::Remediation(s.name), since));
-            let mut all = Vec::new();
-            for part in futures::future::try_join_all(queries).await? {
-                all.extend(part);
-            }
-            all
-        }
-    };
+    let queries = lookups(filter).into_iter().map(|l| ledger.query(l, since));
+    let mut records = Vec::new();
+    for part in futures::future::try_join_all(queries).await? {
+        records.extend(part);
+    }
     if let Some(status) = filter.status {
         records.retain(|r| r.status == status);
     }
@@ -160,6 +170,30 @@ pub async fn records(ledger: &Ledger, filter: &Filter) -> Result<Vec<OutcomeReco
             .then(a.record_id.cmp(&b.record_id))
     });
     Ok(records)
+}
+
+/// The HTML report's title: what was asked for, so a saved page says what it covers.
+pub fn title(filter: &Filter) -> String {
+    let mut scope = Vec::new();
+    if let Some(s) = filter.status {
+        scope.push(format!("status {s}"));
+    }
+    if let Some(r) = &filter.resource {
+        scope.push(format!("resource {r}"));
+    }
+    if let Some(k) = &filter.access_key {
+        scope.push(format!("access key {k}"));
+    }
+    if let Some(t) = &filter.since {
+        scope.push(format!("since {t}"));
+    }
+    if filter.stuck_at.is_some() {
+        scope.push("stuck".into());
+    }
+    match scope.is_empty() {
+        true => "Reflex audit: every outcome record".into(),
+        false => format!("Reflex audit: outcome records, {}", scope.join(", ")),
+    }
 }
 
 /// A record some invocation claimed and left: still in progress, its lease run out.
@@ -314,6 +348,50 @@ mod tests {
                 && !needs_account("bucket")
                 && !needs_account("arn:aws:ec2:x")
         );
+    }
+
+    #[test]
+    fn every_filter_is_answered_by_an_index() {
+        let arn = "arn:aws:s3:::b".to_string();
+        let filter = |status, resource: Option<&String>, stuck, key: Option<&str>| Filter {
+            status,
+            resource: resource.cloned(),
+            since: Some("2026-12-01T00:00:00.000Z".into()),
+            stuck_at: stuck,
+            access_key: key.map(str::to_string),
+        };
+        let every: Vec<Lookup> = functions::specs()
+            .map(|s| Lookup::Remediation(s.name))
+            .collect();
+        let failed = vec![Lookup::Status(Status::Failed)];
+        let cases: Vec<(Filter, Vec<Lookup>)> = vec![
+            (filter(None, None, None, None), every.clone()),
+            (
+                filter(Some(Status::Failed), Some(&arn), None, None),
+                vec![Lookup::Resource(&arn)],
+            ),
+            (
+                filter(Some(Status::Failed), None, None, None),
+                failed.clone(),
+            ),
+            // An access key is no resource ARN: its records are found by status, or among all.
+            (
+                filter(Some(Status::Failed), None, None, Some("AKIA0")),
+                failed.clone(),
+            ),
+            (filter(None, None, None, Some("AKIA0")), every.clone()),
+            (
+                filter(None, None, Some(1), None),
+                vec![
+                    Lookup::Status(Status::Claimed),
+                    Lookup::Status(Status::Acting),
+                ],
+            ),
+        ];
+        assert_eq!(every.len(), functions::specs().count());
+        for (f, want) in &cases {
+            assert_eq!(&lookups(f), want, "{f:?}");
+        }
     }
 
     #[test]

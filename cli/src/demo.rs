@@ -278,13 +278,7 @@ pub async fn run(setup: &Setup, samples: &[Sample], report: &Path) -> Result<()>
     crate::demo_feedback::print(&sent);
 
     let records = crate::audit::records(&setup.ledger, &Default::default()).await?;
-    let html = crate::report_html::page(
-        "Reflex demo: outcome records",
-        &chrono::Utc::now().to_rfc3339(),
-        &records,
-    );
-    std::fs::write(report, html)
-        .with_context(|| format!("cannot write the report to {}", report.display()))?;
+    crate::report_html::write(report, "Reflex demo: outcome records", &records)?;
     println!(
         "\nDone in {:.1}s: {} outcome records (`reflex audit` lists them). HTML report: {}",
         steps.started.elapsed().as_secs_f64(),

@@ -196,6 +196,10 @@ enum Command {
         /// CSV with a header row (the table's columns and the detail), instead of a table.
         #[arg(long)]
         csv: bool,
+        /// Write one self-contained HTML page to FILE instead (counts by remediation and status,
+        /// a timeline, each record in full); the same filters apply.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "csv", "suppressions"])]
+        html: Option<PathBuf>,
     },
     /// The deployment's policy: validate, show, push, revert, kill-switch.
     Policy(policy_cmd::PolicyArgs),
@@ -555,6 +559,7 @@ async fn run(mut cli: Cli) -> Result<()> {
             stuck,
             json,
             csv,
+            html,
             ..
         } => {
             let since = since
@@ -570,17 +575,19 @@ async fn run(mut cli: Cli) -> Result<()> {
                 Some(audit::ResourceQuery::AccessKey(key)) => (None, Some(key)),
                 None => (None, None),
             };
-            let records = audit::records(
-                &ledger(&cli.table).await,
-                &Filter {
-                    status,
-                    resource,
-                    since,
-                    stuck_at: stuck.then(|| chrono::Utc::now().timestamp()),
-                    access_key,
-                },
-            )
-            .await?;
+            let filter = Filter {
+                status,
+                resource,
+                since,
+                stuck_at: stuck.then(|| chrono::Utc::now().timestamp()),
+                access_key,
+            };
+            let records = audit::records(&ledger(&cli.table).await, &filter).await?;
+            if let Some(path) = html {
+                reflex_cli::report_html::write(&path, &audit::title(&filter), &records)?;
+                println!("{} record(s) written to {}", records.len(), path.display());
+                return Ok(());
+            }
             let format = if json {
                 Format::Json
             } else if csv {

@@ -113,18 +113,7 @@ pub fn record(r: &OutcomeRecord) -> String {
     state(&mut out, "after", r.post_state.as_ref());
 
     section(&mut out, "Verification");
-    let verified = match (r.verified, &r.verified_at) {
-        (Some(true), Some(at)) => format!("yes, by a fresh read at {at}"),
-        (Some(true), None) => "yes".into(),
-        (Some(false), at) => format!(
-            "NO: the resource did not read as fixed{}",
-            at.as_deref()
-                .map(|a| format!(" (at {a})"))
-                .unwrap_or_default()
-        ),
-        (None, _) => "not verified (nothing was changed)".into(),
-    };
-    line(&mut out, "verified", &verified);
+    line(&mut out, "verified", &verification(r));
     if let Some(a) = &r.awaiting {
         line(
             &mut out,
@@ -259,11 +248,26 @@ pub fn record(r: &OutcomeRecord) -> String {
     out.trim_end().to_string()
 }
 
+/// Whether the fix was verified, and when, in words (`reflex show` and the HTML report).
+pub fn verification(r: &OutcomeRecord) -> String {
+    match (r.verified, &r.verified_at) {
+        (Some(true), Some(at)) => format!("yes, by a fresh read at {at}"),
+        (Some(true), None) => "yes".into(),
+        (Some(false), at) => format!(
+            "NO: the resource did not read as fixed{}",
+            at.as_deref()
+                .map(|a| format!(" (at {a})"))
+                .unwrap_or_default()
+        ),
+        (None, _) => "not verified (nothing was changed)".into(),
+    }
+}
+
 fn section(out: &mut String, title: &str) {
     let _ = writeln!(out, "\n{title}");
 }
 
-fn kind(k: &FindingKind) -> String {
+pub fn kind(k: &FindingKind) -> String {
     match k {
         FindingKind::GuarddutyType(t) => format!("GuardDuty {t}"),
         FindingKind::Control(c) => format!("Security Hub control {c}"),
@@ -274,7 +278,7 @@ fn kind(k: &FindingKind) -> String {
 }
 
 /// A step as carried out: its result, API, parameters, when, and what it produced.
-fn action(a: &Action) -> String {
+pub fn action(a: &Action) -> String {
     let mut text = format!(
         "{:<7} {}",
         a.result.as_str(),

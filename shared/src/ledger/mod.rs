@@ -914,8 +914,8 @@ impl Ledger {
         out.item.map(Self::from_item).transpose()
     }
 
-    /// Records of one resource (by-resource index) or one remediation (by-time index), oldest
-    /// first, optionally from `since` on. Never a table scan.
+    /// Records of one resource (by-resource index), one remediation (by-time index) or one
+    /// status (by-status index), oldest first, optionally from `since` on. Never a table scan.
     pub async fn query(
         &self,
         by: Lookup<'_>,
@@ -924,6 +924,7 @@ impl Ledger {
         let (index, attr, value) = match by {
             Lookup::Resource(arn) => (table::BY_RESOURCE_INDEX, "resource_arn", arn),
             Lookup::Remediation(name) => (table::BY_TIME_INDEX, "remediation", name),
+            Lookup::Status(status) => (table::BY_STATUS_INDEX, "status", status.as_str()),
         };
         let mut req = self
             .client
@@ -1024,8 +1025,9 @@ fn count_of(item: Option<&Item>, max: u32) -> u32 {
 }
 
 /// How to list records without scanning.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup<'a> {
     Resource(&'a str),
     Remediation(&'a str),
+    Status(Status),
 }

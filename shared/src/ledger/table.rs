@@ -13,6 +13,9 @@ pub const PARTITION_KEY: &str = "record_id";
 pub const BY_RESOURCE_INDEX: &str = "by-resource";
 /// GSI listing records of one remediation by time (also the blast-radius budget's count).
 pub const BY_TIME_INDEX: &str = "by-time";
+/// GSI listing records of one status by time (`reflex audit --status`, every failure): only
+/// records carry `status`, so counters, leases and suppressions stay out of it.
+pub const BY_STATUS_INDEX: &str = "by-status";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 /// The definition as plain data: (index name, hash key, range key) and string attributes.
@@ -29,11 +32,18 @@ pub struct TableDefinition {
 }
 
 pub const DEFINITION: TableDefinition = TableDefinition {
-    attributes: &["record_id", "resource_arn", "remediation", "created_at"],
+    attributes: &[
+        "record_id",
+        "resource_arn",
+        "remediation",
+        "created_at",
+        "status",
+    ],
     key: PARTITION_KEY,
     indexes: &[
         (BY_RESOURCE_INDEX, "resource_arn", "created_at"),
         (BY_TIME_INDEX, "remediation", "created_at"),
+        (BY_STATUS_INDEX, "status", "created_at"),
     ],
     billing_mode: "PAY_PER_REQUEST",
     deletion_protection: true,
