@@ -114,9 +114,11 @@ fn mode<S: Subject>(mode: &str) -> String {
     mode_with::<S>(mode, "")
 }
 
-/// Enforce, named: a high-risk function's default would be `approve`.
+/// Enforce, named: a high-risk function's default would be `approve`. The approval tier is
+/// opted out of, so that a fix with a step that cannot be undone (a patch, a deleted login
+/// profile) is carried out under enforce like any other here; tests/trust/context.rs holds the tier.
 fn enforce<S: Subject>() -> String {
-    mode::<S>("enforce")
+    mode_with::<S>("enforce", ", approve_irreversible: false")
 }
 
 async fn deliver<S: Subject>(h: &Harness, s: &S, event: Value) -> Result<Handled, PipelineError> {
@@ -218,7 +220,7 @@ pub async fn approve_then_approval<S: Subject>() {
 
 pub async fn exempt_by_tag<S: Subject>() {
     let (h, s) = world::<S>(&enforce::<S>()).await;
-    let id = S::noncompliant(&h, &[("reflex:exempt", "owner said so")]).await;
+    let id = S::noncompliant(&h, &[("reflex:exempt", "2999-12-31;owner said so")]).await;
     let o = deliver(&h, &s, S::event(&id)).await.unwrap();
     assert_eq!(
         (o.status, o.reason),
@@ -241,7 +243,7 @@ pub async fn exempt_by_arn<S: Subject>() {
     let (h, s) = world::<S>("version: 1").await;
     let id = S::noncompliant(&h, &[]).await;
     let policy = format!(
-        "{}\nexemptions:\n  arns: ['{}']",
+        "{}\nexemptions:\n  rules:\n    - match: {{arns: ['{}']}}\n      reason: a test\n      owner: reflex-tests\n      expires: 2999-12-31",
         enforce::<S>(),
         S::arn(&h, &id).await
     );
