@@ -644,7 +644,11 @@ pub async fn an_invalid_policy_fails_closed_with_a_record<S: Subject>() {
 }
 
 pub async fn the_blast_radius_budget_stops_further_changes<S: Subject>() {
-    let (h, s) = world::<S>(&mode_with::<S>("enforce", ", max_changes_per_hour: 1")).await;
+    let (h, s) = world::<S>(&mode_with::<S>(
+        "enforce",
+        ", max_changes_per_hour: 1, approve_irreversible: false",
+    ))
+    .await;
     let first = S::noncompliant(&h, &[]).await;
     let o = deliver_settled(&h, &s, S::event(&first)).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
@@ -670,7 +674,11 @@ pub async fn fifteen_concurrent_findings_under_a_budget_of_five_make_exactly_fiv
     // The budget rests on DynamoDB's atomic conditional update, which moto does not make
     // atomic: the harness's ledger reaches moto through a proxy that forwards DynamoDB writes
     // one at a time (see `Harness::with`).
-    let (h, s) = world::<S>(&mode_with::<S>("enforce", ", max_changes_per_hour: 5")).await;
+    let (h, s) = world::<S>(&mode_with::<S>(
+        "enforce",
+        ", max_changes_per_hour: 5, approve_irreversible: false",
+    ))
+    .await;
     let mut ids = Vec::new();
     for _ in 0..15 {
         ids.push(S::noncompliant(&h, &[]).await);
