@@ -5,16 +5,24 @@
 use ::iam_contain_principal::IamContainPrincipal;
 use ::sg_revoke_open_ingress::SgRevokeOpenIngress;
 use chrono::{Duration, Utc};
-use reflex_shared::pipeline;
+use reflex_shared::pipeline::{self, Handled};
 use reflex_shared::policy::Mode;
+use reflex_shared::remediation::Remediation;
 use reflex_shared::status::{Reason, Status};
 use reflex_tests::common::Subject;
-use reflex_tests::iam_contain_principal::{console_login, event_for, function, user, LOGIN, PATH};
+use reflex_tests::iam_contain_principal::{
+    console_login, event_for, function, user, Made, LOGIN, PATH,
+};
 use reflex_tests::*;
 use s3_block_public_access::BlockConfig;
 
 const S3_8: &str = "s3-block-public-access/securityhub-s3.8-imported.json";
 const APPROVER: &str = "arn:aws:iam::123456789012:user/approver";
+
+/// The one outcome of delivering `event` to the function `f`.
+async fn one<R: Remediation>(h: &Harness, f: &R, event: serde_json::Value) -> Handled {
+    h.deliver_to(f, event).await.expect("handled").remove(0)
+}
 
 /// A day relative to today (UTC), as a policy or a tag writes it.
 fn day(offset: i64) -> String {
@@ -84,11 +92,7 @@ async fn an_iac_owned_resource_waits_for_approval_under_enforce() {
     let f = <SgRevokeOpenIngress as Subject>::new(&h);
     let group = SgRevokeOpenIngress::noncompliant(&h, &[STACK]).await;
 
-    let o = h
-        .deliver_to(&f, SgRevokeOpenIngress::event(&group))
-        .await
-        .unwrap()
-        .remove(0);
+    let o = one(&h, &f, SgRevokeOpenIngress::event(&group)).await;
     assert_eq!(
         (o.status, o.mode),
         (Status::PendingApproval, Some(Mode::Approve)),
@@ -106,11 +110,7 @@ async fn an_iac_owned_resource_waits_for_approval_under_enforce() {
     let h = Harness::with_policy(&format!("{enforce}\niac: {{mode: enforce}}")).await;
     let f = <SgRevokeOpenIngress as Subject>::new(&h);
     let group = SgRevokeOpenIngress::noncompliant(&h, &[STACK]).await;
-    let o = h
-        .deliver_to(&f, SgRevokeOpenIngress::event(&group))
-        .await
-        .unwrap()
-        .remove(0);
+    let o = one(&h, &f, SgRevokeOpenIngress::event(&group)).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert!(SgRevokeOpenIngress::fixed(&h, &group).await);
 }
@@ -222,19 +222,23 @@ async fn the_exemption_tag_ends_too_and_a_malformed_one_changes_nothing() {
     );
 }
 
+/// A world under `policy`, and a user with a console password.
+async fn with_console_password(policy: &str) -> (Harness, IamContainPrincipal, Made) {
+    let h = Harness::with_policy(policy).await;
+    let f = function(&h);
+    let u = user(&h, PATH, true, &[]).await;
+    (h, f, u)
+}
+
 /// Deleting a console password cannot be undone: under enforce the fix waits for approval,
 /// unless the policy opts iam-contain-principal out by name.
 #[tokio::test]
 async fn an_irreversible_step_waits_for_approval_under_enforce_unless_opted_out() {
-    let enforce = "version: 1\nremediations:\n  iam-contain-principal: {mode: enforce}";
-    let h = Harness::with_policy(enforce).await;
-    let f: IamContainPrincipal = function(&h);
-    let u = user(&h, PATH, true, &[]).await;
-    let held = h
-        .deliver_to(&f, event_for(LOGIN, &u, "-tier"))
-        .await
-        .unwrap()
-        .remove(0);
+    let (h, f, u) = with_console_password(
+        "version: 1\nremediations:\n  iam-contain-principal: {mode: enforce}",
+    )
+    .await;
+    let held = one(&h, &f, event_for(LOGIN, &u, "-tier")).await;
     assert_eq!(
         (held.status, held.mode),
         (Status::PendingApproval, Some(Mode::Approve)),
@@ -259,11 +263,7 @@ async fn an_irreversible_step_waits_for_approval_under_enforce_unless_opted_out(
 
     // A user with no console password: nothing irreversible, enforced at once.
     let quiet = user(&h, PATH, false, &[]).await;
-    let o = h
-        .deliver_to(&f, event_for(LOGIN, &quiet, "-tier-none"))
-        .await
-        .unwrap()
-        .remove(0);
+    let o = one(&h, &f, event_for(LOGIN, &quiet, "-tier-none")).await;
     assert_eq!(
         (o.status, o.mode),
         (Status::Succeeded, Some(Mode::Enforce)),
@@ -271,31 +271,20 @@ async fn an_irreversible_step_waits_for_approval_under_enforce_unless_opted_out(
     );
 
     // Opted out by name: enforce carries it out.
-    let h = Harness::with_policy(
+    let (h, f, u) = with_console_password(
         "version: 1\nremediations:\n  iam-contain-principal: {mode: enforce, approve_irreversible: false}",
     )
     .await;
-    let f: IamContainPrincipal = function(&h);
-    let u = user(&h, PATH, true, &[]).await;
-    let o = h
-        .deliver_to(&f, event_for(LOGIN, &u, "-tier-out"))
-        .await
-        .unwrap()
-        .remove(0);
+    let o = one(&h, &f, event_for(LOGIN, &u, "-tier-out")).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert!(!console_login(&h, &u.name).await);
 
     // Dry-run stays dry-run.
-    let h =
-        Harness::with_policy("version: 1\nremediations:\n  iam-contain-principal: {mode: dry-run}")
-            .await;
-    let f: IamContainPrincipal = function(&h);
-    let u = user(&h, PATH, true, &[]).await;
-    let o = h
-        .deliver_to(&f, event_for(LOGIN, &u, "-tier-dry"))
-        .await
-        .unwrap()
-        .remove(0);
+    let (h, f, u) = with_console_password(
+        "version: 1\nremediations:\n  iam-contain-principal: {mode: dry-run}",
+    )
+    .await;
+    let o = one(&h, &f, event_for(LOGIN, &u, "-tier-dry")).await;
     assert_eq!(
         (o.status, o.mode),
         (Status::DryRun, Some(Mode::DryRun)),

@@ -1,11 +1,9 @@
 //! Tables for what tags and the calendar add to the decision: modes by tag, infrastructure as
 //! code, exemptions with an owner and an end, the approval tier, the exemptions listing.
 
-use super::{control, BUCKET, OWN};
+use super::{control, problem_keys, BUCKET, OWN};
 use crate::finding::Intent;
-use crate::policy::{
-    parse_exemption_tag, Exempted, Mode, Policy, PolicyError, Risk, Tags, Verdict,
-};
+use crate::policy::{parse_exemption_tag, Exempted, Mode, Policy, Risk, Tags, Verdict};
 use crate::status::Reason;
 use chrono::NaiveDate;
 
@@ -444,15 +442,7 @@ fn every_exemption_needs_a_match_a_reason_an_owner_and_an_end() {
     ];
     for (exemption, want) in cases {
         let p: Policy = serde_norway::from_str(&format!("{base}{exemption}")).unwrap();
-        let keys: Vec<String> = p
-            .problems()
-            .into_iter()
-            .map(|e| match e {
-                PolicyError::Invalid { key, .. } => key,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(keys, *want, "{exemption}");
+        assert_eq!(problem_keys(&p), *want, "{exemption}");
     }
     // An override by tag alone is a valid match.
     yaml("version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - {match: {tags: {a: b}}, set: {mode: approve}}");

@@ -518,6 +518,17 @@ fn the_kill_switch_is_a_boolean() {
     }
 }
 
+/// The key each of the policy's problems names, in order.
+fn problem_keys(p: &Policy) -> Vec<String> {
+    p.problems()
+        .into_iter()
+        .map(|e| match e {
+            PolicyError::Invalid { key, .. } => key,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 /// `problems` lists every failed check, in document order; `validate` the first.
 #[test]
 fn every_problem_is_listed() {
@@ -525,14 +536,7 @@ fn every_problem_is_listed() {
         "version: 2\ndefaults: {severity_threshold: 200}\noperators: [alice]\nremediations:\n  nope: {}\n  s3-block-public-access: {max_attempts: 0}\n",
     )
     .unwrap();
-    let keys: Vec<String> = p
-        .problems()
-        .into_iter()
-        .map(|e| match e {
-            PolicyError::Invalid { key, .. } => key,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let keys = problem_keys(&p);
     assert_eq!(
         keys,
         [
