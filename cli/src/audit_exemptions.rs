@@ -9,13 +9,15 @@ use crate::policy_choice;
 use crate::render::Format;
 use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
-use reflex_shared::policy::{load_policy, ListedExemption, Policy, PolicySource};
+use reflex_shared::policy::{load_policy, ListedExemption, Policy};
 
-/// The policy the functions apply: `REFLEX_POLICY_FILE` / `REFLEX_POLICY_PARAMETER`, else the
-/// deployment's parameter (the first-deploy policy where it does not exist), said on stderr.
-pub async fn policy_in_force(sdk: &aws_config::SdkConfig) -> Result<Policy> {
+/// The policy `request` names, as the functions would apply it (the first-deploy policy where
+/// the deployment's parameter does not exist: it has no exemptions), said on stderr.
+pub async fn policy_in_force(
+    sdk: &aws_config::SdkConfig,
+    request: policy_choice::Request,
+) -> Result<Policy> {
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let request = policy_choice::request(None, PolicySource::from_env())?;
     let chosen = policy_choice::choose(request, &ssm).await?;
     eprintln!("{chosen}");
     if chosen.fallback {

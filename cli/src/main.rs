@@ -539,7 +539,10 @@ async fn run(mut cli: Cli) -> Result<()> {
             ..
         } => {
             use reflex_cli::audit_exemptions as ex;
-            let policy = ex::policy_in_force(&setup::sdk_config().await).await?;
+            // The policy the functions apply: REFLEX_POLICY_FILE / REFLEX_POLICY_PARAMETER,
+            // else the deployment's parameter.
+            let request = policy_choice::request(None, PolicySource::from_env())?;
+            let policy = ex::policy_in_force(&setup::sdk_config().await, request).await?;
             let list = policy.exemption_list(chrono::Utc::now().date_naive());
             let format = match (json, csv) {
                 (true, _) => Format::Json,
