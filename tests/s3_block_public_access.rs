@@ -141,7 +141,7 @@ async fn already_compliant_is_skipped_without_a_write() {
 #[tokio::test]
 async fn exempt_arn_pattern_skips_before_any_read() {
     let h =
-        Harness::with_policy("version: 1\nexemptions:\n  arns: ['arn:aws:s3:::reflex-it-*']").await;
+        Harness::with_policy("version: 1\nexemptions:\n  rules:\n    - match: {arns: ['arn:aws:s3:::reflex-it-*']}\n      reason: test buckets\n      owner: reflex-tests\n      expires: 2999-12-31").await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let o = h.deliver_one(sample_for(S3_8, &bucket)).await;
     assert_eq!((o.status, o.reason), (Status::Skipped, Reason::Exempt));

@@ -127,7 +127,12 @@ pub async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: boo
         .await
         .with_context(|| format!("cannot turn Block Public Access off on {name}"))?;
     if exempt {
-        let tag = Tag::builder().key("reflex:exempt").value("true").build()?;
+        // An exemption names its last day and its reason: a quarter from today.
+        let until = (chrono::Utc::now() + chrono::Duration::days(90)).format("%Y-%m-%d");
+        let tag = Tag::builder()
+            .key("reflex:exempt")
+            .value(format!("{until};public website (the demo)"))
+            .build()?;
         s3.put_bucket_tagging()
             .bucket(name)
             .tagging(Tagging::builder().tag_set(tag).build()?)

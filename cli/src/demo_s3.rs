@@ -165,7 +165,7 @@ pub async fn every_trigger(
         .count();
     println!(
         "   {} samples: {fixed} buckets fixed and verified by a fresh read; {exempt} left alone \
-         (the bucket tagged reflex:exempt=true); {} the same finding as another sample",
+         (the bucket tagged reflex:exempt=<until>;<reason>); {} the same finding as another sample",
         delivered.len(),
         delivered
             .iter()

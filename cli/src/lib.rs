@@ -2,6 +2,7 @@
 //! registry of functions, the audit query and the renderers.
 
 pub mod audit;
+pub mod audit_exemptions;
 pub mod demo;
 pub mod demo_backlog;
 pub mod demo_catalog;

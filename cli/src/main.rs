@@ -190,6 +190,12 @@ enum Command {
         /// instead of records.
         #[arg(long, conflicts_with_all = ["status", "stuck", "resource", "since"])]
         suppressions: bool,
+        /// List the exemptions of the policy in force (REFLEX_POLICY_FILE or
+        /// REFLEX_POLICY_PARAMETER, else the deployment's): those ending within 14 days first,
+        /// those that have ended flagged. Exemptions carried as the exemption tag are on the
+        /// resources: `aws resourcegroupstaggingapi get-resources --tag-filters Key=reflex:exempt`.
+        #[arg(long, conflicts_with_all = ["status", "stuck", "resource", "since", "suppressions"])]
+        exemptions: bool,
         /// One JSON object per record (every field), instead of a table.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
@@ -543,6 +549,29 @@ async fn run(mut cli: Cli) -> Result<()> {
                 "{}",
                 render::outcome_line("rollback", &outcome, Format::lines(json))
             );
+        }
+        Command::Audit {
+            exemptions: true,
+            json,
+            csv,
+            ..
+        } => {
+            use reflex_cli::audit_exemptions as ex;
+            // The policy the functions apply: the --stack's, else REFLEX_POLICY_FILE /
+            // REFLEX_POLICY_PARAMETER, else the deployment's parameter.
+            let request = if stack {
+                Request::Deployed
+            } else {
+                policy_choice::request(None, PolicySource::from_env())?
+            };
+            let policy = ex::policy_in_force(&setup::sdk_config().await, request).await?;
+            let list = policy.exemption_list(chrono::Utc::now().date_naive());
+            let format = match (json, csv) {
+                (true, _) => Format::Json,
+                (_, true) => Format::Csv,
+                _ => Format::Human,
+            };
+            println!("{}", ex::render(&list, &policy.exemptions.tag, format)?);
         }
         Command::Audit {
             suppressions: true,

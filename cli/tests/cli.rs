@@ -688,3 +688,62 @@ async fn acls_blocked(s3: &aws_sdk_s3::Client, bucket: &str) -> Option<bool> {
         .public_access_block_configuration()
         .and_then(|c| c.block_public_acls())
 }
+
+/// `reflex audit --exemptions` lists the exemptions of the policy in force (here
+/// REFLEX_POLICY_FILE): those ending within 14 days first, then the others, the ended flagged.
+#[test]
+fn audit_lists_the_exemptions_ending_soon_first() {
+    endpoint();
+    let day = |offset: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(offset))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let dir = std::env::temp_dir().join(format!("reflex-exemptions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nexemptions:\n  rules:\n    - {{match: {{arns: ['arn:aws:s3:::far']}}, reason: far off, owner: o1, expires: {}}}\n    - {{match: {{accounts: ['123456789012']}}, reason: ended, owner: o2, expires: {}}}\n    - {{match: {{tags: {{team: web}}}}, reason: soon, owner: o3, expires: {}}}\n",
+            day(100),
+            day(-2),
+            day(5)
+        ),
+    )
+    .unwrap();
+    let env = [("REFLEX_POLICY_FILE", file.to_str().unwrap())];
+    let csv = reflex_with_env(&["audit", "--exemptions", "--csv"], &env);
+    let (out, err) = text(&csv);
+    assert!(csv.status.success(), "{err}");
+    let rows: Vec<(&str, &str)> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0], f[4])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("expires-soon", "exemptions.rules[2]"),
+            ("active", "exemptions.rules[0]"),
+            ("expired", "exemptions.rules[1]"),
+        ],
+        "{out}"
+    );
+    let json = text(&reflex_with_env(&["audit", "--exemptions", "--json"], &env)).0;
+    let first: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["owner"].as_str(), first["days_left"].as_i64()),
+        (Some("o3"), Some(5))
+    );
+    let (table, _) = text(&reflex_with_env(&["audit", "--exemptions"], &env));
+    assert!(
+        table.contains("1 ending within 14 days, 1 ended"),
+        "{table}"
+    );
+    assert!(table.contains("--tag-filters Key=reflex:exempt"), "{table}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -318,6 +318,15 @@ pub trait Remediation: Send + Sync {
         self.spec().reversible
     }
 
+    /// Whether carrying out the step destroys something no rollback gives back (a deleted login
+    /// profile, an installed patch): a fix with such a step waits for approval whatever the mode
+    /// (the approval tier; `remediations.<name>.approve_irreversible: false` opts out). By
+    /// default every step that cannot be undone; a remediation whose kept steps only add
+    /// something harmless (a forensic snapshot, an empty firewall part) says so.
+    fn irreversible(&self, step: &Self::Step) -> bool {
+        !self.undoable(step)
+    }
+
     /// The steps that restore `pre_state`, given the undoable steps that took effect.
     fn undo(
         &self,

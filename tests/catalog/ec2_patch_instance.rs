@@ -26,7 +26,9 @@ const CRITICAL: &str = "ec2-patch-instance/securityhub-inspector-cve-critical.js
 const SECOND_CVE: &str = "ec2-patch-instance/securityhub-inspector-second-cve-same-instance.json";
 const HIGH: &str = "ec2-patch-instance/securityhub-inspector-cve-high-below-threshold.json";
 const COMPLETION: &str = "ec2-patch-instance/ssm-command-status-change-success.json";
-const ENFORCE: &str = "version: 1\nremediations:\n  ec2-patch-instance: {mode: enforce}";
+/// Enforce, with the approval tier opted out of (tests/trust/context.rs holds the tier).
+const ENFORCE: &str =
+    "version: 1\nremediations:\n  ec2-patch-instance: {mode: enforce, approve_irreversible: false}";
 
 /// The remediation under test: its EC2 and SSM calls logged in `h.calls`, SSM partly scripted.
 pub fn remediation(h: &Harness, script: &SsmScript) -> ec2_patch_instance::Ec2PatchInstance {
@@ -447,7 +449,7 @@ mod pipeline_cases {
             "{o:?}"
         );
         assert_eq!(sends(&w), 0);
-        let w = world("version: 1\nremediations:\n  ec2-patch-instance:\n    mode: enforce\n    parameters: {min_severity: HIGH, reboot: NoReboot}").await;
+        let w = world("version: 1\nremediations:\n  ec2-patch-instance:\n    mode: enforce\n    approve_irreversible: false\n    parameters: {min_severity: HIGH, reboot: NoReboot}").await;
         w.script.in_progress();
         let o = deliver(&w, finding_for(HIGH, &w.instance)).await;
         assert_eq!(o.status, Status::AwaitingCompletion, "{o:?}");

@@ -27,7 +27,9 @@ const EXFILTRATION: &str =
 const SH_EXFILTRATION: &str =
     "iam-contain-principal/securityhub-guardduty-instance-credential-exfiltration-inside-aws.json";
 
-const ENFORCE: &str = "version: 1\nremediations:\n  iam-contain-principal: {mode: enforce}";
+/// Enforce, with the approval tier opted out of (tests/trust/context.rs holds the tier).
+const ENFORCE: &str =
+    "version: 1\nremediations:\n  iam-contain-principal: {mode: enforce, approve_irreversible: false}";
 
 common_cases!(IamContainPrincipal);
 

@@ -573,7 +573,7 @@ async fn a_domain_removed_behind_reflex_is_blocked_again() {
 async fn an_exempt_vpc_is_left_alone() {
     let w = world("version: 1").await;
     let (instance, vpc) =
-        instance_in_own_vpc(&w.ec2, &[("reflex:exempt", "shared services")]).await;
+        instance_in_own_vpc(&w.ec2, &[("reflex:exempt", "2999-12-31;shared services")]).await;
     let o = w
         .deliver(c2_query(&instance, SAMPLE_DOMAIN, "-exempt"))
         .await;

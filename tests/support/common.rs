@@ -114,9 +114,11 @@ fn mode<S: Subject>(mode: &str) -> String {
     mode_with::<S>(mode, "")
 }
 
-/// Enforce, named: a high-risk function's default would be `approve`.
+/// Enforce, named: a high-risk function's default would be `approve`. The approval tier is
+/// opted out of, so that a fix with a step that cannot be undone (a patch, a deleted login
+/// profile) is carried out under enforce like any other here; tests/trust/context.rs holds the tier.
 fn enforce<S: Subject>() -> String {
-    mode::<S>("enforce")
+    mode_with::<S>("enforce", ", approve_irreversible: false")
 }
 
 async fn deliver<S: Subject>(h: &Harness, s: &S, event: Value) -> Result<Handled, PipelineError> {
@@ -218,7 +220,7 @@ pub async fn approve_then_approval<S: Subject>() {
 
 pub async fn exempt_by_tag<S: Subject>() {
     let (h, s) = world::<S>(&enforce::<S>()).await;
-    let id = S::noncompliant(&h, &[("reflex:exempt", "owner said so")]).await;
+    let id = S::noncompliant(&h, &[("reflex:exempt", "2999-12-31;owner said so")]).await;
     let o = deliver(&h, &s, S::event(&id)).await.unwrap();
     assert_eq!(
         (o.status, o.reason),
@@ -241,7 +243,7 @@ pub async fn exempt_by_arn<S: Subject>() {
     let (h, s) = world::<S>("version: 1").await;
     let id = S::noncompliant(&h, &[]).await;
     let policy = format!(
-        "{}\nexemptions:\n  arns: ['{}']",
+        "{}\nexemptions:\n  rules:\n    - match: {{arns: ['{}']}}\n      reason: a test\n      owner: reflex-tests\n      expires: 2999-12-31",
         enforce::<S>(),
         S::arn(&h, &id).await
     );
@@ -642,7 +644,11 @@ pub async fn an_invalid_policy_fails_closed_with_a_record<S: Subject>() {
 }
 
 pub async fn the_blast_radius_budget_stops_further_changes<S: Subject>() {
-    let (h, s) = world::<S>(&mode_with::<S>("enforce", ", max_changes_per_hour: 1")).await;
+    let (h, s) = world::<S>(&mode_with::<S>(
+        "enforce",
+        ", max_changes_per_hour: 1, approve_irreversible: false",
+    ))
+    .await;
     let first = S::noncompliant(&h, &[]).await;
     let o = deliver_settled(&h, &s, S::event(&first)).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
@@ -668,7 +674,11 @@ pub async fn fifteen_concurrent_findings_under_a_budget_of_five_make_exactly_fiv
     // The budget rests on DynamoDB's atomic conditional update, which moto does not make
     // atomic: the harness's ledger reaches moto through a proxy that forwards DynamoDB writes
     // one at a time (see `Harness::with`).
-    let (h, s) = world::<S>(&mode_with::<S>("enforce", ", max_changes_per_hour: 5")).await;
+    let (h, s) = world::<S>(&mode_with::<S>(
+        "enforce",
+        ", max_changes_per_hour: 5, approve_irreversible: false",
+    ))
+    .await;
     let mut ids = Vec::new();
     for _ in 0..15 {
         ids.push(S::noncompliant(&h, &[]).await);

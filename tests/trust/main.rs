@@ -5,6 +5,7 @@
 mod approval;
 mod bounded_records;
 mod confirm;
+mod context;
 mod operator_commands;
 mod policy_overrides;
 mod rollback;

@@ -156,6 +156,16 @@ mod tests {
                 &[],
             ),
             ("defaults: {}\n", &[(Some(1), "missing field `version`")]),
+            // An exemption without its reason, owner or end: each named, at the exemption's
+            // line (a key that is not there has the line of the entry that lacks it).
+            (
+                "version: 1\nexemptions:\n  rules:\n    - match: {arns: ['arn:aws:s3:::a']}\n      reason: a website\n      owner: web-team\n      expires: 2030-01-01\n    - match: {accounts: ['123456789012']}\n      expires: 2030-13-01\n",
+                &[
+                    (Some(8), "`exemptions.rules[1].reason`: missing"),
+                    (Some(8), "`exemptions.rules[1].owner`: missing"),
+                    (Some(9), "`exemptions.rules[1].expires`: \"2030-13-01\" is not a date"),
+                ],
+            ),
         ];
         for (doc, want) in cases {
             let got = lines_of(doc);

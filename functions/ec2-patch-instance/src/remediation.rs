@@ -157,6 +157,12 @@ impl Remediation for Ec2PatchInstance {
         false
     }
 
+    /// Installing patches cannot be taken back; following a patch run already under way
+    /// changes nothing itself.
+    fn irreversible(&self, step: &PatchStep) -> bool {
+        matches!(step, PatchStep::RunPatchBaseline { .. })
+    }
+
     fn undo(
         &self,
         _target: &PatchTarget,

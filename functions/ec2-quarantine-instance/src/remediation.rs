@@ -84,6 +84,12 @@ impl Remediation for Ec2QuarantineInstance {
         plan::undoable(step)
     }
 
+    /// What rollback keeps only adds (an isolation group Reflex owns, closed; a forensic
+    /// snapshot): nothing is destroyed, so no step needs the approval tier.
+    fn irreversible(&self, _step: &Step) -> bool {
+        false
+    }
+
     fn undo(
         &self,
         _target: &Instance,

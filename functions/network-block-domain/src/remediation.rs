@@ -421,6 +421,19 @@ impl Remediation for NetworkBlockDomain {
         step.undoable()
     }
 
+    /// The firewall's parts a block needs are kept on rollback, but only add an empty part:
+    /// nothing is destroyed. A removal (sweep, rollback) is never part of a fix.
+    fn irreversible(&self, step: &DomainStep) -> bool {
+        !step.undoable()
+            && !matches!(
+                step,
+                DomainStep::CreateList { .. }
+                    | DomainStep::CreateRuleGroup { .. }
+                    | DomainStep::CreateRule { .. }
+                    | DomainStep::Associate { .. }
+            )
+    }
+
     fn undo(
         &self,
         _t: &DomainTarget,

@@ -1,11 +1,11 @@
 //! Evaluation: the Config rule a finding names known by its identity, the finding and its
 //! target judged by the policy, and the remediation's parameters.
 
-use super::finding_run::{sort_error, Flow, Run, Stop};
+use super::finding_run::{sort_error, Flow, Run, Stop, Work};
 use crate::config_rules::RuleIdentity;
 use crate::finding::{Finding, FindingKind};
 use crate::ledger::OutcomeRecord;
-use crate::policy::{Decision, Policy, PolicyError, Verdict};
+use crate::policy::{Decision, Policy, PolicyError, Tags, Verdict};
 use crate::remediation::{Remediation, Subject, Unresolved};
 use crate::status::{Reason, Status};
 use serde_json::Value;
@@ -165,6 +165,60 @@ impl<R: Remediation> Run<'_, R> {
                 d.confirm_at_source = policy.confirm_at_source(spec.name, spec.confirm_at_source);
                 Ok((target, d, params))
             }
+        }
+    }
+}
+
+impl<R: Remediation> Run<'_, R> {
+    /// The decision again, now that the resource's tags are read (beside the claim: no extra
+    /// call), by the same pure policy code: an override by tag, infrastructure as code, an
+    /// exemption by tag or the exemption tag (a malformed one fails closed). The kill switch
+    /// and the first-deploy policy still win: they force dry-run before any of these.
+    pub(super) fn decide_with_tags(&self, w: &mut Work<R>, tags: &Tags) -> Flow {
+        let Ok(policy) = w.policy.as_ref() else {
+            return Ok(()); // `evaluate` stopped an invalid policy before the claim
+        };
+        let spec = self.remediation.spec();
+        let arn = w.target.resource().arn.clone();
+        let today = chrono::Utc::now().date_naive();
+        let account = &self.setup.account_id;
+        let verdict = policy.evaluate_at(
+            spec.name,
+            spec.risk,
+            &w.finding,
+            &arn,
+            account,
+            Some(tags),
+            today,
+        );
+        match verdict {
+            Verdict::Skip { reason, detail } => Err(w.decide(Status::Skipped, reason, detail)),
+            Verdict::Act(mut d) => {
+                d.confirm_at_source = w.decision.confirm_at_source;
+                w.record.mode = Some(d.mode);
+                w.decision = d;
+                Ok(())
+            }
+        }
+    }
+
+    /// The approval tier: under enforce, a plan with a step that cannot be undone waits for
+    /// approval, unless the policy opts this remediation out (the policy's `tier`).
+    pub(super) fn tier(&self, w: &mut Work<R>, steps: &[R::Step]) {
+        let Ok(policy) = w.policy.as_ref() else {
+            return;
+        };
+        let r = self.remediation;
+        let step = steps
+            .iter()
+            .find(|s| r.irreversible(s))
+            .map(|s| r.describe(&w.target, s).api);
+        if let Some((mode, because)) =
+            policy.tier(r.spec().name, w.decision.mode, &w.decision.because, step)
+        {
+            w.decision.mode = mode;
+            w.decision.because = because;
+            w.record.mode = Some(mode);
         }
     }
 }

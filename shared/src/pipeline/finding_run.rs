@@ -14,7 +14,7 @@ use crate::ledger::{
     Takeover,
 };
 use crate::ledger::{Awaiting, Owned, OwnedChange, ResourceLease};
-use crate::policy::{Decision, Mode};
+use crate::policy::{Decision, Mode, Policy, PolicyError};
 use crate::remediation::{Applied, Context, Plan, Remediation, RemediationError, Subject, Tags};
 use crate::setup::Setup;
 use crate::status::{Reason, Status};
@@ -84,6 +84,8 @@ pub(super) struct Work<R: Remediation> {
     pub(super) outcome_unknown: bool,
     /// What the plan leaves as it is on purpose (protected principals), for the record's detail.
     pub(super) untouched: Vec<String>,
+    /// The policy the decision was made by: the tags read beside the claim decide again by it.
+    pub(super) policy: std::sync::Arc<Result<Policy, PolicyError>>,
 }
 
 impl<R: Remediation> Work<R> {
@@ -322,6 +324,7 @@ impl<'a, R: Remediation> Run<'a, R> {
             params,
             owned,
             shared.clone(),
+            policy.clone(),
         ))
         .await;
         if let Some(resource) = &shared {
@@ -409,6 +412,7 @@ impl<'a, R: Remediation> Run<'a, R> {
         params: R::Params,
         owned: Owned,
         shared: Option<String>,
+        policy: std::sync::Arc<Result<Policy, PolicyError>>,
     ) -> Result<Handled, PipelineError> {
         let spec = self.remediation.spec();
         let now = Utc::now().timestamp();
@@ -488,6 +492,7 @@ impl<'a, R: Remediation> Run<'a, R> {
             budget_token,
             outcome_unknown: false,
             untouched: Vec::new(),
+            policy,
         };
         let held_back = suppression.map(|s| s.filter(|s| s.expires_at > now));
         // Boxed, like every large step: debug builds poll deep futures on small stacks.
@@ -528,9 +533,8 @@ impl<'a, R: Remediation> Run<'a, R> {
             );
             return Err(w.decide(Status::Skipped, Reason::RolledBack, detail));
         }
-        if let Some(why) = w.decision.exempt_by_tags(&tags) {
-            return Err(w.decide(Status::Skipped, Reason::Exempt, why));
-        }
+        // The tags decide again: overrides and exemptions by tag, infrastructure as code.
+        self.decide_with_tags(w, &tags)?;
         let shown = if w.approving() {
             w.record.shown_plan().cloned()
         } else {
@@ -602,6 +606,7 @@ impl<'a, R: Remediation> Run<'a, R> {
             // shown now, and waits for its own approval.
             w.decision.mode = Mode::Approve;
         }
+        self.tier(w, &plan.steps);
         hold_for_mode(w, &planned)?;
         Box::pin(self.change(w, plan.steps, planned)).await
     }
@@ -687,6 +692,7 @@ impl<'a, R: Remediation> Run<'a, R> {
         }
         w.untouched = plan.untouched.clone();
         let planned = planned_actions(self.remediation, &w.target, &plan.steps);
+        self.tier(w, &plan.steps);
         hold_for_mode(w, &planned)?;
         Box::pin(self.change(w, plan.steps, planned)).await
     }

@@ -32,6 +32,9 @@ pub struct Policy {
     pub trusted_products: Vec<String>,
     #[serde(default)]
     pub exemptions: Exemptions,
+    /// Resources owned by infrastructure as code: an `enforce` on them becomes `iac.mode`.
+    #[serde(default)]
+    pub iac: Iac,
     /// Settings per AWS account id, over `defaults`.
     #[serde(default)]
     pub accounts: BTreeMap<String, Settings>,
@@ -96,11 +99,16 @@ impl Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Exemptions {
-    /// A resource carrying this tag key (with any value but `false`) is exempt.
+    /// A resource carrying this tag key is exempt until the date its value names:
+    /// `<YYYY-MM-DD>;<reason>`. The value `false` is no exemption; any other value is malformed,
+    /// and a malformed exemption fails closed (nothing is changed, the record says why).
     #[serde(default = "default_exemption_tag")]
     pub tag: String,
-    /// Resource ARN patterns that are exempt.
+    /// Exemptions declared in advance, each with its owner, its reason and its end.
     #[serde(default)]
+    pub rules: Vec<Exemption>,
+    /// The old form, bare ARN patterns with no owner and no end: refused, naming `rules`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arns: Vec<String>,
     /// Principal ARN patterns never to be changed (break-glass roles, automation users).
     #[serde(default)]
@@ -111,10 +119,77 @@ impl Default for Exemptions {
     fn default() -> Self {
         Exemptions {
             tag: default_exemption_tag(),
+            rules: Vec::new(),
             arns: Vec::new(),
             protected_principals: Vec::new(),
         }
     }
+}
+
+/// One exemption: what it matches, why, who answers for it, and until when (inclusive, UTC).
+/// `reason`, `owner` and `expires` are optional to serde only so that validation can name the
+/// one missing at its line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemption {
+    #[serde(rename = "match")]
+    pub when: ExemptionMatch,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `YYYY-MM-DD`: the last day the exemption applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// Every listed field must hold; within a field, any listed value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExemptionMatch {
+    /// Resource ARN patterns (`*`, `?`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// Resource tags, each key with a value pattern (`*`, `?`); all must be present.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The tags that say infrastructure as code owns a resource, and what `enforce` becomes there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Iac {
+    /// `KEY` (any value) or `KEY=VALUE` (`*`, `?` in the value). Default: CloudFormation's
+    /// `aws:cloudformation:stack-name`, which CDK stacks carry too. Terraform has no standard
+    /// tag: name the one your modules set (`managed-by=terraform`).
+    #[serde(default = "default_iac_tags")]
+    pub tags: Vec<String>,
+    /// What `enforce` becomes on such a resource: `approve` (default), `dry-run`, or `enforce`
+    /// (the switch off: IaC-owned resources are fixed like any other).
+    #[serde(default = "default_iac_mode")]
+    pub mode: Mode,
+}
+
+impl Default for Iac {
+    fn default() -> Self {
+        Iac {
+            tags: default_iac_tags(),
+            mode: default_iac_mode(),
+        }
+    }
+}
+
+/// The tag CloudFormation puts on every resource of a stack (CDK's included).
+pub const CLOUDFORMATION_STACK_TAG: &str = "aws:cloudformation:stack-name";
+
+fn default_iac_tags() -> Vec<String> {
+    vec![CLOUDFORMATION_STACK_TAG.to_string()]
+}
+
+fn default_iac_mode() -> Mode {
+    Mode::Approve
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +212,10 @@ pub struct RemediationPolicy {
     /// `confirm_at_source`); absent: the remediation's own default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_at_source: Option<bool>,
+    /// A fix with a step that cannot be undone (a deleted login profile, a patch) waits for
+    /// approval whatever the mode (default `true`); `false` lets `enforce` carry it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve_irreversible: Option<bool>,
     /// The remediation's own settings (a KMS key, a rule-number range…), validated by the
     /// remediation's `Params` type: an unknown key is an error naming it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +252,10 @@ pub struct Match {
     pub types: Vec<String>,
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Resource tags, each key with a value pattern (`*`, `?`): judged once the tags are read
+    /// (beside the claim), so an override by tag chooses the mode, never whether to read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 fn default_exemption_tag() -> String {
@@ -194,6 +277,7 @@ impl Default for Policy {
             defaults: Settings::default(),
             trusted_products: default_trusted_products(),
             exemptions: Exemptions::default(),
+            iac: Iac::default(),
             accounts: BTreeMap::new(),
             remediations: BTreeMap::new(),
             act_on_sample_findings: false,
@@ -287,7 +371,19 @@ impl Policy {
         if self.exemptions.tag.trim().is_empty() {
             out.push(invalid("exemptions.tag".into(), "must not be empty"));
         }
-        out.extend(check_patterns("exemptions.arns", &self.exemptions.arns).err());
+        if !self.exemptions.arns.is_empty() {
+            out.push(invalid(
+                "exemptions.arns".into(),
+                "an exemption needs a reason, an owner and an end: write each pattern as an entry of exemptions.rules (match: {arns: [...]}, reason, owner, expires: YYYY-MM-DD)",
+            ));
+        }
+        for (i, e) in self.exemptions.rules.iter().enumerate() {
+            out.extend(super::context::check_exemption(
+                &format!("exemptions.rules[{i}]"),
+                e,
+            ));
+        }
+        out.extend(check_patterns("iac.tags", &self.iac.tags).err());
         out.extend(
             check_patterns(
                 "exemptions.protected_principals",
@@ -348,10 +444,10 @@ impl Policy {
             }
             for (i, o) in rp.overrides.iter().enumerate() {
                 let key = format!("{key}.overrides[{i}]");
-                if o.when.types.is_empty() && o.when.accounts.is_empty() {
+                if o.when.types.is_empty() && o.when.accounts.is_empty() && o.when.tags.is_empty() {
                     out.push(invalid(
                         format!("{key}.match"),
-                        "names neither types nor accounts",
+                        "names no types, accounts or tags",
                     ));
                 }
                 out.extend(check_patterns(&format!("{key}.match.types"), &o.when.types).err());
@@ -381,6 +477,14 @@ impl Policy {
             .unwrap_or(default)
     }
 
+    /// Whether a fix of `remediation` with a step that cannot be undone waits for approval.
+    pub fn approve_irreversible(&self, remediation: &str) -> bool {
+        self.remediations
+            .get(remediation)
+            .and_then(|r| r.approve_irreversible)
+            .unwrap_or(true)
+    }
+
     pub fn max_attempts(&self, remediation: &str) -> u32 {
         self.remediations
             .get(remediation)
@@ -407,7 +511,7 @@ fn check_settings(key: &str, s: &Settings) -> Result<(), PolicyError> {
     }
 }
 
-fn check_account(key: &str, account: &str) -> Result<(), PolicyError> {
+pub(super) fn check_account(key: &str, account: &str) -> Result<(), PolicyError> {
     if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
@@ -418,7 +522,7 @@ fn check_account(key: &str, account: &str) -> Result<(), PolicyError> {
     }
 }
 
-fn check_patterns(key: &str, patterns: &[String]) -> Result<(), PolicyError> {
+pub(super) fn check_patterns(key: &str, patterns: &[String]) -> Result<(), PolicyError> {
     match patterns.iter().position(|p| p.trim().is_empty()) {
         Some(i) => Err(PolicyError::Invalid {
             key: format!("{key}[{i}]"),

@@ -1,9 +1,11 @@
 //! The decision for one finding: act (in which mode) or skip (and why). Pure.
 
+use super::context::{tags_hold, Exempted, Tags};
 use super::{Mode, Policy, Risk, Settings, DEFAULT_SEVERITY_THRESHOLD};
 use crate::finding::{Finding, FindingKind, Intent};
 use crate::status::Reason;
 use crate::trigger::config_rule_base_names;
+use chrono::NaiveDate;
 use wildmatch::WildMatch;
 
 /// The policy's word on one finding.
@@ -42,18 +44,6 @@ impl Decision {
     pub fn protects(&self, principal: &str, approver: Option<&str>) -> Option<String> {
         crate::principal::protection(&self.protected_principals, approver, principal)
     }
-
-    /// The exemption tag's word on a resource's tags: `Some(why)` when it is exempt. Any value
-    /// but `false` exempts.
-    pub fn exempt_by_tags(
-        &self,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Option<String> {
-        let tag = &self.exemption_tag;
-        tags.get(tag)
-            .filter(|v| !v.eq_ignore_ascii_case("false"))
-            .map(|value| format!("resource carries the exemption tag {tag}={value:?}"))
-    }
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -72,26 +62,33 @@ impl Policy {
         if let Some(verdict) = self.screen_source(finding, own_account) {
             return Some(verdict);
         }
-        let skip = |reason, detail: String| Some(Verdict::Skip { reason, detail });
-        let (settings, because) = self.settings_for(remediation, finding);
-        if settings.enabled == Some(false) {
-            return skip(Reason::Disabled, format!("disabled by {because}"));
-        }
-        let threshold = settings
-            .severity_threshold
-            .unwrap_or(DEFAULT_SEVERITY_THRESHOLD);
-        if finding.severity.normalized < threshold {
-            return skip(
-                Reason::BelowThreshold,
-                format!(
-                    "severity {} is below threshold {threshold}",
-                    finding.severity.normalized
-                ),
-            );
-        }
-        None
+        let (settings, because) = self.settings_for(remediation, finding, None);
+        screen_settings(&settings, &because, finding)
     }
+}
 
+/// The layered settings' word on a finding: disabled, or below the threshold.
+fn screen_settings(settings: &Settings, because: &str, finding: &Finding) -> Option<Verdict> {
+    let skip = |reason, detail: String| Some(Verdict::Skip { reason, detail });
+    if settings.enabled == Some(false) {
+        return skip(Reason::Disabled, format!("disabled by {because}"));
+    }
+    let threshold = settings
+        .severity_threshold
+        .unwrap_or(DEFAULT_SEVERITY_THRESHOLD);
+    if finding.severity.normalized < threshold {
+        return skip(
+            Reason::BelowThreshold,
+            format!(
+                "severity {} is below threshold {threshold}",
+                finding.severity.normalized
+            ),
+        );
+    }
+    None
+}
+
+impl Policy {
     /// The checks that depend on nothing the policy says per finding kind: is the finding
     /// live, real, from a trusted product and for this account? What a Config rule is must be
     /// known before its overrides (enabled, threshold) can be judged, so a Config finding
@@ -129,9 +126,8 @@ impl Policy {
         None
     }
 
-    /// Decide for `finding`, which names `target_arn`, in this function's `own_account`.
-    /// Checks run from the most fundamental (is the finding real and ours?) to the most
-    /// specific; the first that fails decides.
+    /// Decide for `finding`, which names `target_arn`, in this function's `own_account`, today,
+    /// before the resource's tags are read.
     pub fn evaluate(
         &self,
         remediation: &str,
@@ -140,17 +136,47 @@ impl Policy {
         target_arn: &str,
         own_account: &str,
     ) -> Verdict {
+        let today = chrono::Utc::now().date_naive();
+        self.evaluate_at(
+            remediation,
+            risk,
+            finding,
+            target_arn,
+            own_account,
+            None,
+            today,
+        )
+    }
+
+    /// Decide for `finding`, which names `target_arn`, in this function's `own_account`, on
+    /// `today` (UTC), with the resource's `tags` once they are read (`None` before: overrides
+    /// and exemptions by tag, the exemption tag and infrastructure as code wait for them).
+    /// Checks run from the most fundamental (is the finding real and ours?) to the most
+    /// specific; the first that fails decides.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate_at(
+        &self,
+        remediation: &str,
+        risk: Risk,
+        finding: &Finding,
+        target_arn: &str,
+        own_account: &str,
+        tags: Option<&Tags>,
+        today: NaiveDate,
+    ) -> Verdict {
         let skip = |reason, detail: String| Verdict::Skip { reason, detail };
         if let Some(verdict) = self.screen(remediation, finding, own_account) {
             return verdict;
         }
-        let (settings, because) = self.settings_for(remediation, finding);
-        if let Some(p) = self.exemptions.arns.iter().find(|p| glob(p, target_arn)) {
-            return skip(
-                Reason::Exempt,
-                format!("{target_arn} matches exemptions.arns {p:?}"),
-            );
+        let (settings, because) = self.settings_for(remediation, finding, tags);
+        // An override by tag may disable or raise the threshold too.
+        if let Some(verdict) = screen_settings(&settings, &because, finding) {
+            return verdict;
         }
+        let ended = match self.exempted(target_arn, &finding.account, tags, today) {
+            Exempted::Yes(why) | Exempted::Malformed(why) => return skip(Reason::Exempt, why),
+            Exempted::No(ended) => ended,
+        };
         if let Some(why) =
             crate::principal::protection(&self.exemptions.protected_principals, None, target_arn)
         {
@@ -167,6 +193,16 @@ impl Policy {
                 format!("the default for {risk} risk"),
             ),
         };
+        // Infrastructure as code owns the resource: enforce would fight it (its next deploy
+        // puts the change back), so the policy's `iac.mode` instead. Before the approval
+        // below, so that an approval approves what this held.
+        if let Some(owner) = tags
+            .filter(|_| mode == Mode::Enforce && self.iac.mode != Mode::Enforce)
+            .and_then(|t| self.iac_owner(t))
+        {
+            because = format!("{owner} ({} over enforce by {because})", self.iac.mode);
+            mode = self.iac.mode;
+        }
         // "Reflex: approve" is the approval an `approve` mode waits for. "Reflex: remediate" runs
         // the fix under the policy (approve mode still waits), and a dry-run policy stays
         // dry-run: no button overrides the operator's choice.
@@ -180,6 +216,9 @@ impl Policy {
                     .as_deref()
                     .unwrap_or("the Reflex: approve custom action")
             );
+        }
+        if !ended.is_empty() {
+            because = format!("{because}; {}", ended.join("; "));
         }
         Verdict::Act(Decision {
             mode,
@@ -200,7 +239,7 @@ impl Policy {
         if self.forced_dry_run().is_some() {
             return Mode::DryRun;
         }
-        let (settings, _) = self.settings_for(remediation, finding);
+        let (settings, _) = self.settings_for(remediation, finding, None);
         settings
             .mode
             .unwrap_or_else(|| risk.default_mode(finding.is_threat()))
@@ -208,7 +247,13 @@ impl Policy {
 
     /// The layered settings for one remediation and finding, and the most specific layer that
     /// set anything (for the record's reason).
-    fn settings_for(&self, remediation: &str, finding: &Finding) -> (Settings, String) {
+    /// An override with `tags` holds only once `tags` are known and hold.
+    fn settings_for(
+        &self,
+        remediation: &str,
+        finding: &Finding,
+        tags: Option<&Tags>,
+    ) -> (Settings, String) {
         let mut settings = self.defaults.clone();
         let mut because = "defaults".to_string();
         let mut layer = |over: &Settings, name: String| {
@@ -227,8 +272,18 @@ impl Policy {
                     o.when.types.is_empty() || o.when.types.iter().any(|t| types_match(t, finding));
                 let accounts_ok =
                     o.when.accounts.is_empty() || o.when.accounts.contains(&finding.account);
-                if types_ok && accounts_ok {
-                    layer(&o.set, format!("remediations.{remediation}.overrides[{i}]"));
+                let by_tag = match (o.when.tags.is_empty(), tags) {
+                    (true, _) => Some(String::new()),
+                    (false, Some(tags)) => {
+                        tags_hold(&o.when.tags, tags).map(|t| format!(" (tag {t})"))
+                    }
+                    (false, None) => None,
+                };
+                if let Some(by_tag) = by_tag.filter(|_| types_ok && accounts_ok) {
+                    layer(
+                        &o.set,
+                        format!("remediations.{remediation}.overrides[{i}]{by_tag}"),
+                    );
                 }
             }
         }

@@ -4,10 +4,14 @@
 //! key, a wrong type or an out-of-range value is an error that names the key, and an invalid
 //! policy makes every remediation fail closed.
 
+mod context;
 mod document;
 mod evaluate;
 pub(crate) mod load;
 
+pub use context::{
+    parse_date, parse_exemption_tag, tags_hold, Exempted, ListedExemption, Tags, EXPIRING_SOON_DAYS,
+};
 pub use document::*;
 pub use evaluate::{Decision, Verdict};
 pub use load::{

@@ -2,6 +2,8 @@ use super::*;
 use crate::finding::{Finding, FindingDetails, FindingKind, Intent, Severity, Source};
 use crate::status::Reason;
 
+mod context;
+
 const OWN: &str = "123456789012";
 const BUCKET: &str = "arn:aws:s3:::data-bucket";
 
@@ -66,7 +68,9 @@ fn invalid_documents_name_the_bad_key() {
         ("version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {}\n        set: {mode: approve}", "`remediations.s3-block-public-access.overrides[0].match`"),
         ("version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {accounts: ['1']}\n        set: {mode: approve}", "`remediations.s3-block-public-access.overrides[0].match.accounts[0]`"),
         ("version: 1\nexemptions:\n  tag: ''", "`exemptions.tag`"),
-        ("version: 1\nexemptions:\n  arns: ['']", "`exemptions.arns[0]`"),
+        ("version: 1\nexemptions:\n  rules:\n    - match: {arns: ['']}\n      reason: r\n      owner: o\n      expires: 2030-01-01", "`exemptions.rules[0].match.arns[0]`"),
+        // The old bare list has no owner and no end: refused, pointing at the new form.
+        ("version: 1\nexemptions:\n  arns: ['arn:aws:s3:::x']", "`exemptions.arns`: an exemption needs a reason, an owner and an end"),
         ("version: [1", "not valid YAML"),
         ("", "not valid YAML"),
     ];
@@ -87,7 +91,11 @@ defaults: {severity_threshold: 40}
 trusted_products: ["arn:aws:securityhub:*::product/aws/*"]
 exemptions:
   tag: team:keep-public
-  arns: ["arn:aws:s3:::public-website-*"]
+  rules:
+    - match: {arns: ["arn:aws:s3:::public-website-*"]}
+      reason: a public website
+      owner: web-team@example.com
+      expires: 2030-06-30
   protected_principals: ["arn:aws:iam::*:role/BreakGlass"]
 accounts:
   "111122223333": {mode: dry-run}
@@ -277,7 +285,11 @@ fn skips_fail_closed_in_order() {
 version: 1
 defaults: {severity_threshold: 50}
 exemptions:
-  arns: ["arn:aws:s3:::data-*"]
+  rules:
+    - match: {arns: ["arn:aws:s3:::data-*"]}
+      reason: data sharing
+      owner: data-team
+      expires: 2999-12-31
   protected_principals: ["arn:aws:iam::*:role/BreakGlass"]
 "#,
     )
@@ -506,6 +518,17 @@ fn the_kill_switch_is_a_boolean() {
     }
 }
 
+/// The key each of the policy's problems names, in order.
+fn problem_keys(p: &Policy) -> Vec<String> {
+    p.problems()
+        .into_iter()
+        .map(|e| match e {
+            PolicyError::Invalid { key, .. } => key,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 /// `problems` lists every failed check, in document order; `validate` the first.
 #[test]
 fn every_problem_is_listed() {
@@ -513,14 +536,7 @@ fn every_problem_is_listed() {
         "version: 2\ndefaults: {severity_threshold: 200}\noperators: [alice]\nremediations:\n  nope: {}\n  s3-block-public-access: {max_attempts: 0}\n",
     )
     .unwrap();
-    let keys: Vec<String> = p
-        .problems()
-        .into_iter()
-        .map(|e| match e {
-            PolicyError::Invalid { key, .. } => key,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let keys = problem_keys(&p);
     assert_eq!(
         keys,
         [
