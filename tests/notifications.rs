@@ -166,7 +166,8 @@ async fn a_plan_held_for_approval_is_told_once_with_the_command_to_approve_it() 
     ] {
         assert!(m.body.contains(&part), "{part:?} missing from\n{}", m.body);
     }
-    assert_eq!(h.record(id).await.notified, vec!["pending-approval"]);
+    let r = h.record(id).await;
+    assert_eq!(r.notified, vec![format!("pending-approval@{}", r.attempts)]);
 
     // The same event again (EventBridge's redelivery, Lambda's retry): a duplicate, not told.
     let again = h.deliver_one(event).await;
@@ -440,4 +441,52 @@ async fn a_notification_is_claimed_by_one_writer_only() {
         .unwrap();
     assert!(h.record(id).await.notified.is_empty());
     assert!(claim().await.unwrap());
+}
+
+/// A plan shown anew (the resource changed before the approval came) is a new question for a
+/// person: told again, once, while a redelivery of the same run stays silent.
+#[tokio::test]
+async fn a_plan_shown_anew_is_told_again() {
+    let t = topic().await;
+    let (h, _) = harness(approve_mode(), &t).await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let event = sample_for(
+        "s3-block-public-access/securityhub-s3.8-imported.json",
+        &bucket,
+    );
+    let held = h.deliver_one(event.clone()).await;
+    assert_eq!(held.status, Status::PendingApproval, "{held:?}");
+    assert_eq!(t.drain().await.len(), 1);
+    // Someone changes the bucket before the approval: the plan shown is no longer the plan.
+    h.observer_client()
+        .put_public_access_block()
+        .bucket(&bucket)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(false)
+                .block_public_policy(false)
+                .restrict_public_buckets(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("change the bucket");
+    let asked =
+        reflex_shared::pipeline::approve(&h.setup, &h.remediation, &held.record_id, MOTO_CALLER)
+            .await
+            .expect("approve");
+    assert_eq!(asked.status, Status::PendingApproval, "{asked:?}");
+    let told = t.drain().await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].body.contains("changed since the plan was shown"),
+        "{}",
+        told[0].body
+    );
+    let r = h.record(&held.record_id).await;
+    assert_eq!(r.notified.len(), 2, "{:?}", r.notified);
+    // Its redelivery: silent.
+    assert!(h.deliver_one(event).await.duplicate);
+    assert!(t.drain().await.is_empty());
 }

@@ -127,8 +127,8 @@ pub async fn make_public_bucket(s3: &aws_sdk_s3::Client, name: &str, exempt: boo
         .await
         .with_context(|| format!("cannot turn Block Public Access off on {name}"))?;
     if exempt {
-        // An exemption names its last day and its reason: a quarter from today.
-        let until = (chrono::Utc::now() + chrono::Duration::days(90)).format("%Y-%m-%d");
+        // An exemption names its last day and its reason: two months from today (a tag may name at most 90 days).
+        let until = (chrono::Utc::now() + chrono::Duration::days(60)).format("%Y-%m-%d");
         let tag = Tag::builder()
             .key("reflex:exempt")
             .value(format!("{until};public website (the demo)"))

@@ -571,16 +571,27 @@ async fn a_domain_removed_behind_reflex_is_blocked_again() {
 
 #[tokio::test]
 async fn an_exempt_vpc_is_left_alone() {
+    // A threat finding: the VPC's own exemption tag holds the block for a person's approval
+    // (whoever controls the resource may have set it) and changes nothing by itself.
     let w = world("version: 1").await;
-    let (instance, vpc) =
-        instance_in_own_vpc(&w.ec2, &[("reflex:exempt", "2999-12-31;shared services")]).await;
+    let until = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d");
+    let (instance, vpc) = instance_in_own_vpc(
+        &w.ec2,
+        &[("reflex:exempt", &format!("{until};shared services"))],
+    )
+    .await;
     let o = w
         .deliver(c2_query(&instance, SAMPLE_DOMAIN, "-exempt"))
         .await;
     assert_eq!(
         (o.status, o.reason),
-        (Status::Skipped, Reason::Exempt),
+        (Status::PendingApproval, Reason::AwaitingApproval),
         "{o:?}"
+    );
+    assert!(
+        o.detail.contains("not trusted to exempt it"),
+        "{}",
+        o.detail
     );
     assert!(!w.firewall.blocks(&vpc, SAMPLE_DOMAIN));
     assert!(w.firewall.writes().is_empty());

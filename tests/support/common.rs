@@ -220,14 +220,26 @@ pub async fn approve_then_approval<S: Subject>() {
 
 pub async fn exempt_by_tag<S: Subject>() {
     let (h, s) = world::<S>(&enforce::<S>()).await;
-    let id = S::noncompliant(&h, &[("reflex:exempt", "2999-12-31;owner said so")]).await;
-    let o = deliver(&h, &s, S::event(&id)).await.unwrap();
-    assert_eq!(
-        (o.status, o.reason),
-        (Status::Skipped, Reason::Exempt),
-        "{o:?}"
-    );
+    let until = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d");
+    let id = S::noncompliant(&h, &[("reflex:exempt", &format!("{until};owner said so"))]).await;
+    let event = S::event(&id);
+    let threat = reflex_shared::finding::parse_event(&event).unwrap()[0].is_threat();
+    let o = deliver(&h, &s, event).await.unwrap();
+    // The resource's own tag exempts it from hygiene findings; on a threat finding (whoever
+    // controls the resource may have set it) it holds the fix for a person's approval.
+    let want = if threat {
+        (Status::PendingApproval, Reason::AwaitingApproval)
+    } else {
+        (Status::Skipped, Reason::Exempt)
+    };
+    assert_eq!((o.status, o.reason), want, "{o:?}");
     assert!(o.detail.contains("reflex:exempt"), "{}", o.detail);
+    assert_eq!(
+        o.detail.contains("not trusted to exempt it"),
+        threat,
+        "{}",
+        o.detail
+    );
     assert!(!S::fixed(&h, &id).await);
     assert!(h.calls.writes().is_empty(), "{:?}", h.calls.calls());
 

@@ -200,19 +200,25 @@ async fn the_exemption_tag_ends_too_and_a_malformed_one_changes_nothing() {
     assert_eq!(
         o.detail,
         format!(
-            "exempt by the exemption tag reflex:exempt (until {}): legacy site",
+            "exempt by the exemption tag reflex:exempt (until {}): \"legacy site\"",
             day(3)
         )
     );
 
+    // A malformed tag exempts nothing and acts on nothing by itself: a person approves.
     let o = h.deliver_one(sample_for(S3_8, &malformed)).await;
     assert_eq!(
         (o.status, o.reason),
-        (Status::Skipped, Reason::Exempt),
+        (Status::PendingApproval, Reason::AwaitingApproval),
         "{o:?}"
     );
     assert!(o.detail.contains("is malformed"), "{}", o.detail);
-    assert!(o.detail.contains("nothing was changed"), "{}", o.detail);
+    assert!(
+        o.detail
+            .contains("it exempts nothing, so the fix waits for approval"),
+        "{}",
+        o.detail
+    );
     assert_eq!(h.pab(&exempt).await, Some(ALL_OFF));
     assert_eq!(h.pab(&malformed).await, Some(ALL_OFF));
     assert_eq!(

@@ -443,6 +443,27 @@ pub fn section(spec: &Spec) -> String {
       TreatMissingData: notBreaching
       AlarmActions:
         - !Ref NotificationTopic
+
+  # A notification SNS did not take (the EMF metric `NotificationsFailed`): the outcome stands
+  # and is on record, but nobody was told. Its own alarm, so the console shows it even when the
+  # topic itself is what fails.
+  {id}NotificationsFailed:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: {unheard}
+      Namespace: !Sub Reflex/${{AWS::StackName}}
+      MetricName: NotificationsFailed
+      Dimensions:
+        - Name: Remediation
+          Value: {name}
+      Statistic: Sum
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions:
+        - !Ref NotificationTopic
 ",
         description = scalar(&format!("Reflex remediation {name}")),
         role_path = reflex_shared::principal::REFLEX_ROLE_PATH,
@@ -451,6 +472,9 @@ pub fn section(spec: &Spec) -> String {
         events = events(spec),
         alarm = scalar(&format!(
             "{name} stored a failed or verification-failed outcome; reflex audit --status failed"
+        )),
+        unheard = scalar(&format!(
+            "{name} could not publish a notification (SNS refused it); the outcomes are on record: reflex audit --since 1h"
         )),
     )
 }

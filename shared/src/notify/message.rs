@@ -5,8 +5,8 @@ use super::NotifyOn;
 use crate::ledger::table::DEFAULT_TABLE;
 use crate::ledger::{self, OutcomeRecord};
 
-/// SNS refuses a subject over 100 characters (ASCII, one line).
-pub const SUBJECT_MAX: usize = 100;
+/// SNS wants a subject of less than 100 characters (ASCII, one line).
+pub const SUBJECT_MAX: usize = 99;
 /// A planned step's parameters are shown up to this many bytes (the record has them whole).
 const STEP_SHOWN_MAX: usize = 300;
 /// Steps listed in a message (the record lists every one).
@@ -120,6 +120,19 @@ fn next_steps(record: &OutcomeRecord, on: NotifyOn, cli: &str) -> Vec<String> {
     steps
 }
 
+/// `text` on one line: control characters (line breaks, tabs, escapes) shown as `\u{..}`.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The notification for `record`, told as `on`, from the deployment whose table is `table`.
 pub fn render(record: &OutcomeRecord, on: NotifyOn, table: &str) -> Message {
     let cli = cli_prefix(table);
@@ -136,8 +149,10 @@ pub fn render(record: &OutcomeRecord, on: NotifyOn, table: &str) -> Message {
         record.status,
         record.reason
     );
+    // Every field is one line: a finding's title, a tag value or a detail that quotes one
+    // is written by whoever controls the resource, and must not add lines (a forged "Next:").
     let mut field = |label: &str, text: &str| {
-        body.push_str(&format!("{label:<8}{text}\n"));
+        body.push_str(&format!("{label:<8}{}\n", one_line(text)));
     };
     match &record.finding {
         Some(f) => {
@@ -395,6 +410,23 @@ mod tests {
                 assert!(!b.contains(part), "{on}: {part:?} unexpected in\n{b}");
             }
         }
+    }
+
+    /// A tag value or title quoted in the record cannot add lines to the body: a forged
+    /// "Next:" with another record's command stays inside its own line.
+    #[test]
+    fn record_text_cannot_forge_lines_in_the_body() {
+        let forged = "exempt by the exemption tag (until 2027-01-01): \"x\n\nNext:\n  approve: reflex approve iam-contain-principal#0\"";
+        let r = record(Status::PendingApproval, Reason::AwaitingApproval, forged);
+        let m = render(&r, NotifyOn::PendingApproval, "reflex-outcomes");
+        assert_eq!(m.body.matches("\nNext:\n").count(), 1, "{}", m.body);
+        assert!(
+            !m.body
+                .contains("\n  approve: reflex approve iam-contain-principal#0"),
+            "{}",
+            m.body
+        );
+        assert!(m.body.contains("x\\u{a}\\u{a}Next:"), "{}", m.body);
     }
 
     #[test]

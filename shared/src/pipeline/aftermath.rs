@@ -43,7 +43,20 @@ async fn to_tell(setup: &Setup, record: &OutcomeRecord) -> Option<NotifyOn> {
         Err(_) => notify::default_notify(),
     };
     let on = notify::selected(&notify, record.status, record.reason)?;
-    (!record.notified.iter().any(|n| n == on.as_str())).then_some(on)
+    let key = told_as(record, on);
+    (!record.notified.contains(&key)).then_some(on)
+}
+
+/// The mark in the record's `notified` set for telling `on`. A plan held for approval is told
+/// once per run that shows it (`pending-approval@<attempt>`): a plan shown anew (the resource
+/// changed before the approval, a new press) is a new question for a person, while a
+/// redelivery of the same run (the same attempt) stays silent. Any other outcome is told once
+/// per record, however often it is run again.
+fn told_as(record: &OutcomeRecord, on: NotifyOn) -> String {
+    match on {
+        NotifyOn::PendingApproval => format!("{}@{}", on.as_str(), record.attempts),
+        _ => on.as_str().to_string(),
+    }
 }
 
 async fn notify_once(setup: &Setup, record: &OutcomeRecord) {
@@ -55,10 +68,8 @@ async fn notify_once(setup: &Setup, record: &OutcomeRecord) {
     };
     let id = &record.record_id;
     let ledger = &setup.ledger;
-    match ledger
-        .claim_notification(id, record.status, on.as_str())
-        .await
-    {
+    let key = told_as(record, on);
+    match ledger.claim_notification(id, record.status, &key).await {
         Ok(true) => {}
         Ok(false) => return, // Told (or being told) by another invocation.
         Err(e) => {
@@ -83,7 +94,7 @@ async fn notify_once(setup: &Setup, record: &OutcomeRecord) {
         Err(e) => {
             warn!(record_id = %id, outcome = %on, error = %e, "notification not sent");
             setup.metrics.notification_failed(&record.remediation);
-            if let Err(e) = ledger.release_notification(id, on.as_str()).await {
+            if let Err(e) = ledger.release_notification(id, &key).await {
                 warn!(record_id = %id, outcome = %on, error = %e, "notification claim not given back");
             }
         }

@@ -286,7 +286,15 @@ impl<'a, R: Remediation> Run<'a, R> {
                 }
                 Err(Stop::Ledger(e)) => return Err(e.into()),
             };
-        if finding.intent == Some(finding::Intent::Approve) && decision.mode == Mode::DryRun {
+        // A mode an override by tag may still change is judged once the tags are read (see
+        // `remediate`); any other dry-run is final for an approval here.
+        let by_tag = (*policy)
+            .as_ref()
+            .is_ok_and(|p| decision.forced.is_none() && p.modes_by_tag(spec.name));
+        if finding.intent == Some(finding::Intent::Approve)
+            && decision.mode == Mode::DryRun
+            && !by_tag
+        {
             // An approval cannot lift the operator's dry-run: refused, and the record (pending
             // approval, say) stays as it is.
             let why = format!(
@@ -535,6 +543,17 @@ impl<'a, R: Remediation> Run<'a, R> {
         }
         // The tags decide again: overrides and exemptions by tag, infrastructure as code.
         self.decide_with_tags(w, &tags)?;
+        if w.finding.intent == Some(finding::Intent::Approve) && w.decision.mode == Mode::DryRun {
+            // A dry-run chosen by the resource's tags: an approval cannot lift it either. The
+            // plan shown stays pending, as it was.
+            if let Some(shown) = w.record.shown_plan().cloned() {
+                let why = format!(
+                    "approval refused: the policy's mode for this resource is dry-run ({}); nothing was changed and the plan shown stays pending",
+                    w.decision.because
+                );
+                return Err(keep_shown(w, &shown, why));
+            }
+        }
         let shown = if w.approving() {
             w.record.shown_plan().cloned()
         } else {

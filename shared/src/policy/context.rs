@@ -58,11 +58,14 @@ pub fn parse_exemption_tag(value: &str) -> Result<(NaiveDate, String), String> {
 /// What the exemptions say about one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exempted {
-    /// It is exempt: which exemption, its owner, its end and its reason.
+    /// It is exempt by a policy rule: which one, its owner, its end and its reason.
     Yes(String),
-    /// Its exemption tag cannot be read: nothing may change (fail closed), and the record says
-    /// why.
-    Malformed(String),
+    /// It carries an exemption tag in force: its end and reason. The resource's own tag, so
+    /// the decision weighs who could have set it (see `Policy::evaluate_at`).
+    Tagged(String),
+    /// Its exemption tag cannot be honoured (malformed, or ending beyond `tag_max_days`): it
+    /// exempts nothing, and the fix waits for a person's approval instead; the record says why.
+    Unhonoured(String),
     /// It is not exempt; each exemption that matched but has ended, said.
     No(Vec<String>),
 }
@@ -122,13 +125,19 @@ impl Policy {
             if !value.eq_ignore_ascii_case("false") {
                 match parse_exemption_tag(value) {
                     Err(why) => {
-                        return Exempted::Malformed(format!(
-                            "the exemption tag {tag}={value:?} is malformed ({why}; the form is <YYYY-MM-DD>;<reason>): nothing was changed; correct the tag or remove it"
+                        return Exempted::Unhonoured(format!(
+                            "the exemption tag {tag}={value:?} is malformed ({why}; the form is <YYYY-MM-DD>;<reason>): it exempts nothing, so the fix waits for approval; correct the tag or remove it"
+                        ))
+                    }
+                    Ok((until, _)) if (until - today).num_days() > i64::from(self.exemptions.tag_max_days) => {
+                        return Exempted::Unhonoured(format!(
+                            "the exemption tag {tag}={value:?} ends {until}, beyond exemptions.tag_max_days ({} days from today): it exempts nothing, so the fix waits for approval; shorten it, or declare the exemption in the policy",
+                            self.exemptions.tag_max_days
                         ))
                     }
                     Ok((until, reason)) if today <= until => {
-                        return Exempted::Yes(format!(
-                            "exempt by the exemption tag {tag} (until {until}): {reason}"
+                        return Exempted::Tagged(format!(
+                            "exempt by the exemption tag {tag} (until {until}): {reason:?}"
                         ))
                     }
                     Ok((until, reason)) => ended.push(format!(
@@ -138,6 +147,14 @@ impl Policy {
             }
         }
         Exempted::No(ended)
+    }
+
+    /// Whether an override of `remediation` matches tags, so its mode is known only once the
+    /// resource's tags are read.
+    pub fn modes_by_tag(&self, remediation: &str) -> bool {
+        self.remediations
+            .get(remediation)
+            .is_some_and(|r| r.overrides.iter().any(|o| !o.when.tags.is_empty()))
     }
 
     /// The IaC tag the resource carries, if the policy's `iac.tags` name one: `iac: tag K=V`.

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 /// The exemption tag when the policy names none.
 pub const DEFAULT_EXEMPTION_TAG: &str = "reflex:exempt";
+/// How far ahead an exemption tag may end when the policy does not say (`exemptions.tag_max_days`).
+pub const DEFAULT_TAG_MAX_DAYS: u32 = 90;
 /// Security Hub product ARNs trusted when the policy names none: AWS's own integrations
 /// (GuardDuty, Security Hub controls, Config, Inspector…), in every partition and region.
 pub const DEFAULT_TRUSTED_PRODUCTS: &[&str] = &["arn:aws*:securityhub:*::product/aws/*"];
@@ -100,10 +102,15 @@ impl Settings {
 #[serde(deny_unknown_fields)]
 pub struct Exemptions {
     /// A resource carrying this tag key is exempt until the date its value names:
-    /// `<YYYY-MM-DD>;<reason>`. The value `false` is no exemption; any other value is malformed,
-    /// and a malformed exemption fails closed (nothing is changed, the record says why).
+    /// `<YYYY-MM-DD>;<reason>`. The value `false` is no exemption. A tag that cannot be honoured
+    /// (malformed, ending beyond `tag_max_days`, or on a threat finding, where whoever controls
+    /// the resource may have set it) exempts nothing and holds the fix for approval instead.
     #[serde(default = "default_exemption_tag")]
     pub tag: String,
+    /// The furthest end an exemption tag may name, in days from today: a tag that ends later
+    /// is not honoured (the fix waits for approval), so a tag cannot exempt a resource for ever.
+    #[serde(default = "default_tag_max_days")]
+    pub tag_max_days: u32,
     /// Exemptions declared in advance, each with its owner, its reason and its end.
     #[serde(default)]
     pub rules: Vec<Exemption>,
@@ -119,6 +126,7 @@ impl Default for Exemptions {
     fn default() -> Self {
         Exemptions {
             tag: default_exemption_tag(),
+            tag_max_days: DEFAULT_TAG_MAX_DAYS,
             rules: Vec::new(),
             arns: Vec::new(),
             protected_principals: Vec::new(),
@@ -262,6 +270,10 @@ fn default_exemption_tag() -> String {
     DEFAULT_EXEMPTION_TAG.to_string()
 }
 
+fn default_tag_max_days() -> u32 {
+    DEFAULT_TAG_MAX_DAYS
+}
+
 fn default_trusted_products() -> Vec<String> {
     DEFAULT_TRUSTED_PRODUCTS
         .iter()
@@ -371,6 +383,12 @@ impl Policy {
         if self.exemptions.tag.trim().is_empty() {
             out.push(invalid("exemptions.tag".into(), "must not be empty"));
         }
+        if !(1..=3650).contains(&self.exemptions.tag_max_days) {
+            out.push(invalid(
+                "exemptions.tag_max_days".into(),
+                "must be from 1 to 3650",
+            ));
+        }
         if !self.exemptions.arns.is_empty() {
             out.push(invalid(
                 "exemptions.arns".into(),
@@ -455,6 +473,17 @@ impl Policy {
                     out.extend(check_account(&format!("{key}.match.accounts[{j}]"), a).err());
                 }
                 out.extend(check_settings(&format!("{key}.set"), &o.set).err());
+                // Whoever may tag a resource chooses the overrides that match its tags: such an
+                // override may choose a mode, never stop the fix (that is an exemption, which has
+                // a reason, an owner and an end).
+                if !o.when.tags.is_empty()
+                    && (o.set.enabled.is_some() || o.set.severity_threshold.is_some())
+                {
+                    out.push(invalid(
+                        format!("{key}.set"),
+                        "an override that matches tags may set only `mode`; to stop fixes by tag, declare an exemption (exemptions.rules with match: {tags: ...}, reason, owner, expires)",
+                    ));
+                }
             }
         }
         out

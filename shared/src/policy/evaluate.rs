@@ -173,9 +173,19 @@ impl Policy {
         if let Some(verdict) = screen_settings(&settings, &because, finding) {
             return verdict;
         }
-        let ended = match self.exempted(target_arn, &finding.account, tags, today) {
-            Exempted::Yes(why) | Exempted::Malformed(why) => return skip(Reason::Exempt, why),
-            Exempted::No(ended) => ended,
+        let (ended, doubt) = match self.exempted(target_arn, &finding.account, tags, today) {
+            Exempted::Yes(why) => return skip(Reason::Exempt, why),
+            Exempted::Tagged(why) if !finding.is_threat() => return skip(Reason::Exempt, why),
+            // On a threat finding the resource may be in other hands: its own tag is no
+            // exemption a person answers for, so a person approves or not.
+            Exempted::Tagged(why) => (
+                Vec::new(),
+                Some(format!(
+                    "{why}; but on a threat finding the resource's own tag is not trusted to exempt it (whoever controls the resource can set it), so the fix waits for approval"
+                )),
+            ),
+            Exempted::Unhonoured(why) => (Vec::new(), Some(why)),
+            Exempted::No(ended) => (ended, None),
         };
         if let Some(why) =
             crate::principal::protection(&self.exemptions.protected_principals, None, target_arn)
@@ -202,6 +212,16 @@ impl Policy {
         {
             because = format!("{owner} ({} over enforce by {because})", self.iac.mode);
             mode = self.iac.mode;
+        }
+        // An exemption tag that cannot be honoured stops nothing by itself, and acts on nothing
+        // by itself either: a person decides (dry-run stays dry-run).
+        if let Some(why) = doubt {
+            if mode == Mode::Enforce {
+                because = format!("{why} (approve over enforce by {because})");
+                mode = Mode::Approve;
+            } else {
+                because = format!("{because}; {why}");
+            }
         }
         // "Reflex: approve" is the approval an `approve` mode waits for. "Reflex: remediate" runs
         // the fix under the policy (approve mode still waits), and a dry-run policy stays

@@ -49,8 +49,6 @@ remediations:
         set: {mode: approve}
       - match: {tags: {environment: "dev*"}, types: ["S3.8"]}
         set: {mode: dry-run}
-      - match: {tags: {team: sandbox}}
-        set: {enabled: false}
 "#;
 
 #[test]
@@ -58,7 +56,6 @@ fn overrides_by_tag_choose_the_mode_once_the_tags_are_read() {
     let p = yaml(BY_TAG);
     let prod = tags(&[("environment", "prod")]);
     let dev = tags(&[("environment", "dev-2")]);
-    let sandbox = tags(&[("team", "sandbox"), ("environment", "prod")]);
     let other = tags(&[("environment", "staging")]);
     // (tags, intent, what the decision says)
     let cases: Vec<(Option<&Tags>, Option<Intent>, &str)> = vec![
@@ -75,11 +72,10 @@ fn overrides_by_tag_choose_the_mode_once_the_tags_are_read() {
             "dry-run: remediations.s3-block-public-access.overrides[1] (tag environment=dev-2)",
         ),
         (
-            Some(&sandbox),
+            Some(&other),
             None,
-            "skip disabled: disabled by remediations.s3-block-public-access.overrides[2] (tag team=sandbox)",
+            "enforce: remediations.s3-block-public-access",
         ),
-        (Some(&other), None, "enforce: remediations.s3-block-public-access"),
         // The approval an approve mode chosen by tag waits for.
         (
             Some(&prod),
@@ -87,10 +83,27 @@ fn overrides_by_tag_choose_the_mode_once_the_tags_are_read() {
             "enforce: approved by the Reflex: approve custom action",
         ),
         // An approval cannot lift a dry-run chosen by tag.
-        (Some(&dev), Some(Intent::Approve), "dry-run: remediations.s3-block-public-access.overrides[1] (tag environment=dev-2)"),
+        (
+            Some(&dev),
+            Some(Intent::Approve),
+            "dry-run: remediations.s3-block-public-access.overrides[1] (tag environment=dev-2)",
+        ),
     ];
     for (t, intent, want) in cases {
         assert_eq!(said(decide(&p, intent, t)), want, "{t:?} {intent:?}");
+    }
+    // Whoever may tag chooses the overrides by tag: they may choose a mode, never stop the fix
+    // (that is an exemption, with a reason, an owner and an end).
+    for set in ["{enabled: false}", "{severity_threshold: 90}"] {
+        let stop = format!(
+            "version: 1\nremediations:\n  s3-block-public-access:\n    overrides:\n      - match: {{tags: {{team: sandbox}}}}\n        set: {set}\n"
+        );
+        let p = Policy::from_yaml(&stop).map(|_| ()).unwrap_err();
+        assert!(
+            p.to_string()
+                .contains("overrides[0].set`: an override that matches tags may set only `mode`"),
+            "{set}: {p}"
+        );
     }
 }
 
@@ -257,7 +270,7 @@ fn the_exemption_tag_names_its_end_and_reason_and_a_malformed_one_fails_closed()
     let cases = [
         (
             "2026-12-03;legacy website, ticket SEC-12",
-            "skip exempt: exempt by the exemption tag reflex:exempt (until 2026-12-03): legacy website, ticket SEC-12",
+            "skip exempt: exempt by the exemption tag reflex:exempt (until 2026-12-03): \"legacy website, ticket SEC-12\"",
         ),
         (
             "2026-12-02;legacy website",
@@ -265,17 +278,28 @@ fn the_exemption_tag_names_its_end_and_reason_and_a_malformed_one_fails_closed()
         ),
         ("false", "enforce: remediations.s3-block-public-access"),
         ("FALSE", "enforce: remediations.s3-block-public-access"),
+        // A tag that cannot be honoured exempts nothing, and acts on nothing by itself: the
+        // fix waits for a person.
         (
             "true",
-            "skip exempt: the exemption tag reflex:exempt=\"true\" is malformed (no `;` between the date and the reason; the form is <YYYY-MM-DD>;<reason>): nothing was changed; correct the tag or remove it",
+            "approve: the exemption tag reflex:exempt=\"true\" is malformed (no `;` between the date and the reason; the form is <YYYY-MM-DD>;<reason>): it exempts nothing, so the fix waits for approval; correct the tag or remove it (approve over enforce by remediations.s3-block-public-access)",
         ),
         (
             "2026-02-30;x",
-            "skip exempt: the exemption tag reflex:exempt=\"2026-02-30;x\" is malformed (\"2026-02-30\" is not a date YYYY-MM-DD; the form is <YYYY-MM-DD>;<reason>): nothing was changed; correct the tag or remove it",
+            "approve: the exemption tag reflex:exempt=\"2026-02-30;x\" is malformed (\"2026-02-30\" is not a date YYYY-MM-DD; the form is <YYYY-MM-DD>;<reason>): it exempts nothing, so the fix waits for approval; correct the tag or remove it (approve over enforce by remediations.s3-block-public-access)",
         ),
         (
             "2027-01-01; ",
-            "skip exempt: the exemption tag reflex:exempt=\"2027-01-01; \" is malformed (no reason after the `;`; the form is <YYYY-MM-DD>;<reason>): nothing was changed; correct the tag or remove it",
+            "approve: the exemption tag reflex:exempt=\"2027-01-01; \" is malformed (no reason after the `;`; the form is <YYYY-MM-DD>;<reason>): it exempts nothing, so the fix waits for approval; correct the tag or remove it (approve over enforce by remediations.s3-block-public-access)",
+        ),
+        // Within exemptions.tag_max_days (90) of today, and beyond it: no tag exempts for ever.
+        (
+            "2027-03-03;quarter",
+            "skip exempt: exempt by the exemption tag reflex:exempt (until 2027-03-03): \"quarter\"",
+        ),
+        (
+            "2999-12-31;for ever",
+            "approve: the exemption tag reflex:exempt=\"2999-12-31;for ever\" ends 2999-12-31, beyond exemptions.tag_max_days (90 days from today): it exempts nothing, so the fix waits for approval; shorten it, or declare the exemption in the policy (approve over enforce by remediations.s3-block-public-access)",
         ),
     ];
     for (value, want) in cases {
@@ -287,7 +311,58 @@ fn the_exemption_tag_names_its_end_and_reason_and_a_malformed_one_fails_closed()
     let t = tags(&[("team:keep", "2026-12-31;kept"), ("reflex:exempt", "junk")]);
     assert_eq!(
         said(decide(&own, None, Some(&t))),
-        "skip exempt: exempt by the exemption tag team:keep (until 2026-12-31): kept"
+        "skip exempt: exempt by the exemption tag team:keep (until 2026-12-31): \"kept\""
+    );
+    // On a threat finding the resource may be in other hands: its own tag holds the fix for
+    // approval instead of exempting it; under dry-run it stays dry-run, saying so.
+    let mut threat = super::finding(
+        crate::finding::FindingKind::GuarddutyType(
+            "Policy:S3/BucketBlockPublicAccessDisabled".into(),
+        ),
+        50,
+    );
+    let t = tags(&[("reflex:exempt", "2026-12-31;kept")]);
+    let v = p.evaluate_at(
+        S3,
+        Risk::Low,
+        &threat,
+        BUCKET,
+        OWN,
+        Some(&t),
+        day("2026-12-03"),
+    );
+    assert_eq!(
+        said(v),
+        "approve: exempt by the exemption tag reflex:exempt (until 2026-12-31): \"kept\"; but on a threat finding the resource's own tag is not trusted to exempt it (whoever controls the resource can set it), so the fix waits for approval (approve over enforce by remediations.s3-block-public-access)"
+    );
+    threat.intent = Some(Intent::Approve);
+    let v = p.evaluate_at(
+        S3,
+        Risk::Low,
+        &threat,
+        BUCKET,
+        OWN,
+        Some(&t),
+        day("2026-12-03"),
+    );
+    assert!(
+        said(v).starts_with("enforce: approved by"),
+        "a person's approval acts"
+    );
+    let dry = yaml("version: 1\ndefaults: {mode: dry-run}");
+    threat.intent = None;
+    let v = dry.evaluate_at(
+        S3,
+        Risk::Low,
+        &threat,
+        BUCKET,
+        OWN,
+        Some(&t),
+        day("2026-12-03"),
+    );
+    assert!(
+        said(v).starts_with("dry-run: defaults; exempt by"),
+        "dry-run stays"
     );
     assert_eq!(
         parse_exemption_tag(" 2027-06-30 ; owner said so "),
