@@ -447,11 +447,25 @@ async fn run(mut cli: Cli) -> Result<()> {
             policy_cmd::run(args.command, &parameter).await?;
         }
         Command::Init => {
-            let created = ledger(&cli.table).await.create_table_if_absent().await?;
+            let ledger = ledger(&cli.table).await;
+            let created = ledger.create_table_if_absent().await?;
+            let added = if created {
+                Vec::new()
+            } else {
+                ledger.add_missing_indexes().await?
+            };
             println!(
-                "table {}: {}",
+                "table {}: {}{}",
                 cli.table,
-                if created { "created" } else { "already exists" }
+                if created { "created" } else { "already exists" },
+                if added.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; index {} added (DynamoDB builds it in the background)",
+                        added.join(", ")
+                    )
+                }
             );
         }
         Command::Replay {

@@ -747,3 +747,71 @@ fn audit_lists_the_exemptions_ending_soon_first() {
     assert!(table.contains("--tag-filters Key=reflex:exempt"), "{table}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A table an earlier `reflex init` made, before the by-status index existed: `init` adds the
+/// index, and `audit --status` (which answers only through it) works on that table.
+#[tokio::test]
+async fn init_adds_an_index_an_older_table_lacks() {
+    endpoint();
+    let table = unique_table();
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    reflex_shared::ledger::table::create_table(&db, &table)
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    db.update_table()
+        .table_name(&table)
+        .global_secondary_index_updates(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("by-status")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let indexes = |db: aws_sdk_dynamodb::Client, table: String| async move {
+        let out = db.describe_table().table_name(table).send().await.unwrap();
+        let mut names: Vec<String> = out
+            .table()
+            .unwrap()
+            .global_secondary_indexes()
+            .iter()
+            .filter_map(|g| g.index_name().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        indexes(db.clone(), table.clone()).await,
+        ["by-resource", "by-time"]
+    );
+
+    let t = ["--table", table.as_str()];
+    let init = reflex(&[&["init"][..], &t].concat());
+    assert!(init.status.success(), "{:?}", text(&init));
+    assert!(
+        text(&init)
+            .0
+            .contains("already exists; index by-status added"),
+        "{:?}",
+        text(&init)
+    );
+    assert_eq!(
+        indexes(db.clone(), table.clone()).await,
+        ["by-resource", "by-status", "by-time"]
+    );
+    let again = reflex(&[&["init"][..], &t].concat());
+    assert_eq!(
+        text(&again).0.trim(),
+        format!("table {table}: already exists")
+    );
+    let audit = reflex(&[&["audit", "--status", "failed"][..], &t].concat());
+    assert!(audit.status.success(), "{:?}", text(&audit));
+}

@@ -956,6 +956,41 @@ impl Ledger {
     /// Create the table with `table::DEFINITION` if it does not exist: keys, indexes, billing,
     /// deletion protection and encryption at creation; then, once it is active, point-in-time
     /// recovery and TTL (separate APIs). `Ok(true)` if created.
+    /// Add the indexes the table's definition names that an existing table lacks (one made by
+    /// an earlier `reflex init`, before `by-status`): the names added. A deployed stack's table
+    /// gets them from its template instead.
+    pub async fn add_missing_indexes(&self) -> Result<Vec<&'static str>, LedgerError> {
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.aws("DescribeTable", e))?;
+        let have: Vec<&str> = out
+            .table()
+            .map(|t| {
+                t.global_secondary_indexes()
+                    .iter()
+                    .filter_map(|g| g.index_name())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut added = Vec::new();
+        for &(index, hash, range) in table::DEFINITION.indexes {
+            if have.contains(&index) {
+                continue;
+            }
+            table::add_index(&self.client, &self.table, (index, hash, range))
+                .map_err(|e| LedgerError::Codec(self.table.clone(), e.to_string()))?
+                .send()
+                .await
+                .map_err(|e| self.aws("UpdateTable", e))?;
+            added.push(index);
+        }
+        Ok(added)
+    }
+
     pub async fn create_table_if_absent(&self) -> Result<bool, LedgerError> {
         match self
             .client

@@ -59,6 +59,42 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, aws_sdk_dynamodb::
         .build()
 }
 
+/// An UpdateTable request that adds the index `index` (hash key `hash`, range key `range`) of
+/// `DEFINITION` to an existing table.
+pub fn add_index(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    (index, hash, range): (&str, &str, &str),
+) -> Result<
+    aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder,
+    aws_sdk_dynamodb::error::BuildError,
+> {
+    let mut req = client.update_table().table_name(table);
+    for name in [hash, range] {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        );
+    }
+    let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+        .index_name(index)
+        .key_schema(key(hash, KeyType::Hash)?)
+        .key_schema(key(range, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()?;
+    Ok(req.global_secondary_index_updates(
+        aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+            .create(create)
+            .build(),
+    ))
+}
+
 /// A CreateTable request for `DEFINITION`.
 pub fn create_table(
     client: &aws_sdk_dynamodb::Client,

@@ -59,6 +59,9 @@ pub(super) struct Run<'a, R> {
     /// The target a record already holds (an approval of it): used as stored, never resolved
     /// again from the finding.
     pub(super) stored_target: Option<serde_json::Value>,
+    /// An outcome stored under a shared resource's lease, told (metrics, the notification)
+    /// once the lease is released: other findings on that resource wait for it, not for SNS.
+    told_after_release: std::sync::Mutex<Option<OutcomeRecord>>,
 }
 
 /// The record being worked on, and what it is worked on with.
@@ -141,6 +144,7 @@ impl<'a, R: Remediation> Run<'a, R> {
                 claim_token: uuid::Uuid::new_v4().to_string(),
             },
             stored_target: None,
+            told_after_release: std::sync::Mutex::new(None),
         }
     }
 
@@ -345,6 +349,14 @@ impl<'a, R: Remediation> Run<'a, R> {
                 // Its deadline ends it anyway.
                 warn!(resource, error = %e, "resource lease not released");
             }
+        }
+        let deferred = self
+            .told_after_release
+            .lock()
+            .ok()
+            .and_then(|mut d| d.take());
+        if let Some(record) = deferred {
+            after_outcome(self.setup, &record, true).await;
         }
         outcome
     }
@@ -1094,8 +1106,17 @@ impl<'a, R: Remediation> Run<'a, R> {
         if finding.source.in_security_hub() {
             self.report(&record, finding).await;
         }
-        // Last: metrics, and the notification the outcome calls for.
-        after_outcome(self.setup, &record, true).await;
+        // Last: metrics, and the notification the outcome calls for; under a shared resource's
+        // lease, once it is released (see `finding`).
+        let deferred = w.shared.is_some()
+            && self
+                .told_after_release
+                .lock()
+                .map(|mut d| *d = Some(record.clone()))
+                .is_ok();
+        if !deferred {
+            after_outcome(self.setup, &record, true).await;
+        }
         Ok(outcome)
     }
 
