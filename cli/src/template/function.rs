@@ -426,33 +426,41 @@ pub fn section(spec: &Spec) -> String {
   # `Failures`), not invocation errors. Those are mostly `Reflex.RecordBusy`, a duplicate told to
   # come back later on purpose; an invocation that still fails after Lambda's retries lands in
   # FailedInvocations, alarmed on its own.
-  {id}Failures:
-    Type: AWS::CloudWatch::Alarm
-    Properties:
-      AlarmDescription: {alarm}
-      Namespace: !Sub Reflex/${{AWS::StackName}}
-      MetricName: Failures
-      Dimensions:
-        - Name: Remediation
-          Value: {name}
-      Statistic: Sum
-      Period: 300
-      EvaluationPeriods: 1
-      Threshold: 0
-      ComparisonOperator: GreaterThanThreshold
-      TreatMissingData: notBreaching
-      AlarmActions:
-        - !Ref NotificationTopic
-
+{failures}
   # A notification SNS did not take (the EMF metric `NotificationsFailed`): the outcome stands
   # and is on record, but nobody was told. Its own alarm, so the console shows it even when the
   # topic itself is what fails.
-  {id}NotificationsFailed:
+{unheard}",
+        description = scalar(&format!("Reflex remediation {name}")),
+        role_path = reflex_shared::principal::REFLEX_ROLE_PATH,
+        remediation = remediation_statement(spec),
+        table = pipeline_policy::table_statements(name),
+        events = events(spec),
+        failures = metric_alarm(
+            &id,
+            name,
+            "Failures",
+            &format!("{name} stored a failed or verification-failed outcome; reflex audit --status failed"),
+        ),
+        unheard = metric_alarm(
+            &id,
+            name,
+            "NotificationsFailed",
+            &format!("{name} could not publish a notification (SNS refused it); the outcomes are on record: reflex audit --since 1h"),
+        ),
+    )
+}
+
+/// An alarm on one of the function's EMF metrics (namespace `Reflex/<stack>`, dimension
+/// `Remediation`): any datum above 0 in 5 minutes notifies the stack's topic.
+fn metric_alarm(id: &str, name: &str, metric: &str, description: &str) -> String {
+    format!(
+        "  {id}{metric}:
     Type: AWS::CloudWatch::Alarm
     Properties:
-      AlarmDescription: {unheard}
+      AlarmDescription: {description}
       Namespace: !Sub Reflex/${{AWS::StackName}}
-      MetricName: NotificationsFailed
+      MetricName: {metric}
       Dimensions:
         - Name: Remediation
           Value: {name}
@@ -465,16 +473,6 @@ pub fn section(spec: &Spec) -> String {
       AlarmActions:
         - !Ref NotificationTopic
 ",
-        description = scalar(&format!("Reflex remediation {name}")),
-        role_path = reflex_shared::principal::REFLEX_ROLE_PATH,
-        remediation = remediation_statement(spec),
-        table = pipeline_policy::table_statements(name),
-        events = events(spec),
-        alarm = scalar(&format!(
-            "{name} stored a failed or verification-failed outcome; reflex audit --status failed"
-        )),
-        unheard = scalar(&format!(
-            "{name} could not publish a notification (SNS refused it); the outcomes are on record: reflex audit --since 1h"
-        )),
+        description = scalar(description)
     )
 }

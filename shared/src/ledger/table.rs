@@ -78,15 +78,11 @@ pub fn add_index(
                 .build()?,
         );
     }
+    let (keys, projection) = index_shape(hash, range)?;
     let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
         .index_name(index)
-        .key_schema(key(hash, KeyType::Hash)?)
-        .key_schema(key(range, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .set_key_schema(Some(keys))
+        .projection(projection)
         .build()?;
     Ok(req.global_secondary_index_updates(
         aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
@@ -123,18 +119,26 @@ pub fn create_table(
         );
     }
     for (index, hash, range) in DEFINITION.indexes {
+        let (keys, projection) = index_shape(hash, range)?;
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(*index)
-                .key_schema(key(hash, KeyType::Hash)?)
-                .key_schema(key(range, KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .set_key_schema(Some(keys))
+                .projection(projection)
                 .build()?,
         );
     }
     Ok(req)
+}
+
+/// Every index's shape: its hash and range keys, all attributes projected.
+fn index_shape(
+    hash: &str,
+    range: &str,
+) -> Result<(Vec<KeySchemaElement>, Projection), aws_sdk_dynamodb::error::BuildError> {
+    let keys = vec![key(hash, KeyType::Hash)?, key(range, KeyType::Range)?];
+    let projection = Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build();
+    Ok((keys, projection))
 }
