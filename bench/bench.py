@@ -142,6 +142,15 @@ class Emulator:
             self.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[p])
         return group
 
+    def group_rules(self, group):
+        """[(port and range, rule id)]: a revoke names its rules by id, so a replay of recorded
+        calls maps the recording's ids to a new group's."""
+        rules = self.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+        return sorted(
+            ("%s %s %s" % (r.get("FromPort"), r.get("CidrIpv4") or r.get("CidrIpv6"), r.get("IsEgress")), r["SecurityGroupRuleId"])
+            for r in rules["SecurityGroupRules"]
+        )
+
     def ssh_closed(self, group):
         g = self.ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
         for p in g["IpPermissions"]:
@@ -167,7 +176,8 @@ class Scenario:
             emu.public_bucket()
             return self.raw, [], emu.bucket_blocked
         group = emu.open_group()
-        return self.raw.replace(SAMPLE_GROUP, group), [(SAMPLE_GROUP, group)], lambda: emu.ssh_closed(group)
+        subst = [(SAMPLE_GROUP, group)] + emu.group_rules(group)
+        return self.raw.replace(SAMPLE_GROUP, group), subst, lambda: emu.ssh_closed(group)
 
 
 SCENARIOS = [
@@ -338,14 +348,19 @@ def record_calls(args, emu, sc, report=None):
     return warm, subst
 
 
+def remap(recorded, now):
+    """The recording's resource ids mapped to this run's, by what each stands for."""
+    then = dict(recorded)
+    return [(then[k], v) for k, v in now if k in then and then[k] != v]
+
+
 def api_floor(args, emu, sc, warm_calls, recorded_subst, report):
     """The warm fix's recorded requests, sent again back to back by a bare client."""
     times, differ = [], set()
     la = load()
     for _ in range(args.runs):
         event, subst, _ = sc.prepare(emu)
-        # The recording's resource ids, mapped to this run's.
-        mapping = [(then[1], now[1]) for then, now in zip(recorded_subst, subst)]
+        mapping = remap(recorded_subst, subst)
         client = BareClient(emu.endpoint)
         try:
             took, d = client.replay(warm_calls, mapping)
@@ -401,6 +416,8 @@ def zip_sizes(args, report, functions):
         for arch, target in builds:
             for function in functions:
                 binary = target / function
+                if not binary.exists():
+                    continue
                 path = Path(tmp) / (arch + function + ".zip")
                 with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
                     info = zipfile.ZipInfo("bootstrap")
@@ -434,6 +451,7 @@ def main():
     want = lambda part: not only or part in only  # noqa: E731
 
     functions = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists())
+    built = [f for f in functions if (args.target / f).exists()]
     emu = Emulator(os.environ["AWS_ENDPOINT_URL"], args.reflex)
     config = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -466,10 +484,12 @@ def main():
                     load(),
                     0,
                 )
+        if built != functions:
+            report.note("not built, so without cold start and zip: %s" % ", ".join(sorted(set(functions) - set(built))))
         if want("cold"):
-            cold_starts(args, emu, report, functions)
+            cold_starts(args, emu, report, built)
         if want("zip"):
-            zip_sizes(args, report, functions)
+            zip_sizes(args, report, built)
         if want("throughput"):
             import throughput
 

@@ -38,8 +38,16 @@ class Call:
         if m:
             return "%s %s" % (service, m.group(1).decode())
         path, _, query = self.path.partition("?")
-        sub = query.split("=")[0].split("&")[0]
-        return "%s %s %s%s" % (service, self.method, "/".join(path.split("/")[:2]) + ("/…" if path.count("/") > 1 else ""), "?" + sub if sub else "")
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        if "x-id" in params:
+            return "%s %s" % (service, params["x-id"])
+        sub = next(iter(params), "")
+        verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}.get(self.method, self.method)
+        known = {"publicAccessBlock": "PublicAccessBlock", "tagging": "BucketTagging", "policy": "BucketPolicy",
+                 "encryption": "BucketEncryption", "acl": "BucketAcl", "location": "BucketLocation"}
+        if sub in known:
+            return "%s %s%s" % (service, verb, known[sub])
+        return "%s %s %s%s" % (service, self.method, path.split("/")[1] if "/" in path else path, "?" + sub if sub else "")
 
 
 class RecordingProxy:

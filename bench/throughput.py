@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from bench import ROOT, SAMPLE_BUCKET, SAMPLE_GROUP, SCENARIOS, FunctionProcess, load, record_calls
+from bench import ROOT, SAMPLE_BUCKET, SAMPLE_GROUP, SCENARIOS, FunctionProcess, load, record_calls, remap
 from calls import BareClient
 
 GD_FINDING_ID = "60b8c1d2e3f4a5b6c7d8e9f0a1b2c3d4"
@@ -196,7 +196,10 @@ def check_table(emu, events, answered, lost, kinds):
             if twice:
                 problems.append("%s: %s called twice" % (res, twice))
             budget = rec.get("budget") or {}
-            budget_counts[(rec.get("remediation"), budget.get("window"), budget.get("count"))] += 1
+            if budget.get("count") is None:
+                problems.append("%s: no budget unit recorded" % res)
+            else:
+                budget_counts[(rec.get("remediation"), budget.get("window"), budget.get("count"))] += 1
     missing = [r for r in deliveries_sent if by_resource[r] == 0]
     extra = [r for r, c in by_resource.items() if c > 1]
     if missing:
@@ -229,9 +232,9 @@ def emulator_capacity(args, emu, n_fixes, rng):
         list(pool.map(emu.public_bucket, buckets))
         groups = list(pool.map(lambda i: emu.open_group("cap-%05d" % i, rules=2), range(n_fixes - half)))
     for b in buckets:
-        jobs.put((S3, [(SAMPLE_BUCKET, b)]))
+        jobs.put((S3, [(SAMPLE_BUCKET, b)] if b != SAMPLE_BUCKET else []))
     for g in groups:
-        jobs.put((SG, [(recorded[SG][1][0][1], g)]))
+        jobs.put((SG, remap(recorded[SG][1], [(SAMPLE_GROUP, g)] + emu.group_rules(g))))
     differ = set()
 
     def worker():
