@@ -7,9 +7,18 @@ rounds; timed runs go straight to the emulator.
 
 import http.client
 import re
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A peer that goes away (a function process killed at the end of a run) is not an error."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 from urllib.parse import urlsplit
 
 HOP = {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "expect"}
@@ -113,7 +122,7 @@ class RecordingProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -10,9 +10,18 @@ It is a measuring device, not a Lambda emulator.
 import itertools
 import json
 import queue
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A peer that goes away (a function process killed at the end of a run) is not an error."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:reflex-bench"
 
@@ -92,7 +101,7 @@ class RuntimeApi:
                 self.wfile.write(b"{}")
                 api.posted.put((request_id, kind, body, now))
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.address = "127.0.0.1:%d" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
