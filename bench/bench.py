@@ -387,8 +387,10 @@ def api_floor(args, emu, sc, warm_calls, recorded_subst, report):
 
 
 def cold_starts(args, emu, report, functions):
-    """Exec of each function binary to its first `next` (STS and the policy read at init
-    included); for the scenarios, the first event too; peak RSS of the process after it."""
+    """Exec of each function binary to its first `next` (whatever it does at init included:
+    since the tuning, no AWS call; the policy's first read runs in the background and is paid,
+    where it is not yet done, by the first event); for the scenarios, the first event too; peak
+    RSS of the process after it."""
     scen = {s.function: s for s in SCENARIOS}
     for function in functions:
         ready, first, rss = [], [], []

@@ -1184,9 +1184,16 @@ async fn records_expire_only_when_the_operator_sets_a_ttl() {
 }
 
 #[tokio::test]
-async fn setup_from_env_learns_its_account_from_sts() {
-    // Uses the process environment exactly as a Lambda cold start would.
-    let setup = reflex_shared::Setup::from_env().await.expect("setup");
+async fn the_cli_setup_learns_its_account_from_sts() {
+    // Uses the process environment as `reflex replay` does (a function learns its account from
+    // its invoked ARN instead: `setup::identity_from_function_arn`).
+    let setup = reflex_shared::Setup::cold_start(
+        reflex_shared::setup::sdk_config().await,
+        reflex_shared::setup::Settings::from_env().expect("settings"),
+        reflex_shared::policy::PolicySource::from_env(),
+    )
+    .await
+    .expect("setup");
     assert_eq!(setup.account_id, ACCOUNT);
     assert!(setup.policy.current().await.unwrap().is_ok());
     assert!(reflex_shared::setup::s3_path_style(&setup.sdk));

@@ -9,7 +9,7 @@ use crate::policy_choice;
 use crate::render::Format;
 use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
-use reflex_shared::policy::{load_policy, ListedExemption, Policy};
+use reflex_shared::policy::{ListedExemption, Policy};
 
 /// The policy `request` names, as the functions would apply it (the first-deploy policy where
 /// the deployment's parameter does not exist: it has no exemptions), said on stderr.
@@ -18,14 +18,12 @@ pub async fn policy_in_force(
     request: policy_choice::Request,
 ) -> Result<Policy> {
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let chosen = policy_choice::choose(request, &ssm).await?;
+    let (chosen, read) = policy_choice::choose_and_read(request, &ssm).await?;
     eprintln!("{chosen}");
     if chosen.fallback {
         return Ok(Policy::default());
     }
-    load_policy(&chosen.source, &ssm)
-        .await
-        .context("cannot read the policy in force")
+    read.context("cannot read the policy in force")
 }
 
 /// How to find the exemptions carried as a tag, which no policy lists.

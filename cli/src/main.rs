@@ -10,12 +10,13 @@ use reflex_cli::render::{self, Format};
 use reflex_cli::{demo, functions, policy_choice, policy_cmd, render_record};
 use reflex_shared::ledger::{table, Ledger};
 use reflex_shared::operator::{self, Order};
-use reflex_shared::policy::PolicySource;
+use reflex_shared::policy::{PolicyCache, PolicySource};
 use reflex_shared::setup::Settings;
 use reflex_shared::status::Status;
 use reflex_shared::{logging, setup, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Reflex: auto-remediation for AWS security findings — the operator's and auditor's tool.
 ///
@@ -332,11 +333,18 @@ async fn setup_for(table: &str, policy: Request) -> Result<Setup> {
         ..Settings::from_env()?
     };
     let sdk = setup::sdk_config().await;
-    let chosen = policy_choice::choose(policy, &aws_sdk_ssm::Client::new(&sdk)).await?;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    // Who you are and the policy, in one round; the policy read once.
+    let (identity, chosen) = tokio::join!(
+        setup::identity_from_sts(&sdk),
+        policy_choice::choose_and_read(policy, &ssm)
+    );
+    let (chosen, read) = chosen?;
     eprintln!("{chosen}");
-    Setup::cold_start(sdk, settings, Ok(chosen.source))
-        .await
-        .context("cannot set up the function environment")
+    let cache = PolicyCache::preloaded(chosen.source, ssm, settings.policy_max_age, read)
+        .context("cannot set up the function environment")?;
+    let identity = identity.context("cannot set up the function environment")?;
+    Ok(Setup::assemble(sdk, settings, Arc::new(cache), identity))
 }
 
 /// Who the operator's credentials are, as STS says.

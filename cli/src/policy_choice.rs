@@ -4,8 +4,7 @@
 //! not exist they apply what the functions apply then: the first-deploy policy, every
 //! remediation in dry-run. Whatever is chosen is said on stderr.
 
-use reflex_shared::aws_error;
-use reflex_shared::policy::{PolicyError, PolicySource};
+use reflex_shared::policy::{load_policy, Policy, PolicyError, PolicySource};
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -96,36 +95,43 @@ pub fn settle(name: &str, probe: Probe) -> Result<Chosen, ChoiceError> {
     }
 }
 
-/// Resolve a request, reading the deployment's parameter ([`deployed`]) only when nothing
-/// else was named.
-pub async fn choose(request: Request, ssm: &aws_sdk_ssm::Client) -> Result<Chosen, ChoiceError> {
+/// Resolve a request and read the policy it names, in one read: a function applies what this
+/// read gives. For the deployment's parameter ([`deployed`]), the read also settles the choice
+/// (see [`settle`]): not found is the first-deploy policy, as a function's read gives it; any
+/// other failure to read it is an error, never a silent fallback. The read is `Err` only for a
+/// named source that cannot be read, or a policy that is not valid (recorded by every run as
+/// `policy-invalid`).
+pub async fn choose_and_read(
+    request: Request,
+    ssm: &aws_sdk_ssm::Client,
+) -> Result<(Chosen, Result<Policy, PolicyError>), ChoiceError> {
     match request {
-        Request::Given(source) => Ok(Chosen {
-            source,
-            fallback: false,
-        }),
-        Request::Deployed => settle(deployed(), probe(ssm, deployed()).await),
+        Request::Given(source) => {
+            let read = load_policy(&source, ssm).await;
+            let chosen = Chosen {
+                source,
+                fallback: false,
+            };
+            Ok((chosen, read))
+        }
+        Request::Deployed => {
+            let name = deployed();
+            let read = load_policy(&PolicySource::Parameter(name.into()), ssm).await;
+            settle(name, probe_of(&read)).map(|chosen| (chosen, read))
+        }
     }
 }
 
-/// Read the deployment's parameter as the functions do (decrypted), to learn whether it exists
-/// and is readable; the cold start then reads it for use.
-async fn probe(ssm: &aws_sdk_ssm::Client, name: &str) -> Probe {
-    match ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-    {
-        Ok(_) => Probe::Found,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_parameter_not_found()) =>
-        {
-            Probe::NotFound
+/// What a read of the deployment's parameter says of it.
+fn probe_of(read: &Result<Policy, PolicyError>) -> Probe {
+    match read {
+        // Only a `ParameterNotFound` answer gives the first-deploy policy (never a document).
+        Ok(policy) if policy.first_deploy.is_some() => Probe::NotFound,
+        Ok(_) | Err(PolicyError::Syntax(_) | PolicyError::Invalid { .. }) => Probe::Found,
+        Err(PolicyError::Parameter { message, .. } | PolicyError::Unavailable { message, .. }) => {
+            Probe::Unreadable(message.clone())
         }
-        Err(e) => Probe::Unreadable(aws_error::describe(&e)),
+        Err(other) => Probe::Unreadable(other.to_string()),
     }
 }
 
@@ -204,6 +210,39 @@ mod tests {
             denied.contains(name) && denied.contains("AccessDeniedException"),
             "{denied}"
         );
+    }
+
+    #[test]
+    fn one_read_of_the_deployed_parameter_settles_the_choice() {
+        let invalid = PolicyError::Invalid {
+            key: "version".into(),
+            message: "must be 1".into(),
+        };
+        let denied = PolicyError::Parameter {
+            name: "/p".into(),
+            message: "AccessDeniedException: no".into(),
+        };
+        let throttled = PolicyError::Unavailable {
+            name: "/p".into(),
+            message: "ThrottlingException: slow down".into(),
+        };
+        let cases = [
+            (Ok(Policy::default()), Probe::Found),
+            (Ok(Policy::first_deploy("/p")), Probe::NotFound),
+            (Err(invalid), Probe::Found),
+            (Err(PolicyError::Syntax("bad".into())), Probe::Found),
+            (
+                Err(denied),
+                Probe::Unreadable("AccessDeniedException: no".into()),
+            ),
+            (
+                Err(throttled),
+                Probe::Unreadable("ThrottlingException: slow down".into()),
+            ),
+        ];
+        for (read, want) in cases {
+            assert_eq!(probe_of(&read), want, "{read:?}");
+        }
     }
 
     #[test]

@@ -37,23 +37,32 @@ impl SecurityHubFeedback {
 
     /// Update the finding for an outcome. `None` when the outcome asks for no update.
     pub async fn report(&self, finding: &Finding, status: Status, note: &str) -> Option<Feedback> {
+        Some(match self.prepare(finding, status, note)? {
+            Report::Known(feedback) => feedback,
+            Report::Send(update) => update.send().await,
+        })
+    }
+
+    /// What an outcome's update is: none, one known without a call (it cannot be sent), or
+    /// the call to make. Lets the pipeline send it beside the record's completion.
+    pub fn prepare(&self, finding: &Finding, status: Status, note: &str) -> Option<Report> {
         let workflow = workflow_for(status)?;
         let Some((id, product_arn)) = identifiers(finding) else {
-            return Some(failed(
+            return Some(Report::Known(failed(
                 &workflow,
                 format!(
                     "no Security Hub identifiers kept for {} finding {} (recorded before they were kept); not updated",
                     finding.family(),
                     finding.id
                 ),
-            ));
+            )));
         };
         let identifier = AwsSecurityFindingIdentifier::builder()
             .id(id)
             .product_arn(product_arn)
             .build();
         let note: String = note.chars().take(NOTE_MAX).collect();
-        let mut req = self
+        let mut request = self
             .client
             .batch_update_findings()
             .finding_identifiers(identifier)
@@ -64,9 +73,31 @@ impl SecurityHubFeedback {
                     .build(),
             );
         if let Some(w) = &workflow {
-            req = req.workflow(WorkflowUpdate::builder().status(w.clone()).build());
+            request = request.workflow(WorkflowUpdate::builder().status(w.clone()).build());
         }
-        Some(match req.send().await {
+        Some(Report::Send(Box::new(Update { request, workflow })))
+    }
+}
+
+/// An outcome's update of its Security Hub finding (see [`SecurityHubFeedback::prepare`]).
+#[derive(Debug)]
+pub enum Report {
+    Known(Feedback),
+    Send(Box<Update>),
+}
+
+/// A `BatchUpdateFindings` call, ready to send.
+#[derive(Debug)]
+pub struct Update {
+    request: aws_sdk_securityhub::operation::batch_update_findings::builders::BatchUpdateFindingsFluentBuilder,
+    workflow: Option<WorkflowStatus>,
+}
+
+impl Update {
+    /// Send it; what Security Hub answered, as the record keeps it.
+    pub async fn send(self) -> Feedback {
+        let workflow = self.workflow;
+        match self.request.send().await {
             Ok(out) if out.unprocessed_findings().is_empty() => Feedback {
                 result: FeedbackResult::Updated,
                 workflow_status: workflow.as_ref().map(|w| w.as_str().to_string()),
@@ -87,7 +118,7 @@ impl SecurityHubFeedback {
                     .join("; "),
             ),
             Err(e) => failed(&workflow, crate::aws_error::describe(&e)),
-        })
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! What every function builds once per cold start: the SDK config (with explicit retries and
-//! timeouts), its own account, the policy, the ledger and the Security Hub reporter.
+//! timeouts), the clients, the policy cache; its account comes with its first event. No AWS
+//! call is made at a function's cold start (see [`crate::serve`]).
 
 use crate::config_rules::ConfigRules;
 use crate::ledger::{table, Ledger};
@@ -41,7 +42,7 @@ pub const VERIFY_DELAYS: &[Duration] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("cannot learn this function's own account from STS GetCallerIdentity: {0}")]
+    #[error("cannot learn the account: {0}")]
     Identity(String),
     #[error("environment variable {name}: {message}")]
     Env { name: &'static str, message: String },
@@ -123,7 +124,8 @@ pub struct Setup {
     pub sdk: SdkConfig,
     /// The account this function runs in; findings for any other account are not acted on.
     pub account_id: String,
-    /// Who this process runs as (STS): the approver `reflex approve` records.
+    /// Who this process runs as: for the CLI, STS's answer (the approver `reflex approve`
+    /// records); for a function, its own ARN (the Lambda context's).
     pub caller_arn: String,
     /// The policy, re-read when older than its bound (or why it is unusable: every invocation
     /// then records `policy-invalid`).
@@ -192,39 +194,79 @@ fn env_number<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, Set
     }
 }
 
-impl Setup {
-    /// Everything from the environment.
-    pub async fn from_env() -> Result<Setup, SetupError> {
-        let settings = Settings::from_env()?;
-        Setup::cold_start(sdk_config().await, settings, PolicySource::from_env()).await
-    }
+/// Who a process runs as, in which account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account_id: String,
+    /// The caller's ARN: STS's answer for the CLI; for a function, its own ARN.
+    pub caller_arn: String,
+}
 
-    /// A cold start with the given SDK config: identity and policy are fetched concurrently.
-    /// Fails when either is unavailable (Lambda then retries the invocation); an invalid policy
-    /// does not fail it (every invocation records `policy-invalid`), nor does an ambiguous
-    /// source (`source` is `Err`).
-    pub async fn cold_start(
+/// The account and the function's own ARN from the Lambda context's invoked function ARN
+/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`), which the Lambda service sets on
+/// every invocation (the Runtime API's `Lambda-Runtime-Invoked-Function-Arn`), never the event:
+/// a function needs no STS call to know its account.
+pub fn identity_from_function_arn(arn: &str) -> Result<Identity, SetupError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "lambda", region, account, "function", name, ..]
+            if !partition.is_empty()
+                && !region.is_empty()
+                && !name.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(Identity {
+                account_id: (*account).to_string(),
+                caller_arn: arn.to_string(),
+            })
+        }
+        _ => Err(SetupError::Identity(format!(
+            "the invoked function ARN {arn:?} names no account (expected arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
+        ))),
+    }
+}
+
+/// Who the SDK's credentials are, as STS says (the CLI, and tests acting as a CLI).
+pub async fn identity_from_sts(sdk: &SdkConfig) -> Result<Identity, SetupError> {
+    let identity = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| SetupError::Identity(crate::aws_error::describe(&e)))?;
+    Ok(Identity {
+        caller_arn: identity.arn.clone().unwrap_or_default(),
+        account_id: identity
+            .account
+            .ok_or_else(|| SetupError::Identity("no account in the answer".into()))?,
+    })
+}
+
+/// The policy cache for `source`: read on first use (and again when older than the bound).
+pub fn policy_cache(
+    sdk: &SdkConfig,
+    settings: &Settings,
+    source: Result<PolicySource, PolicyError>,
+) -> PolicyCache {
+    match source {
+        Ok(source) => PolicyCache::lazy(
+            source,
+            aws_sdk_ssm::Client::new(sdk),
+            settings.policy_max_age,
+        ),
+        Err(invalid) => PolicyCache::fixed(Err(invalid)),
+    }
+}
+
+impl Setup {
+    /// The clients and settings around a known identity and policy cache: no AWS call.
+    pub fn assemble(
         sdk: SdkConfig,
         settings: Settings,
-        source: Result<PolicySource, PolicyError>,
-    ) -> Result<Setup, SetupError> {
-        let sts = aws_sdk_sts::Client::new(&sdk);
-        let ssm = aws_sdk_ssm::Client::new(&sdk);
-        let identity = sts.get_caller_identity().send();
-        let policy = async {
-            match source {
-                Ok(source) => PolicyCache::load(source, ssm, settings.policy_max_age).await,
-                Err(invalid) => Ok(PolicyCache::fixed(Err(invalid))),
-            }
-        };
-        let (identity, policy) = tokio::join!(identity, policy);
-        let identity =
-            identity.map_err(|e| SetupError::Identity(crate::aws_error::describe(&e)))?;
-        let caller_arn = identity.arn.clone().unwrap_or_default();
-        let account_id = identity
-            .account
-            .ok_or_else(|| SetupError::Identity("no account in the answer".into()))?;
-        Ok(Setup {
+        policy: Arc<PolicyCache>,
+        identity: Identity,
+    ) -> Setup {
+        Setup {
             ledger: Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table),
             securityhub: SecurityHubFeedback::new(aws_sdk_securityhub::Client::new(&sdk)),
             source: crate::confirm::read::SourceReader::new(&sdk),
@@ -241,11 +283,36 @@ impl Setup {
                 .metrics_namespace
                 .map(Metrics::stdout)
                 .unwrap_or_default(),
-            policy: Arc::new(policy?),
-            account_id,
-            caller_arn,
+            policy,
+            account_id: identity.account_id,
+            caller_arn: identity.caller_arn,
             sdk,
-        })
+        }
+    }
+
+    /// The CLI's set-up (and tests acting as one): who the credentials are (STS) and the policy
+    /// are read concurrently, in one round. Fails when either is unavailable; an invalid policy
+    /// does not fail it (every run records `policy-invalid`), nor does an ambiguous source
+    /// (`source` is `Err`). A function does neither at its cold start (see [`crate::serve`]).
+    pub async fn cold_start(
+        sdk: SdkConfig,
+        settings: Settings,
+        source: Result<PolicySource, PolicyError>,
+    ) -> Result<Setup, SetupError> {
+        let policy = policy_cache(&sdk, &settings, source);
+        Setup::with_identity_and_policy(sdk, settings, policy).await
+    }
+
+    /// [`Setup::cold_start`] with a policy cache already made (perhaps already read).
+    pub async fn with_identity_and_policy(
+        sdk: SdkConfig,
+        settings: Settings,
+        policy: PolicyCache,
+    ) -> Result<Setup, SetupError> {
+        let (identity, read) = tokio::join!(identity_from_sts(&sdk), policy.current());
+        let identity = identity?;
+        read?;
+        Ok(Setup::assemble(sdk, settings, Arc::new(policy), identity))
     }
 }
 
@@ -277,6 +344,46 @@ mod tests {
                     assert!(e.contains(name) && e.contains("two minutes"), "{e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_account_comes_from_the_invoked_function_arn() {
+        let ok = [
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:reflex-s3",
+                "123456789012",
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:000000000001:function:f:live",
+                "000000000001",
+            ),
+            (
+                "arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:f:7",
+                "210987654321",
+            ),
+        ];
+        for (arn, account) in ok {
+            let id = identity_from_function_arn(arn).expect(arn);
+            assert_eq!(
+                (id.account_id.as_str(), id.caller_arn.as_str()),
+                (account, arn)
+            );
+        }
+        let refused = [
+            "",
+            "arn:aws:lambda:us-east-1::function:f",
+            "arn:aws:lambda:us-east-1:12345678901:function:f",
+            "arn:aws:lambda:us-east-1:1234567890123:function:f",
+            "arn:aws:lambda:us-east-1:12345678901x:function:f",
+            "arn:aws:lambda:us-east-1:123456789012:layer:f",
+            "arn:aws:lambda:us-east-1:123456789012:function:",
+            "arn:aws:iam::123456789012:role/f",
+            "arn:aws:lambda::123456789012:function:f",
+        ];
+        for arn in refused {
+            let e = identity_from_function_arn(arn).unwrap_err().to_string();
+            assert!(e.contains("names no account"), "{arn}: {e}");
         }
     }
 

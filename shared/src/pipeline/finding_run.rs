@@ -13,9 +13,10 @@ use crate::ledger::{
     self, Action, AttemptError, Claim, LedgerError, OutcomeRecord, RecordMeta, Suppression,
     Takeover,
 };
-use crate::ledger::{Awaiting, Owned, OwnedChange, ResourceLease};
+use crate::ledger::{Awaiting, Feedback, Owned, OwnedChange, ResourceLease};
 use crate::policy::{Decision, Mode, Policy, PolicyError};
 use crate::remediation::{Applied, Context, Plan, Remediation, RemediationError, Subject, Tags};
+use crate::securityhub::Report;
 use crate::setup::Setup;
 use crate::status::{Reason, Status};
 use chrono::Utc;
@@ -1097,15 +1098,32 @@ impl<'a, R: Remediation> Run<'a, R> {
         let mut record = w.record;
         record.lease_expires_at = None;
         record.updated_at = now();
-        if let Err(e) = self.setup.ledger.complete(&record).await {
+        // The Security Hub update goes beside the completion, in one round: should the
+        // completion fail, the invocation is retried and the retry tells Security Hub again.
+        // An update known without a call (it cannot be sent) is written with the completion.
+        let update = match self.prepare_report(&record, finding) {
+            Some(Report::Known(feedback)) => {
+                record.securityhub = Some(feedback);
+                None
+            }
+            Some(Report::Send(update)) => Some(update),
+            None => None,
+        };
+        let (stored, feedback) = tokio::join!(self.setup.ledger.complete(&record), async {
+            match update {
+                Some(update) => Some(update.send().await),
+                None => None,
+            }
+        });
+        if let Err(e) = stored {
             error!(record_id = %record.record_id, error = %e, "outcome not stored");
             return Err(e.into());
         }
+        if let Some(feedback) = feedback {
+            self.record_feedback(&record, &feedback).await;
+        }
         let outcome = Handled::of(&record, false);
         log_decision(self.name(), &outcome);
-        if finding.source.in_security_hub() {
-            self.report(&record, finding).await;
-        }
         // Last: metrics, and the notification the outcome calls for; under a shared resource's
         // lease, once it is released (see `finding`).
         let deferred = w.shared.is_some()
@@ -1123,6 +1141,19 @@ impl<'a, R: Remediation> Run<'a, R> {
     /// Security Hub feedback, after the outcome is stored; its result is a follow-up update.
     /// A failure here never undoes a fix and never fails the invocation.
     pub(super) async fn report(&self, record: &OutcomeRecord, finding: &Finding) {
+        let feedback = match self.prepare_report(record, finding) {
+            None => return,
+            Some(Report::Known(feedback)) => feedback,
+            Some(Report::Send(update)) => update.send().await,
+        };
+        self.record_feedback(record, &feedback).await;
+    }
+
+    /// The update a Security Hub finding gets for this outcome (none for other sources).
+    fn prepare_report(&self, record: &OutcomeRecord, finding: &Finding) -> Option<Report> {
+        if !finding.source.in_security_hub() {
+            return None;
+        }
         let note = format!(
             "Reflex {}: {} ({}: {}). Handled record {} in table {}.",
             self.name(),
@@ -1132,18 +1163,17 @@ impl<'a, R: Remediation> Run<'a, R> {
             record.record_id,
             self.setup.ledger.table()
         );
-        let Some(feedback) = self
-            .setup
+        self.setup
             .securityhub
-            .report(finding, record.status, &note)
-            .await
-        else {
-            return;
-        };
+            .prepare(finding, record.status, &note)
+    }
+
+    /// What Security Hub answered, on the record (a follow-up update).
+    async fn record_feedback(&self, record: &OutcomeRecord, feedback: &Feedback) {
         if let Err(e) = self
             .setup
             .ledger
-            .set_feedback(&record.record_id, &feedback)
+            .set_feedback(&record.record_id, feedback)
             .await
         {
             warn!(record_id = %record.record_id, error = %e, "Security Hub feedback not recorded");

@@ -115,10 +115,12 @@ pub struct PolicyCache {
 #[derive(Debug)]
 struct Cached {
     value: Arc<Result<Policy, PolicyError>>,
-    /// When the source was last read, successfully or not: the next read is due `max_age` later.
-    read_at: Instant,
-    /// When a policy was last read successfully (valid or not).
-    good_at: Instant,
+    /// When the source was last read, successfully or not (never yet: `None`): the next read
+    /// is due `max_age` later.
+    read_at: Option<Instant>,
+    /// When a policy was last read successfully (valid or not); never yet: `None`, and no
+    /// earlier policy may stand in for a failed read.
+    good_at: Option<Instant>,
     /// Why the last read failed, until a read succeeds. Kept so that every invocation between
     /// two reads is judged by it, not only the one that made the failed read.
     failure: Option<PolicyError>,
@@ -127,6 +129,7 @@ struct Cached {
 impl PolicyCache {
     /// A policy that is never re-read (built-in defaults, tests).
     pub fn fixed(policy: Result<Policy, PolicyError>) -> PolicyCache {
+        let now = Instant::now();
         PolicyCache {
             source: PolicySource::BuiltIn,
             ssm: None,
@@ -134,38 +137,70 @@ impl PolicyCache {
             grace: Duration::ZERO,
             state: tokio::sync::Mutex::new(Cached {
                 value: Arc::new(policy),
-                read_at: Instant::now(),
-                good_at: Instant::now(),
+                read_at: Some(now),
+                good_at: Some(now),
                 failure: None,
             }),
         }
     }
 
-    /// The cold start's read. `Err` only when the policy is unavailable for a passing reason:
-    /// the cold start fails and Lambda retries. An invalid policy is kept, and recorded by
-    /// every invocation as `policy-invalid`.
-    pub async fn load(
-        source: PolicySource,
-        ssm: aws_sdk_ssm::Client,
-        max_age: Duration,
-    ) -> Result<PolicyCache, PolicyError> {
-        let value = match load_policy(&source, &ssm).await {
-            Err(e @ PolicyError::Unavailable { .. }) => return Err(e),
-            other => other,
-        };
-        let now = Instant::now();
-        Ok(PolicyCache {
+    /// A policy read on first use ([`PolicyCache::current`]), not now: a function's cold start
+    /// makes no AWS call, and its first read runs beside the runtime's first poll.
+    pub fn lazy(source: PolicySource, ssm: aws_sdk_ssm::Client, max_age: Duration) -> PolicyCache {
+        PolicyCache {
             source,
             ssm: Some(ssm),
             max_age,
             grace: POLICY_STALE_GRACE,
             state: tokio::sync::Mutex::new(Cached {
-                value: Arc::new(value),
-                read_at: now,
-                good_at: now,
+                // Never handed out: the first `current` reads before it answers.
+                value: Arc::new(Err(PolicyError::Unavailable {
+                    name: "policy".into(),
+                    message: "not read yet".into(),
+                })),
+                read_at: None,
+                good_at: None,
                 failure: None,
             }),
+        }
+    }
+
+    /// A cache whose first read was made by the caller (`reflex replay`: beside its STS call).
+    /// `Err` when that read found the policy unavailable for a passing reason.
+    pub fn preloaded(
+        source: PolicySource,
+        ssm: aws_sdk_ssm::Client,
+        max_age: Duration,
+        read: Result<Policy, PolicyError>,
+    ) -> Result<PolicyCache, PolicyError> {
+        if let Err(e @ PolicyError::Unavailable { .. }) = read {
+            return Err(e);
+        }
+        let cache = PolicyCache::lazy(source, ssm, max_age);
+        let now = Instant::now();
+        let state = Cached {
+            value: Arc::new(read),
+            read_at: Some(now),
+            good_at: Some(now),
+            failure: None,
+        };
+        Ok(PolicyCache {
+            state: tokio::sync::Mutex::new(state),
+            ..cache
         })
+    }
+
+    /// A cache read now. `Err` only when the policy is unavailable for a passing reason (the
+    /// caller fails, and is retried). An invalid policy is kept, and recorded by every
+    /// invocation as `policy-invalid`.
+    pub async fn load(
+        source: PolicySource,
+        ssm: aws_sdk_ssm::Client,
+        max_age: Duration,
+    ) -> Result<PolicyCache, PolicyError> {
+        let cache = PolicyCache::lazy(source, ssm, max_age);
+        cache.current().await?;
+        Ok(cache)
     }
 
     /// The same cache, with another grace period for failed re-reads.
@@ -174,35 +209,38 @@ impl PolicyCache {
         self
     }
 
-    /// The policy in force now, read again if it is older than the bound. `Err(Unavailable)`
-    /// on every call, until a read succeeds, once a read has failed and the last good one is
-    /// older than the grace period. Reads stay one per `max_age` meanwhile, so a throttled SSM
-    /// is not asked again by every invocation.
+    /// The policy in force now, read if it was never read or is older than the bound.
+    /// `Err(Unavailable)` on every call, until a read succeeds, once a read has failed and no
+    /// good one is younger than the grace period (before the first good read, at once). Reads
+    /// stay one per `max_age` meanwhile, so a throttled SSM is not asked again by every
+    /// invocation.
     pub async fn current(&self) -> Result<Arc<Result<Policy, PolicyError>>, PolicyError> {
         let mut cached = self.state.lock().await;
         // Staleness is judged as of the call, not after a read that SDK retries made slow.
         let now = Instant::now();
+        let within_grace = |good_at: Option<Instant>| {
+            good_at.is_some_and(|good| now.duration_since(good) <= self.grace)
+        };
         // Past the grace with no good read, every call fails closed anyway: each one tries a
         // read, so the first call after the source is back acts again.
-        let failing_closed =
-            cached.failure.is_some() && now.duration_since(cached.good_at) > self.grace;
-        if let (Some(ssm), true) = (
-            &self.ssm,
-            failing_closed || now.duration_since(cached.read_at) >= self.max_age,
-        ) {
-            cached.read_at = now;
+        let failing_closed = cached.failure.is_some() && !within_grace(cached.good_at);
+        let due = cached
+            .read_at
+            .is_none_or(|read| now.duration_since(read) >= self.max_age);
+        if let (Some(ssm), true) = (&self.ssm, failing_closed || due) {
+            cached.read_at = Some(now);
             match load_policy(&self.source, ssm).await {
                 Err(e @ PolicyError::Unavailable { .. }) => cached.failure = Some(e),
                 other => {
                     cached.value = Arc::new(other);
-                    cached.good_at = now;
+                    cached.good_at = Some(now);
                     cached.failure = None;
                 }
             }
         }
         match &cached.failure {
             None => Ok(cached.value.clone()),
-            Some(e) if now.duration_since(cached.good_at) <= self.grace => {
+            Some(e) if within_grace(cached.good_at) => {
                 tracing::warn!(error = %e, "policy re-read failed; the last good policy stands in");
                 Ok(cached.value.clone())
             }
