@@ -483,6 +483,9 @@ def main():
     report = Report(args.results)
     try:
         for sc in SCENARIOS:
+            if sc.function not in built:
+                report.note("%s not built: no fix or Custodian figures for it" % sc.function)
+                continue
             if want("fix"):
                 warm = fix_warm(args, emu, sc, report)
                 calls, subst = record_calls(args, emu, sc, report)

@@ -232,7 +232,7 @@ async fn a_lost_answer_on_each_ledger_write_is_recognised_as_our_own() {
     }
 }
 
-/// The policy's source is unavailable: at cold start the cold start fails (Lambda retries; it
+/// The policy's source is unavailable: the first read fails the set-up (Lambda retries; it
 /// is not recorded as `policy-invalid`); on a warm function's re-read the last good policy
 /// stands in for the grace period, then invocations fail closed until a read succeeds.
 #[tokio::test]

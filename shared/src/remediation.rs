@@ -210,7 +210,7 @@ pub trait Remediation: Send + Sync {
     /// The remediation's own section of the policy, `remediations.<name>.parameters`
     /// (`#[serde(deny_unknown_fields)]`: an unknown key is a policy error naming it). A missing
     /// section reads as `{}`: optional fields carry `#[serde(default)]`, and a required one
-    /// missing is `policy-invalid`, naming the key (and fails the cold start).
+    /// missing is `policy-invalid`, naming the key (and fails a function's first invocation).
     type Params: DeserializeOwned + fmt::Debug + Send + Sync;
     /// What the finding says and the plan needs, resolved once and kept in the record:
     /// approval, rollback and completion work from the stored target, never from the finding

@@ -44,7 +44,7 @@ impl SecurityHubFeedback {
     }
 
     /// What an outcome's update is: none, one known without a call (it cannot be sent), or
-    /// the call to make. Lets the pipeline send it beside the record's completion.
+    /// the call to make. Lets the pipeline write a known one with the record's completion.
     pub fn prepare(&self, finding: &Finding, status: Status, note: &str) -> Option<Report> {
         let workflow = workflow_for(status)?;
         let Some((id, product_arn)) = identifiers(finding) else {

@@ -5,7 +5,7 @@
 //! account is in the invoked function's ARN (the Lambda context of every event, set by the
 //! Lambda service), and the policy's first read starts in the background beside that poll.
 
-use crate::pipeline;
+use crate::pipeline::{self, PipelineError};
 use crate::policy::PolicySource;
 use crate::remediation::Remediation;
 use crate::setup::{self, identity_from_function_arn, Settings};
@@ -53,9 +53,7 @@ where
         let setup = ready
             .get_or_try_init(|| first_event(parts, remediation, &event.context))
             .await?;
-        pipeline::handle(setup, remediation, event)
-            .await
-            .map_err(Error::from)
+        pipeline::handle(setup, remediation, event).await
     }))
     .await
 }
@@ -67,16 +65,21 @@ async fn first_event<R: Remediation>(
     (sdk, settings, policy): &(SdkConfig, Settings, Arc<crate::policy::PolicyCache>),
     remediation: &R,
     context: &Context,
-) -> Result<Setup, Error> {
-    let identity = identity_from_function_arn(&context.invoked_function_arn)?;
+) -> Result<Setup, PipelineError> {
+    let identity = identity_from_function_arn(&context.invoked_function_arn)
+        .map_err(|e| PipelineError::NotReady(e.to_string()))?;
     let setup = Setup::assemble(sdk.clone(), settings.clone(), policy.clone(), identity);
     // Unreadable for a passing reason: not ready, and the event is retried (as a cold start
     // that could not read the policy was).
-    setup.policy.current().await?;
+    setup
+        .policy
+        .current()
+        .await
+        .map_err(PipelineError::PolicyUnavailable)?;
     if let Some(e) = pipeline::parameters_error(&setup, remediation).await {
         tracing::error!(error = %e, "the policy's parameters are not usable; nothing will be changed");
         pipeline::record_unusable_parameters(&setup, remediation, &e).await?;
-        return Err(e.into());
+        return Err(PipelineError::NotReady(e));
     }
     if let Err(e) = pipeline::check_parameters(&setup, remediation).await {
         // Fail closed, on the record: every invocation records it as policy-invalid.

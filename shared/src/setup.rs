@@ -42,7 +42,7 @@ pub const VERIFY_DELAYS: &[Duration] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("cannot learn the account: {0}")]
+    #[error("cannot learn the account (a function from its Lambda context, the CLI from STS GetCallerIdentity): {0}")]
     Identity(String),
     #[error("environment variable {name}: {message}")]
     Env { name: &'static str, message: String },
@@ -209,8 +209,10 @@ pub struct Identity {
 pub fn identity_from_function_arn(arn: &str) -> Result<Identity, SetupError> {
     let parts: Vec<&str> = arn.split(':').collect();
     match parts.as_slice() {
-        ["arn", partition, "lambda", region, account, "function", name, ..]
+        ["arn", partition, "lambda", region, account, "function", name]
+        | ["arn", partition, "lambda", region, account, "function", name, _]
             if !partition.is_empty()
+                && parts.get(7).is_none_or(|qualifier| !qualifier.is_empty())
                 && !region.is_empty()
                 && !name.is_empty()
                 && account.len() == 12
@@ -378,6 +380,8 @@ mod tests {
             "arn:aws:lambda:us-east-1:12345678901x:function:f",
             "arn:aws:lambda:us-east-1:123456789012:layer:f",
             "arn:aws:lambda:us-east-1:123456789012:function:",
+            "arn:aws:lambda:us-east-1:123456789012:function:f:",
+            "arn:aws:lambda:us-east-1:123456789012:function:f:live:extra",
             "arn:aws:iam::123456789012:role/f",
             "arn:aws:lambda::123456789012:function:f",
         ];

@@ -107,16 +107,6 @@ const SHARED: &[Grant] = &[
         actions: &["ssm:GetParameter"],
         rest: "            Resource: !Sub arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/policy\n",
     },
-    Grant {
-        sid: "OwnAccount",
-        comment: "\
-          # Its own account at cold start. An operator's command needs no other permission: the
-          # function sends the operator's own signed GetCallerIdentity (the command's proof) to
-          # STS, which answers for the signer (README, \"Operator identity\").
-",
-        actions: &["sts:GetCallerIdentity"],
-        rest: "            Resource: \"*\"\n",
-    },
 ];
 
 /// The outcome table's item actions (each role, on the table) and its index reads (each role,

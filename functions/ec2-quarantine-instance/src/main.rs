@@ -1,6 +1,7 @@
 //! Lambda entry point: the shared `serve` builds the clients once per cold start and serves.
 
-#[tokio::main]
+// One thread: a function handles one event at a time and waits on AWS; fewer threads, less memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     reflex_shared::serve(ec2_quarantine_instance::Ec2QuarantineInstance::new).await
 }

@@ -105,15 +105,32 @@ impl Ec2 {
         }
     }
 
-    /// Revoke one ingress rule by its id. A rule already gone is done (a retry after a crash,
-    /// or someone else's revoke): AWS answers `InvalidSecurityGroupRuleId.NotFound`, the
-    /// emulator `InvalidPermission.NotFound`.
-    pub async fn revoke(&self, group_id: &str, rule_id: &str) -> Result<(), RemediationError> {
+    /// Revoke ingress rules by their ids, in one call (AWS revokes all or none). A rule
+    /// already gone is done (a retry after a crash, or someone else's revoke): AWS answers
+    /// `InvalidSecurityGroupRuleId.NotFound`, the emulator `InvalidPermission.NotFound`, for
+    /// the whole call; then each rule is revoked alone, so the others still go.
+    pub async fn revoke(&self, group_id: &str, rule_ids: &[&str]) -> Result<(), RemediationError> {
+        match self.revoke_once(group_id, rule_ids).await {
+            Err(Revoke::NotFound) if rule_ids.len() > 1 => {
+                for id in rule_ids {
+                    match self.revoke_once(group_id, &[id]).await {
+                        Ok(()) | Err(Revoke::NotFound) => {}
+                        Err(Revoke::Failed(e)) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            Ok(()) | Err(Revoke::NotFound) => Ok(()),
+            Err(Revoke::Failed(e)) => Err(e),
+        }
+    }
+
+    async fn revoke_once(&self, group_id: &str, rule_ids: &[&str]) -> Result<(), Revoke> {
         match self
             .client
             .revoke_security_group_ingress()
             .group_id(group_id)
-            .security_group_rule_ids(rule_id)
+            .set_security_group_rule_ids(Some(rule_ids.iter().map(|id| id.to_string()).collect()))
             .send()
             .await
         {
@@ -124,10 +141,10 @@ impl Ec2 {
                     Some("InvalidSecurityGroupRuleId.NotFound" | "InvalidPermission.NotFound")
                 ) =>
             {
-                Ok(())
+                Err(Revoke::NotFound)
             }
-            Err(e) if group_not_found(code(&e)) => Err(group_gone(group_id)),
-            Err(e) => Err(RemediationError::aws(REVOKE_INGRESS, e)),
+            Err(e) if group_not_found(code(&e)) => Err(Revoke::Failed(group_gone(group_id))),
+            Err(e) => Err(Revoke::Failed(RemediationError::aws(REVOKE_INGRESS, e))),
         }
     }
 
@@ -306,6 +323,13 @@ pub fn rule_parameters(raw: &str) -> Result<std::collections::BTreeMap<String, S
             other => Err(format!("hold {k} = {other}, neither text nor a number")),
         })
         .collect()
+}
+
+/// How one revoke call ended, when not done.
+enum Revoke {
+    /// A rule named is not in the group (any of them: the call revoked nothing).
+    NotFound,
+    Failed(RemediationError),
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //!   else the policy's); RESTRICTED_INCOMING_TRAFFIC's from the rule's own parameters too.
 //! - Protocol `-1` and port ranges count on every port they cover. A rule wider than the
 //!   offending ports keeps its allowed part: that part is authorized first (same CIDR, same
-//!   description), then the rule is revoked (see `plan`).
+//!   description), then the rule is revoked (see `plan`). Every rule the finding condemns is
+//!   revoked in one call (one round trip, all or none).
 //! - Rules from narrower CIDRs, prefix lists and peer groups are never touched.
 //! - The record holds each revoked rule's content (protocol, ports, CIDR, description, source
 //!   group); rollback authorizes exactly those again (they get new rule ids, so states are
@@ -27,7 +28,7 @@ pub mod target;
 pub use aws::Ec2;
 pub use offending::{Offending, HIGH_RISK};
 pub use params::Params;
-pub use plan::SgStep;
+pub use plan::{Revoked, SgStep};
 pub use ports::{PortRange, Ports};
 pub use rules::{GroupState, Rule, Source};
 pub use target::{group_arn, SgTarget};

@@ -23,26 +23,43 @@ pub const MAX_PARTS: usize = 12;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "op")]
 pub enum SgStep {
-    /// `RevokeSecurityGroupIngress` of this rule, by its rule id; the rule's content is kept
-    /// here, for the record and for rollback.
-    Revoke {
-        rule: Rule,
-        /// The parts of the rule authorized just before, to stay open.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        kept: Vec<Rule>,
-        /// What the rule opened that is closed though no trigger asked for it, and why.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        also_closed: Option<String>,
-    },
+    /// One `RevokeSecurityGroupIngress` of these rules, by their rule ids (one call, one
+    /// round: AWS revokes them all or none); each rule's content is kept here, for the record
+    /// and for rollback.
+    Revoke { rules: Vec<Revoked> },
     /// `AuthorizeSecurityGroupIngress` of this rule (a kept part, or a revoked rule put back).
     Authorize { rule: Rule },
 }
 
+/// A rule a revoke takes away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub rule: Rule,
+    /// The parts of the rule authorized before the revoke, to stay open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Rule>,
+    /// What the rule opened that is closed though no trigger asked for it, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub also_closed: Option<String>,
+}
+
+impl Revoked {
+    /// A rule revoked with nothing kept and nothing else closed (a kept part taken back).
+    pub fn plain(rule: Rule) -> Revoked {
+        Revoked {
+            rule,
+            kept: Vec::new(),
+            also_closed: None,
+        }
+    }
+}
+
 /// The steps for the group's state: for each world-open rule on an offending port, its
-/// allowed part authorized, then the rule revoked; and the world-open rules left alone, each
-/// with why.
+/// allowed part authorized; then every such rule revoked, in one call; and the world-open rules
+/// left alone, each with why.
 pub fn plan(state: &GroupState, offending: &Offending) -> (Vec<SgStep>, Vec<String>) {
     let mut steps = Vec::new();
+    let mut revoked = Vec::new();
     let mut untouched = Vec::new();
     // Parts planned so far, so two wide rules never authorize the same part twice.
     let mut planned: Vec<Rule> = Vec::new();
@@ -85,11 +102,14 @@ pub fn plan(state: &GroupState, offending: &Offending) -> (Vec<SgStep>, Vec<Stri
                 steps.push(SgStep::Authorize { rule: part.clone() });
             }
         }
-        steps.push(SgStep::Revoke {
+        revoked.push(Revoked {
             rule: rule.clone(),
             kept: parts,
             also_closed,
         });
+    }
+    if !revoked.is_empty() {
+        steps.push(SgStep::Revoke { rules: revoked });
     }
     (steps, untouched)
 }
@@ -101,23 +121,28 @@ pub fn undo(applied: &[(SgStep, Option<String>)]) -> Vec<SgStep> {
     let mut out = Vec::new();
     // Put every revoked rule back before any kept part goes: nothing allowed is ever closed.
     for (step, _) in applied.iter().rev() {
-        if let SgStep::Revoke { rule, .. } = step {
-            out.push(SgStep::Authorize {
-                rule: rule.content(),
-            });
+        if let SgStep::Revoke { rules } = step {
+            for revoked in rules.iter().rev() {
+                out.push(SgStep::Authorize {
+                    rule: revoked.rule.content(),
+                });
+            }
         }
     }
-    for (step, created) in applied.iter().rev() {
-        if let (SgStep::Authorize { rule }, Some(id)) = (step, created) {
-            out.push(SgStep::Revoke {
-                rule: Rule {
-                    id: id.clone(),
-                    ..rule.clone()
-                },
-                kept: Vec::new(),
-                also_closed: None,
-            });
-        }
+    // Then the kept parts, in one revoke.
+    let kept: Vec<Revoked> = applied
+        .iter()
+        .rev()
+        .filter_map(|(step, created)| match (step, created) {
+            (SgStep::Authorize { rule }, Some(id)) => Some(Revoked::plain(Rule {
+                id: id.clone(),
+                ..rule.clone()
+            })),
+            _ => None,
+        })
+        .collect();
+    if !kept.is_empty() {
+        out.push(SgStep::Revoke { rules: kept });
     }
     out
 }
@@ -195,11 +220,9 @@ mod tests {
         .unwrap()
     }
 
-    fn revoke(rule: &Rule) -> SgStep {
+    fn revoke(rules: &[&Rule]) -> SgStep {
         SgStep::Revoke {
-            rule: rule.clone(),
-            kept: vec![],
-            also_closed: None,
+            rules: rules.iter().map(|r| Revoked::plain((*r).clone())).collect(),
         }
     }
 
@@ -221,7 +244,8 @@ mod tests {
     fn only_the_world_open_port_22_rules_go_under_ec2_13() {
         let (s, ssh4, ssh6) = the_issues_group();
         let (steps, untouched) = plan(&s, &ec2_13());
-        assert_eq!(steps, vec![revoke(&ssh4), revoke(&ssh6)]);
+        // Both in one call.
+        assert_eq!(steps, vec![revoke(&[&ssh4, &ssh6])]);
         assert!(untouched.is_empty());
     }
 
@@ -260,12 +284,14 @@ mod tests {
                         rule: part(&ssh_range, "tcp", 23, 25),
                     },
                     SgStep::Revoke {
-                        rule: ssh_range.clone(),
-                        kept: vec![
-                            part(&ssh_range, "tcp", 20, 21),
-                            part(&ssh_range, "tcp", 23, 25),
-                        ],
-                        also_closed: None,
+                        rules: vec![Revoked {
+                            rule: ssh_range.clone(),
+                            kept: vec![
+                                part(&ssh_range, "tcp", 20, 21),
+                                part(&ssh_range, "tcp", 23, 25),
+                            ],
+                            also_closed: None,
+                        }],
                     },
                 ],
                 untouched: 0,
@@ -280,12 +306,14 @@ mod tests {
                         rule: part(&all_tcp, "tcp", 80, 80),
                     },
                     SgStep::Revoke {
-                        rule: all_tcp.clone(),
-                        kept: vec![
-                            part(&all_tcp, "tcp", 80, 80),
-                            part(&all_tcp, "tcp", 443, 443),
-                        ],
-                        also_closed: None,
+                        rules: vec![Revoked {
+                            rule: all_tcp.clone(),
+                            kept: vec![
+                                part(&all_tcp, "tcp", 80, 80),
+                                part(&all_tcp, "tcp", 443, 443),
+                            ],
+                            also_closed: None,
+                        }],
                     },
                 ],
                 untouched: 0,
@@ -312,13 +340,15 @@ mod tests {
                         rule: part(&everything, "udp", 0, 65535),
                     },
                     SgStep::Revoke {
-                        rule: everything.clone(),
-                        kept: vec![
-                            part(&everything, "tcp", 0, 21),
-                            part(&everything, "tcp", 23, 65535),
-                            part(&everything, "udp", 0, 65535),
-                        ],
-                        also_closed: Some("ICMP".into()),
+                        rules: vec![Revoked {
+                            rule: everything.clone(),
+                            kept: vec![
+                                part(&everything, "tcp", 0, 21),
+                                part(&everything, "tcp", 23, 65535),
+                                part(&everything, "udp", 0, 65535),
+                            ],
+                            also_closed: Some("ICMP".into()),
+                        }],
                     },
                 ],
                 untouched: 0,
@@ -333,14 +363,18 @@ mod tests {
                         rule: part(&everything, "tcp", 443, 443),
                     },
                     SgStep::Revoke {
-                        rule: everything.clone(),
-                        kept: vec![part(&everything, "tcp", 443, 443)],
-                        also_closed: Some("ICMP".into()),
-                    },
-                    SgStep::Revoke {
-                        rule: all_tcp.clone(),
-                        kept: vec![part(&all_tcp, "tcp", 443, 443)],
-                        also_closed: None,
+                        rules: vec![
+                            Revoked {
+                                rule: everything.clone(),
+                                kept: vec![part(&everything, "tcp", 443, 443)],
+                                also_closed: Some("ICMP".into()),
+                            },
+                            Revoked {
+                                rule: all_tcp.clone(),
+                                kept: vec![part(&all_tcp, "tcp", 443, 443)],
+                                also_closed: None,
+                            },
+                        ],
                     },
                 ],
                 untouched: 0,
@@ -350,9 +384,11 @@ mod tests {
                 state: state(vec![everything6.clone(), icmp.clone()]),
                 offending: ec2_18(&[]),
                 steps: vec![SgStep::Revoke {
-                    rule: everything6.clone(),
-                    kept: vec![],
-                    also_closed: Some("ICMP".into()),
+                    rules: vec![Revoked {
+                        rule: everything6.clone(),
+                        kept: vec![],
+                        also_closed: Some("ICMP".into()),
+                    }],
                 }],
                 untouched: 1,
             },
@@ -366,9 +402,11 @@ mod tests {
                 )
                 .unwrap(),
                 steps: vec![SgStep::Revoke {
-                    rule: everything.clone(),
-                    kept: vec![],
-                    also_closed: Some("revoked whole".into()),
+                    rules: vec![Revoked {
+                        rule: everything.clone(),
+                        kept: vec![],
+                        also_closed: Some("revoked whole".into()),
+                    }],
                 }],
                 untouched: 0,
             },
@@ -380,32 +418,31 @@ mod tests {
                 steps
                     .iter()
                     .map(|s| match s {
-                        SgStep::Revoke {
-                            rule,
-                            kept,
-                            also_closed,
-                        } => SgStep::Revoke {
-                            rule: rule.clone(),
-                            kept: kept.clone(),
-                            also_closed: also_closed.as_ref().map(|_| String::new()),
+                        SgStep::Revoke { rules } => SgStep::Revoke {
+                            rules: rules
+                                .iter()
+                                .map(|r| Revoked {
+                                    also_closed: r.also_closed.as_ref().map(|_| String::new()),
+                                    ..r.clone()
+                                })
+                                .collect(),
                         },
                         other => other.clone(),
                     })
                     .collect()
             };
             assert_eq!(strip(&steps), strip(&c.steps), "{}", c.name);
-            for (got, want) in steps.iter().zip(&c.steps) {
-                if let (
-                    SgStep::Revoke {
-                        also_closed: Some(got),
-                        ..
-                    },
-                    SgStep::Revoke {
-                        also_closed: Some(word),
-                        ..
-                    },
-                ) = (got, want)
-                {
+            let revoked = |steps: &[SgStep]| -> Vec<Revoked> {
+                steps
+                    .iter()
+                    .flat_map(|s| match s {
+                        SgStep::Revoke { rules } => rules.clone(),
+                        SgStep::Authorize { .. } => Vec::new(),
+                    })
+                    .collect()
+            };
+            for (got, want) in revoked(&steps).iter().zip(&revoked(&c.steps)) {
+                if let (Some(got), Some(word)) = (&got.also_closed, &want.also_closed) {
                     assert!(got.contains(word.as_str()), "{}: {got}", c.name);
                 }
             }
@@ -431,8 +468,8 @@ mod tests {
                     });
                     applied.push((step.clone(), Some(id)));
                 }
-                SgStep::Revoke { rule, .. } => {
-                    rules.retain(|r| r.id != rule.id);
+                SgStep::Revoke { rules: gone } => {
+                    rules.retain(|r| gone.iter().all(|g| g.rule.id != r.id));
                     applied.push((step.clone(), None));
                 }
             }

@@ -121,8 +121,9 @@ impl Remediation for SgRevokeOpenIngress {
         _earlier: &[Applied<SgStep, Option<String>>],
     ) -> Result<Option<String>, RemediationError> {
         match step {
-            SgStep::Revoke { rule, .. } => {
-                self.ec2.revoke(&t.group_id, &rule.id).await?;
+            SgStep::Revoke { rules } => {
+                let ids: Vec<&str> = rules.iter().map(|r| r.rule.id.as_str()).collect();
+                self.ec2.revoke(&t.group_id, &ids).await?;
                 Ok(None)
             }
             SgStep::Authorize { rule } => self.ec2.authorize(&t.group_id, rule).await,
@@ -131,27 +132,30 @@ impl Remediation for SgRevokeOpenIngress {
 
     fn describe(&self, t: &SgTarget, step: &SgStep) -> StepRecord {
         match step {
-            SgStep::Revoke {
-                rule,
-                kept,
-                also_closed,
-            } => {
-                let mut parameters = json!({
-                    "GroupId": t.group_id,
-                    "SecurityGroupRuleIds": [rule.id],
-                    "Rule": rule_json(rule),
-                    "Offending": t.offending.why,
-                });
-                if !kept.is_empty() {
-                    parameters["KeptByAuthorizingFirst"] =
-                        Value::Array(kept.iter().map(rule_json).collect());
-                }
-                if let Some(why) = also_closed {
-                    parameters["AlsoClosed"] = json!(why);
-                }
+            SgStep::Revoke { rules } => {
+                // Each rule's content, with what was kept of it and what else it closed.
+                let described: Vec<Value> = rules
+                    .iter()
+                    .map(|r| {
+                        let mut rule = rule_json(&r.rule);
+                        if !r.kept.is_empty() {
+                            rule["KeptByAuthorizingFirst"] =
+                                Value::Array(r.kept.iter().map(rule_json).collect());
+                        }
+                        if let Some(why) = &r.also_closed {
+                            rule["AlsoClosed"] = json!(why);
+                        }
+                        rule
+                    })
+                    .collect();
                 StepRecord {
                     api: REVOKE_INGRESS,
-                    parameters,
+                    parameters: json!({
+                        "GroupId": t.group_id,
+                        "SecurityGroupRuleIds": rules.iter().map(|r| &r.rule.id).collect::<Vec<_>>(),
+                        "Rules": described,
+                        "Offending": t.offending.why,
+                    }),
                 }
             }
             SgStep::Authorize { rule } => StepRecord {

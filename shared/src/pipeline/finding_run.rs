@@ -1098,9 +1098,10 @@ impl<'a, R: Remediation> Run<'a, R> {
         let mut record = w.record;
         record.lease_expires_at = None;
         record.updated_at = now();
-        // The Security Hub update goes beside the completion, in one round: should the
-        // completion fail, the invocation is retried and the retry tells Security Hub again.
-        // An update known without a call (it cannot be sent) is written with the completion.
+        // Security Hub hears only what is on record: its update is sent once the completion
+        // is stored (a completion that fails, a lease lost, must not have told it anything).
+        // An update known without a call (it cannot be sent) is written with the completion,
+        // saving the follow-up write.
         let update = match self.prepare_report(&record, finding) {
             Some(Report::Known(feedback)) => {
                 record.securityhub = Some(feedback);
@@ -1109,17 +1110,12 @@ impl<'a, R: Remediation> Run<'a, R> {
             Some(Report::Send(update)) => Some(update),
             None => None,
         };
-        let (stored, feedback) = tokio::join!(self.setup.ledger.complete(&record), async {
-            match update {
-                Some(update) => Some(update.send().await),
-                None => None,
-            }
-        });
-        if let Err(e) = stored {
+        if let Err(e) = self.setup.ledger.complete(&record).await {
             error!(record_id = %record.record_id, error = %e, "outcome not stored");
             return Err(e.into());
         }
-        if let Some(feedback) = feedback {
+        if let Some(update) = update {
+            let feedback = update.send().await;
             self.record_feedback(&record, &feedback).await;
         }
         let outcome = Handled::of(&record, false);

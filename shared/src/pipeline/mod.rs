@@ -39,7 +39,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 /// IAM actions the pipeline itself needs in every function: the ledger (no delete: functions
-/// write outcomes but cannot remove them), Security Hub feedback, its identity, the policy, the
+/// write outcomes but cannot remove them), Security Hub feedback, the policy, the
 /// on-failure destination Lambda sends events to after its retries, and the notification topic.
 pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
@@ -55,7 +55,8 @@ pub const PIPELINE_IAM_ACTIONS: &[&str] = &[
     "securityhub:GetFindings",
     "sqs:SendMessage",
     "ssm:GetParameter",
-    "sts:GetCallerIdentity",
+    // No STS action: a function's account is in its Lambda context, and an operator's proof (a
+    // GetCallerIdentity the operator signed) needs no permission of the function's.
     // Notifications (`notify`): the stack's topic, and its key (SNS encrypts with it).
     "sns:Publish",
     "kms:Decrypt",
@@ -141,6 +142,10 @@ pub enum PipelineError {
     /// An operator's command that cannot be carried out as asked; nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// The function cannot serve yet (its account unknown, its policy's parameters for this
+    /// remediation unusable); nothing was changed, and Lambda retries.
+    #[error("not ready: {0}")]
+    NotReady(String),
 }
 
 fn timestamp(t: DateTime<Utc>) -> String {
@@ -280,7 +285,7 @@ pub async fn handle<R: Remediation>(
 
 /// The policy's parameters for this remediation cannot be read (a required key missing, an
 /// unknown key): recorded once per policy text as `failed / policy-invalid`, naming the key,
-/// before the cold start fails.
+/// before the function's first invocation fails (see `crate::serve`).
 pub async fn record_unusable_parameters<R: Remediation>(
     setup: &Setup,
     remediation: &R,
@@ -380,8 +385,8 @@ pub async fn handle_bytes<R: Remediation>(
     .await
 }
 
-/// The remediation's `parameters` in the policy now in force, checked by its own type: at cold
-/// start, so a bad key is in the log at once (every invocation also records it as
+/// The remediation's `parameters` in the policy now in force, checked by its own type: on a
+/// function's first event, so a bad key is in the log at once (every invocation also records it as
 /// `policy-invalid`, naming the key, and changes nothing).
 pub async fn check_parameters<R: Remediation>(
     setup: &Setup,
@@ -571,6 +576,7 @@ impl From<PipelineError> for lambda_runtime::Diagnostic {
             PipelineError::RetriesExhausted { .. } => "Reflex.RetriesExhausted",
             PipelineError::PolicyUnavailable(_) => "Reflex.PolicyUnavailable",
             PipelineError::Refused(_) => "Reflex.Refused",
+            PipelineError::NotReady(_) => "Reflex.NotReady",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.into(),

@@ -153,7 +153,7 @@ impl PolicyCache {
             max_age,
             grace: POLICY_STALE_GRACE,
             state: tokio::sync::Mutex::new(Cached {
-                // Never handed out: the first `current` reads before it answers.
+                // Never handed out: `current` answers `Err` until a read succeeds.
                 value: Arc::new(Err(PolicyError::Unavailable {
                     name: "policy".into(),
                     message: "not read yet".into(),
@@ -239,6 +239,11 @@ impl PolicyCache {
             }
         }
         match &cached.failure {
+            // No good read yet and no failure kept: a read that never finished (cancelled).
+            None if cached.good_at.is_none() => Err(PolicyError::Unavailable {
+                name: "policy".into(),
+                message: "not read yet (the first read did not finish)".into(),
+            }),
             None => Ok(cached.value.clone()),
             Some(e) if within_grace(cached.good_at) => {
                 tracing::warn!(error = %e, "policy re-read failed; the last good policy stands in");
