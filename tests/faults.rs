@@ -148,7 +148,7 @@ async fn twenty_findings_at_twenty_percent_faults_are_all_fixed_exactly_once() {
     let requests = proxy.seen().len();
     let total_changes: usize = changes.values().sum();
     // The figures, for the record (scripts/test prints test output only on failure; run
-    // `cargo test --test faults -- --nocapture` to see them).
+    // `cargo test -p reflex-tests --test faults -- --nocapture` to see them).
     println!(
         "fault run: {FINDINGS} findings, {requests} AWS requests, faults injected {faults:?}, \
          {deliveries} deliveries ({redelivered} findings redelivered), {total_changes} changes, \

@@ -229,7 +229,7 @@ fn the_committed_template_is_the_generated_one() {
             .unwrap_or_else(|| committed.lines().count().min(generated.lines().count()));
         panic!(
             "infra/template.yaml is not what `reflex template` prints (first difference at line {}); \
-             run `reflex template > infra/template.yaml` (cargo run --bin reflex -- template > infra/template.yaml)",
+             run `reflex template > infra/template.yaml` (cargo run -p reflex-cli -- template > infra/template.yaml)",
             line + 1
         );
     }

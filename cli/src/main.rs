@@ -788,6 +788,16 @@ fn table_on_command_line(matches: &clap::ArgMatches) -> bool {
 const STACK_BYTES: usize = 64 * 1024 * 1024;
 
 fn main() -> ExitCode {
+    if let Ok(asked) = std::env::var("RUST_LOG") {
+        if !asked.trim().is_empty()
+            && asked
+                .trim()
+                .parse::<tracing::level_filters::LevelFilter>()
+                .is_err()
+        {
+            eprintln!("warning: RUST_LOG={asked:?} is not one level (error, warn, info, debug, trace, off); no logs");
+        }
+    }
     logging::init_cli();
     let matches = Cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {

@@ -108,21 +108,31 @@ impl Ec2 {
     /// Revoke ingress rules by their ids, in one call (AWS revokes all or none). A rule
     /// already gone is done (a retry after a crash, or someone else's revoke): AWS answers
     /// `InvalidSecurityGroupRuleId.NotFound`, the emulator `InvalidPermission.NotFound`, for
-    /// the whole call; then each rule is revoked alone, so the others still go.
+    /// the whole call, which then revoked nothing; the group is read again and the rules still
+    /// in it are revoked, again in one call, so every call stays all or none and the step
+    /// either took effect for all its rules or for none.
     pub async fn revoke(&self, group_id: &str, rule_ids: &[&str]) -> Result<(), RemediationError> {
-        match self.revoke_once(group_id, rule_ids).await {
-            Err(Revoke::NotFound) if rule_ids.len() > 1 => {
-                for id in rule_ids {
-                    match self.revoke_once(group_id, &[id]).await {
-                        Ok(()) | Err(Revoke::NotFound) => {}
-                        Err(Revoke::Failed(e)) => return Err(e),
+        let mut ids: Vec<&str> = rule_ids.to_vec();
+        for _ in 0..REVOKE_TRIES {
+            match self.revoke_once(group_id, &ids).await {
+                Ok(()) => return Ok(()),
+                Err(Revoke::Failed(e)) => return Err(e),
+                Err(Revoke::NotFound) => {
+                    let present = self.rules(group_id).await?;
+                    ids.retain(|id| present.iter().any(|r| r.id == *id));
+                    if ids.is_empty() {
+                        return Ok(());
                     }
                 }
-                Ok(())
             }
-            Ok(()) | Err(Revoke::NotFound) => Ok(()),
-            Err(Revoke::Failed(e)) => Err(e),
         }
+        Err(RemediationError::Aws {
+            api: REVOKE_INGRESS,
+            message: format!(
+                "rules of {group_id} went missing on each of {REVOKE_TRIES} tries; nothing revoked by the last"
+            ),
+            fault: reflex_shared::aws_error::Fault::Transient,
+        })
     }
 
     async fn revoke_once(&self, group_id: &str, rule_ids: &[&str]) -> Result<(), Revoke> {
@@ -324,6 +334,9 @@ pub fn rule_parameters(raw: &str) -> Result<std::collections::BTreeMap<String, S
         })
         .collect()
 }
+
+/// Revoke calls before a batch whose rules keep disappearing is handed back for a retry.
+const REVOKE_TRIES: usize = 3;
 
 /// How one revoke call ended, when not done.
 enum Revoke {

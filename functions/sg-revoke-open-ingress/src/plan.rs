@@ -21,7 +21,7 @@ pub const MAX_PARTS: usize = 12;
 
 /// One change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "op")]
+#[serde(rename_all = "kebab-case", tag = "op", try_from = "StepRead")]
 pub enum SgStep {
     /// One `RevokeSecurityGroupIngress` of these rules, by their rule ids (one call, one
     /// round: AWS revokes them all or none); each rule's content is kept here, for the record
@@ -29,6 +29,57 @@ pub enum SgStep {
     Revoke { rules: Vec<Revoked> },
     /// `AuthorizeSecurityGroupIngress` of this rule (a kept part, or a revoked rule put back).
     Authorize { rule: Rule },
+}
+
+/// A step as records hold it: today's shape, or a revoke of one rule as records made before
+/// revokes were batched hold it (`rule`, `kept`, `also_closed`), so their rollbacks and
+/// approvals still read them.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "op")]
+enum StepRead {
+    Revoke {
+        #[serde(default)]
+        rules: Option<Vec<Revoked>>,
+        #[serde(default)]
+        rule: Option<Rule>,
+        #[serde(default)]
+        kept: Vec<Rule>,
+        #[serde(default)]
+        also_closed: Option<String>,
+    },
+    Authorize {
+        rule: Rule,
+    },
+}
+
+impl TryFrom<StepRead> for SgStep {
+    type Error = String;
+
+    fn try_from(read: StepRead) -> Result<SgStep, String> {
+        match read {
+            StepRead::Revoke {
+                rules: Some(rules),
+                rule: None,
+                ..
+            } => Ok(SgStep::Revoke { rules }),
+            StepRead::Revoke {
+                rules: None,
+                rule: Some(rule),
+                kept,
+                also_closed,
+            } => Ok(SgStep::Revoke {
+                rules: vec![Revoked {
+                    rule,
+                    kept,
+                    also_closed,
+                }],
+            }),
+            StepRead::Revoke { .. } => {
+                Err("a revoke step names either `rules` or one `rule`".to_string())
+            }
+            StepRead::Authorize { rule } => Ok(SgStep::Authorize { rule }),
+        }
+    }
 }
 
 /// A rule a revoke takes away.
@@ -507,6 +558,34 @@ mod tests {
             let (restored, _) = applied_to(&after, &back, "undo");
             assert!(restored.same_rules(&s), "{restored:?}\n{s:?}");
         }
+    }
+
+    /// A record made before revokes were batched holds one rule per revoke step: it still
+    /// reads (for its rollback and its approval), as a revoke of that one rule.
+    #[test]
+    fn a_revoke_step_of_the_old_shape_still_reads() {
+        let (_, ssh4, _) = the_issues_group();
+        let old = serde_json::json!({
+            "op": "revoke",
+            "rule": serde_json::to_value(&ssh4).unwrap(),
+            "also_closed": "why",
+        });
+        assert_eq!(
+            serde_json::from_value::<SgStep>(old).unwrap(),
+            SgStep::Revoke {
+                rules: vec![Revoked {
+                    rule: ssh4.clone(),
+                    kept: vec![],
+                    also_closed: Some("why".into()),
+                }],
+            }
+        );
+        let both = serde_json::json!({
+            "op": "revoke",
+            "rule": serde_json::to_value(&ssh4).unwrap(),
+            "rules": [],
+        });
+        assert!(serde_json::from_value::<SgStep>(both).is_err());
     }
 
     #[test]
