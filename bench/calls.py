@@ -76,6 +76,10 @@ class RecordingProxy:
             return local.conn
 
         class Handler(BaseHTTPRequestHandler):
+            # TCP_NODELAY: http.server writes a response's headers and body in two sends, and
+            # Nagle's algorithm holds the second until the first is acknowledged, which the
+            # client delays up to 40 ms: stalls that are the harness's, not the function's.
+            disable_nagle_algorithm = True
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args):
@@ -120,7 +124,8 @@ class RecordingProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+            # PATCH too: Security Hub's BatchUpdateFindings is a PATCH.
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = forward
 
         self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -41,6 +41,10 @@ class RuntimeApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            # TCP_NODELAY: http.server writes a response's headers and body in two sends, and
+            # Nagle's algorithm holds the second until the first is acknowledged, which the
+            # client delays up to 40 ms: stalls that are the harness's, not the function's.
+            disable_nagle_algorithm = True
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args):
