@@ -304,6 +304,55 @@ mod tests {
         matches!(got, Ok(p) if **p == Policy::from_yaml(DRY_RUN))
     }
 
+    /// A function's cache is read on first use: a throttled first read is an error (no earlier
+    /// policy may stand in, and the placeholder is never handed out), and the next call reads
+    /// again at once and gets the policy.
+    #[tokio::test]
+    async fn a_lazy_cache_fails_until_its_first_read_succeeds() {
+        let throttled = Arc::new(AtomicBool::new(true));
+        let cache = PolicyCache::lazy(
+            PolicySource::Parameter(NAME.into()),
+            ssm(throttled.clone()),
+            Duration::from_secs(60),
+        );
+        for _ in 0..2 {
+            assert!(
+                matches!(cache.current().await, Err(PolicyError::Unavailable { .. })),
+                "no good read yet"
+            );
+        }
+        throttled.store(false, Ordering::SeqCst);
+        assert!(is_good(&cache.current().await), "read again at once");
+    }
+
+    /// The CLI's cache from its own read: a passing failure refuses it; a read kept is handed
+    /// out without reading again.
+    #[tokio::test]
+    async fn a_preloaded_cache_uses_the_read_it_was_given() {
+        let unavailable = PolicyError::Unavailable {
+            name: NAME.into(),
+            message: "ThrottlingException".into(),
+        };
+        let throttled = Arc::new(AtomicBool::new(true));
+        let source = || PolicySource::Parameter(NAME.into());
+        let refused = PolicyCache::preloaded(
+            source(),
+            ssm(throttled.clone()),
+            Duration::from_secs(60),
+            Err(unavailable),
+        );
+        assert!(matches!(refused, Err(PolicyError::Unavailable { .. })));
+        // SSM throttles every call here: a good answer can only be the read given.
+        let cache = PolicyCache::preloaded(
+            source(),
+            ssm(throttled),
+            Duration::from_secs(60),
+            Policy::from_yaml(DRY_RUN),
+        )
+        .unwrap();
+        assert!(is_good(&cache.current().await));
+    }
+
     /// Past the grace, every invocation fails closed until a read succeeds, not only the one
     /// whose re-read failed; within the grace the last good policy stands in; a good read
     /// restarts the grace.
