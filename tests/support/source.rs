@@ -1,15 +1,16 @@
 //! Where findings are read back from (`confirm_at_source`): GuardDuty `GetFindings` and Security
-//! Hub `GetFindings`, answered by aws-smithy-mocks from a registry of findings the test says the
-//! source holds. moto keeps no GuardDuty findings at all, and its Security Hub `GetFindings`
-//! ignores `Filters` (so it cannot answer "the finding with this Id"): both are mocked here, and
-//! the real SDK parses the mocked HTTP answers.
+//! Hub `GetFindings`, answered from a registry of findings the test says the source holds, by a
+//! stand-in HTTP client (aws-smithy-http-client's `infallible_client_fn`) under the real SDK
+//! clients. moto keeps no GuardDuty findings at all, and its Security Hub `GetFindings` ignores
+//! `Filters` (so it cannot answer "the finding with this Id"). The stand-in reads the request off
+//! the wire (its path and JSON body, as Reflex builds them: `confirm::wire`) and answers
+//! anything else with a 400, so a request that is not `GetFindings` fails the test.
 //!
 //! By default the harness mirrors every finding it delivers into the registry (the source holds
 //! what the event says): the generic cases then run with the read-back confirming. Tests of the
 //! read-back itself turn mirroring off and register what the source holds by hand.
 
-use aws_smithy_mocks::{mock, mock_client, MockResponse, RuleMode};
-use aws_smithy_runtime_api::http::{Response, StatusCode};
+use aws_smithy_http_client::test_util::infallible_client_fn;
 use aws_smithy_types::body::SdkBody;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -65,61 +66,89 @@ impl AtSource {
         self.asked.lock().unwrap().clone()
     }
 
-    /// A GuardDuty client whose `GetFindings` answers from the registry.
+    /// A GuardDuty client whose `GetFindings` answers from the registry, read off the wire: the
+    /// request must be `POST /detector/{id}/findings/get` with `findingIds` in its body.
     pub fn guardduty_client(&self) -> aws_sdk_guardduty::Client {
         let at = self.clone();
-        let rule =
-            mock!(aws_sdk_guardduty::Client::get_findings).then_compute_response(move |input| {
-                let ids = input.finding_ids().to_vec();
-                at.asked.lock().unwrap().extend(ids.iter().cloned());
-                if *at.failing.lock().unwrap() {
-                    return MockResponse::Http(http(500, json!({"message": "internal failure"})));
-                }
-                let held = at.guardduty.lock().unwrap();
-                let findings: Vec<Value> = ids
-                    .iter()
-                    .filter_map(|id| held.get(id))
-                    .map(guardduty_api_shape)
-                    .collect();
-                MockResponse::Http(http(200, json!({ "findings": findings })))
-            });
-        mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, [&rule], |c| c
-            .retry_config(
-                aws_sdk_guardduty::config::retry::RetryConfig::disabled()
-            ))
+        let http = infallible_client_fn(move |req: http::Request<SdkBody>| {
+            let (path, body) = posted(&req);
+            if !(path.starts_with("/detector/") && path.ends_with("/findings/get")) {
+                return answer(400, json!({"message": format!("not GetFindings: {path}")}));
+            }
+            let ids: Vec<String> = body["findingIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            at.asked.lock().unwrap().extend(ids.iter().cloned());
+            if *at.failing.lock().unwrap() {
+                return answer(500, json!({"message": "internal failure"}));
+            }
+            let held = at.guardduty.lock().unwrap();
+            let findings: Vec<Value> = ids
+                .iter()
+                .filter_map(|id| held.get(id))
+                .map(guardduty_api_shape)
+                .collect();
+            answer(200, json!({ "findings": findings }))
+        });
+        aws_sdk_guardduty::Client::from_conf(
+            aws_sdk_guardduty::Config::builder()
+                .behavior_version(aws_sdk_guardduty::config::BehaviorVersion::latest())
+                .region(aws_sdk_guardduty::config::Region::new("us-east-1"))
+                .credentials_provider(test_credentials())
+                .retry_config(aws_sdk_guardduty::config::retry::RetryConfig::disabled())
+                .http_client(http)
+                .build(),
+        )
     }
 
-    /// A Security Hub client whose `GetFindings` answers from the registry by the `Id` filter.
+    /// A Security Hub client whose `GetFindings` answers from the registry by the `Id` and
+    /// `ProductArn` filters, read off the wire: the request must be `POST /findings`.
     pub fn securityhub_client(&self) -> aws_sdk_securityhub::Client {
         let at = self.clone();
-        let rule =
-            mock!(aws_sdk_securityhub::Client::get_findings).then_compute_response(move |input| {
-                let ids: Vec<String> = input
-                    .filters()
-                    .map(|f| {
-                        f.id()
-                            .iter()
-                            .filter_map(|s| s.value())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                at.asked.lock().unwrap().extend(ids.iter().cloned());
-                if *at.failing.lock().unwrap() {
-                    return MockResponse::Http(http(500, json!({"message": "internal failure"})));
-                }
-                let held = at.securityhub.lock().unwrap();
-                let findings: Vec<Value> = ids
-                    .iter()
-                    .filter_map(|id| held.get(id))
-                    .map(asff_api_shape)
-                    .collect();
-                MockResponse::Http(http(200, json!({ "Findings": findings })))
-            });
-        mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&rule], |c| c
-            .retry_config(
-                aws_sdk_securityhub::config::retry::RetryConfig::disabled()
-            ))
+        let http = infallible_client_fn(move |req: http::Request<SdkBody>| {
+            let (path, body) = posted(&req);
+            if path != "/findings" {
+                return answer(400, json!({"message": format!("not GetFindings: {path}")}));
+            }
+            let equal_to = |name: &str| -> Vec<String> {
+                body["Filters"][name]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|f| f["Comparison"] == "EQUALS")
+                    .filter_map(|f| f["Value"].as_str().map(str::to_string))
+                    .collect()
+            };
+            let ids = equal_to("Id");
+            let products = equal_to("ProductArn");
+            at.asked.lock().unwrap().extend(ids.iter().cloned());
+            if *at.failing.lock().unwrap() {
+                return answer(500, json!({"message": "internal failure"}));
+            }
+            let held = at.securityhub.lock().unwrap();
+            let findings: Vec<Value> = ids
+                .iter()
+                .filter_map(|id| held.get(id))
+                .filter(|f| {
+                    products.is_empty()
+                        || products.iter().any(|p| f["ProductArn"].as_str() == Some(p))
+                })
+                .map(asff_api_shape)
+                .collect();
+            answer(200, json!({ "Findings": findings }))
+        });
+        aws_sdk_securityhub::Client::from_conf(
+            aws_sdk_securityhub::Config::builder()
+                .behavior_version(aws_sdk_securityhub::config::BehaviorVersion::latest())
+                .region(aws_sdk_securityhub::config::Region::new("us-east-1"))
+                .credentials_provider(test_credentials())
+                .retry_config(aws_sdk_securityhub::config::retry::RetryConfig::disabled())
+                .http_client(http)
+                .build(),
+        )
     }
 
     pub fn reader(&self) -> reflex_shared::confirm::read::SourceReader {
@@ -130,11 +159,29 @@ impl AtSource {
     }
 }
 
-fn http(status: u16, body: Value) -> Response {
-    Response::new(
-        StatusCode::try_from(status).unwrap(),
-        SdkBody::from(body.to_string()),
-    )
+fn test_credentials() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("AKIDREADBACK", "secret", None, None, "test")
+}
+
+/// A request's path and JSON body; `Null` where it has none, and an empty path unless a POST.
+fn posted(req: &http::Request<SdkBody>) -> (String, Value) {
+    if req.method() != http::Method::POST {
+        return (String::new(), Value::Null);
+    }
+    let body = req
+        .body()
+        .bytes()
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or(Value::Null);
+    (req.uri().path().to_string(), body)
+}
+
+fn answer(status: u16, body: Value) -> http::Response<SdkBody> {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(SdkBody::from(body.to_string()))
+        .unwrap()
 }
 
 /// Keeps only `keys` of `value` (an object), where present.

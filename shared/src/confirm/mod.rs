@@ -4,9 +4,10 @@
 //! or Security Hub `GetFindings` by `Id`), parses it with the same parser as events, and acts
 //! only if it exists, is active, and names the same type and resource.
 //!
-//! The comparison is pure (here); the reads are small adapters ([`read`]).
+//! The comparison is pure (here); the reads are small adapters ([`read`], [`wire`]).
 
 pub mod read;
+pub mod wire;
 
 use crate::finding::{guardduty_arn_parts, Finding, Source};
 
