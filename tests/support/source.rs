@@ -195,8 +195,9 @@ fn only(value: &Value, keys: &[&str]) -> Value {
     out.into()
 }
 
-/// The parts of an event's GuardDuty finding that `GetFindings` answers and Reflex reads (event
-/// details carry loosely typed extras the API's strict shapes would refuse).
+/// The parts of an event's GuardDuty finding that `GetFindings` answers and Reflex reads: the
+/// stand-in answers no more than these, so a read-back that needed some other part of the
+/// event's shape would fail here (event details also carry loosely typed extras).
 fn guardduty_api_shape(detail: &Value) -> Value {
     let mut f = only(
         detail,

@@ -311,7 +311,7 @@ async fn fetch_page(
         .set_next_token(token)
         .send();
     // A task of its own: the SDK's deserializer for whole findings takes large stack frames,
-    // more so unoptimised (as the pipeline's read-back does).
+    // more so unoptimised. (The functions' read-back does not use it: shared/src/confirm/wire.rs.)
     tokio::spawn(request).await?.map_err(|e| {
         anyhow::anyhow!(
             "Security Hub GetFindings failed: {}",

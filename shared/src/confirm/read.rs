@@ -61,10 +61,8 @@ impl SourceReader {
     ) -> Result<Option<Finding>, RemediationError> {
         const API: &str = "guardduty:GetFindings";
         let answer = wire::guardduty_get_findings(&self.guardduty, detector, id).await?;
-        answer["findings"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        findings_in(API, &answer, "findings")?
+            .iter()
             .find(|f| f["id"].as_str() == Some(id))
             .map(|f| parsed(API, parse_guardduty_finding(f)))
             .transpose()
@@ -104,6 +102,18 @@ impl SourceReader {
     }
 }
 
+/// The answer's list of findings: an answer without one is not a `GetFindings` answer, and
+/// must not read as "the source has no such finding" (a final decision).
+fn findings_in<'a>(
+    api: &'static str,
+    answer: &'a serde_json::Value,
+    key: &str,
+) -> Result<&'a Vec<serde_json::Value>, RemediationError> {
+    answer[key].as_array().ok_or_else(|| {
+        RemediationError::Invalid(format!("{api} answered without a list of {key:?}"))
+    })
+}
+
 fn parsed(
     api: &'static str,
     finding: Result<Finding, crate::finding::ParseError>,
@@ -111,4 +121,29 @@ fn parsed(
     finding.map_err(|e| {
         RemediationError::Invalid(format!("{api} answered a finding Reflex cannot read: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_answer_without_its_list_is_an_error_not_an_absent_finding() {
+        let cases = [
+            (json!({"findings": []}), true),
+            (json!({"findings": [{"id": "f1"}]}), true),
+            (json!({}), false),
+            (json!({"findings": null}), false),
+            (json!({"findings": {"id": "f1"}}), false),
+            (json!({"Findings": []}), false),
+        ];
+        for (answer, ok) in cases {
+            let got = findings_in("guardduty:GetFindings", &answer, "findings");
+            assert_eq!(got.is_ok(), ok, "{answer}");
+            if let Err(e) = got {
+                assert!(matches!(e, RemediationError::Invalid(_)), "{e:?}");
+            }
+        }
+    }
 }
