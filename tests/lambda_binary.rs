@@ -4,7 +4,7 @@
 //! as in the template.
 
 use aws_sdk_ssm::types::ParameterType;
-use reflex_tests::lambda_api::serve_binary;
+use reflex_tests::lambda_api::{serve_binary, serve_binary_as};
 use reflex_tests::*;
 use s3_block_public_access::BlockConfig;
 use serde_json::Value;
@@ -110,4 +110,56 @@ async fn the_function_binary_serves_invocations_like_lambda() {
     );
     assert_eq!(emf[0]["BudgetUsed"], 1);
     assert!(emf[1].get("TimeToFix").is_none(), "a dry run fixed nothing");
+}
+
+/// The account is the invoked function's (Lambda's Runtime API header), never the event's: an
+/// ARN that names no account leaves the function not ready, changes nothing, and the event is
+/// handed back as `Reflex.NotReady` for Lambda to retry; a good ARN then fixes it.
+#[tokio::test]
+async fn a_function_arn_without_an_account_is_not_ready_and_changes_nothing() {
+    let h = Harness::new().await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let parameter = format!("/reflex-it/{}", unique("policy"));
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
+    ssm.put_parameter()
+        .name(&parameter)
+        .r#type(ParameterType::String)
+        .value("version: 1\nremediations:\n  s3-block-public-access: {mode: enforce}\n")
+        .send()
+        .await
+        .unwrap();
+    let event = || {
+        sample_for(
+            "s3-block-public-access/securityhub-s3.8-imported.json",
+            &bucket,
+        )
+    };
+    let env = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "reflex-s3-block-public-access"),
+        ("REFLEX_TABLE", h.setup.ledger.table()),
+        ("REFLEX_POLICY_PARAMETER", parameter.as_str()),
+    ];
+    for arn in [
+        "arn:aws:lambda:us-east-1:not-an-account:function:reflex-test",
+        "arn:aws:lambda:us-east-1:123456789012",
+        "reflex-test",
+    ] {
+        let served =
+            serve_binary_as(&binary("s3-block-public-access"), arn, &env, vec![event()]).await;
+        let p = &served.posted[0];
+        assert_eq!(p.kind, "error", "{arn}: {p:?}");
+        assert_eq!(p.body["errorType"], "Reflex.NotReady", "{arn}: {p:?}");
+        assert_eq!(
+            h.pab(&bucket).await,
+            Some(ALL_OFF),
+            "{arn}: nothing changed"
+        );
+    }
+    let served = serve_binary(&binary("s3-block-public-access"), &env, vec![event()]).await;
+    assert_eq!(
+        served.posted[0].body[0]["status"], "succeeded",
+        "{:?}",
+        served.posted
+    );
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
 }

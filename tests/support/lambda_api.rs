@@ -25,9 +25,18 @@ pub struct FakeRuntimeApi {
     pub posted: mpsc::UnboundedReceiver<Posted>,
 }
 
+/// The invoked function's ARN the fake sends with each event (Lambda's
+/// `lambda-runtime-invoked-function-arn`): the account the functions take as their own.
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:reflex-test";
+
 impl FakeRuntimeApi {
     /// Serve `events` in order (request ids `req-0`, `req-1`…); after the last, `next` waits forever.
     pub async fn start(events: Vec<Value>) -> FakeRuntimeApi {
+        FakeRuntimeApi::start_as(events, FUNCTION_ARN).await
+    }
+
+    /// As [`FakeRuntimeApi::start`], each event sent as invoking `function_arn`.
+    pub async fn start_as(events: Vec<Value>, function_arn: &str) -> FakeRuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -40,9 +49,10 @@ impl FakeRuntimeApi {
                 .collect(),
         ));
         let (tx, posted) = mpsc::unbounded_channel();
+        let arn = Arc::new(function_arn.to_string());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, queue.clone(), tx.clone()));
+                tokio::spawn(serve(stream, queue.clone(), tx.clone(), arn.clone()));
             }
         });
         FakeRuntimeApi { address, posted }
@@ -53,6 +63,7 @@ async fn serve(
     stream: TcpStream,
     queue: Arc<Mutex<VecDeque<(String, Value)>>>,
     tx: mpsc::UnboundedSender<Posted>,
+    function_arn: Arc<String>,
 ) {
     let mut reader = BufReader::new(stream);
     loop {
@@ -97,7 +108,7 @@ async fn serve(
             format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
                  lambda-runtime-deadline-ms: {deadline}\r\n\
-                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:reflex-test\r\n\
+                 lambda-runtime-invoked-function-arn: {function_arn}\r\n\
                  lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\n\
                  content-length: {}\r\n\r\n{body}",
                 body.len()
@@ -154,8 +165,18 @@ pub async fn serve_binary(
     env: &[(&str, &str)],
     events: Vec<Value>,
 ) -> Served {
+    serve_binary_as(binary, FUNCTION_ARN, env, events).await
+}
+
+/// As [`serve_binary`], each event sent as invoking `function_arn`.
+pub async fn serve_binary_as(
+    binary: &std::path::Path,
+    function_arn: &str,
+    env: &[(&str, &str)],
+    events: Vec<Value>,
+) -> Served {
     let expected = events.len();
-    let mut api = FakeRuntimeApi::start(events).await;
+    let mut api = FakeRuntimeApi::start_as(events, function_arn).await;
     let mut child = tokio::process::Command::new(binary)
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
         .env("AWS_LAMBDA_FUNCTION_NAME", "reflex-test")
