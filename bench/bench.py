@@ -421,7 +421,7 @@ def zip_sizes(args, report, functions):
     """Each function's release binary as Lambda's `bootstrap`, zipped (deflate, level 9): the
     x86_64 build, and the arm64 one where `scripts/bench --arm64` built it."""
     builds = [("x86_64", args.target)]
-    arm = args.target.parent.parent / "aarch64-unknown-linux-gnu" / "release"
+    arm = args.target.parent / "aarch64-unknown-linux-gnu" / "release"
     if arm.is_dir():
         builds.append(("arm64", arm))
     else:
