@@ -113,10 +113,11 @@ async fn the_function_binary_serves_invocations_like_lambda() {
 }
 
 /// The account is the invoked function's (Lambda's Runtime API header), never the event's: an
-/// ARN that names no account leaves the function not ready, changes nothing, and the event is
-/// handed back as `Reflex.NotReady` for Lambda to retry; a good ARN then fixes it.
+/// invoked-function ARN that is malformed or names no account leaves the function not ready,
+/// changes nothing, records nothing, and the event is handed back as `Reflex.NotReady` for Lambda
+/// to retry. The same event, served by a new process under a good ARN, is then fixed.
 #[tokio::test]
-async fn a_function_arn_without_an_account_is_not_ready_and_changes_nothing() {
+async fn a_function_arn_that_names_no_account_is_not_ready_and_changes_nothing() {
     let h = Harness::new().await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
     let parameter = format!("/reflex-it/{}", unique("policy"));
@@ -149,10 +150,20 @@ async fn a_function_arn_without_an_account_is_not_ready_and_changes_nothing() {
         let p = &served.posted[0];
         assert_eq!(p.kind, "error", "{arn}: {p:?}");
         assert_eq!(p.body["errorType"], "Reflex.NotReady", "{arn}: {p:?}");
+        assert!(
+            p.body["errorMessage"]
+                .as_str()
+                .is_some_and(|m| m.contains("names no account")),
+            "{arn}: {p:?}"
+        );
         assert_eq!(
             h.pab(&bucket).await,
             Some(ALL_OFF),
             "{arn}: nothing changed"
+        );
+        assert!(
+            h.records_of(&bucket).await.is_empty(),
+            "{arn}: nothing recorded"
         );
     }
     let served = serve_binary(&binary("s3-block-public-access"), &env, vec![event()]).await;

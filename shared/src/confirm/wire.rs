@@ -2,10 +2,10 @@
 //! their answers kept as the APIs' own JSON for Reflex's finding parser.
 //!
 //! Why not the SDK's `get_findings()`: its answers are the SDK's types for a whole GuardDuty
-//! finding and a whole ASFF finding (hundreds of resource types), and their generated
-//! deserializers were 2.3 MB of the 9.1 MB of code and data in every function's arm64 binary
-//! (docs/benchmarks.md, "the package"), to read the dozen fields Reflex's own parser reads
-//! anyway.
+//! finding and a whole ASFF finding (hundreds of resource types): with them, `aws_sdk_securityhub`
+//! and `aws_sdk_guardduty` were 2.3 MB (1,835 + 456 KB) of the 9.07 MB of code and data in
+//! s3-block-public-access's arm64 binary, 6.4 MB without (docs/benchmarks.md, "The package, tuned
+//! again"), to read the dozen fields Reflex's own parser reads anyway.
 //!
 //! So each request goes through a small operation of the same client and the same protocol
 //! (REST JSON, `POST`), its *carrier*: the SDK still resolves the endpoint, signs (SigV4, after
@@ -325,10 +325,19 @@ mod retried {
     use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor};
     use std::time::Duration;
 
-    /// What each attempt put on the wire: URI, body, `authorization`, and whether the answer is
-    /// marked sensitive.
+    /// What one attempt put on the wire.
+    #[derive(Debug)]
+    struct Attempt {
+        uri: String,
+        body: String,
+        authorization: String,
+        /// Whether the answer is marked sensitive (redacted from SDK trace logs).
+        sensitive: bool,
+    }
+
+    /// Every attempt's request, as sent.
     #[derive(Debug, Default, Clone)]
-    struct Sent(Arc<Mutex<Vec<(String, String, String, bool)>>>);
+    struct Sent(Arc<Mutex<Vec<Attempt>>>);
 
     impl Intercept for Sent {
         fn name(&self) -> &'static str {
@@ -342,17 +351,17 @@ mod retried {
             cfg: &mut ConfigBag,
         ) -> Result<(), BoxError> {
             let r = context.request();
-            let body = String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).to_string();
-            let auth = r
-                .headers()
-                .get("authorization")
-                .unwrap_or_default()
-                .to_string();
-            let sensitive = cfg.load::<SensitiveOutput>().is_some();
-            self.0
-                .lock()
-                .unwrap()
-                .push((r.uri().to_string(), body, auth, sensitive));
+            let attempt = Attempt {
+                uri: r.uri().to_string(),
+                body: String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).to_string(),
+                authorization: r
+                    .headers()
+                    .get("authorization")
+                    .unwrap_or_default()
+                    .to_string(),
+                sensitive: cfg.load::<SensitiveOutput>().is_some(),
+            };
+            self.0.lock().unwrap().push(attempt);
             Ok(())
         }
     }
@@ -384,17 +393,18 @@ mod retried {
         assert_eq!(rule.num_calls(), 2);
         let sent = sent.0.lock().unwrap();
         assert_eq!(sent.len(), 2, "{sent:?}");
-        for (uri, body, auth, sensitive) in sent.iter() {
+        for a in sent.iter() {
             assert_eq!(
-                uri,
+                a.uri,
                 "https://guardduty.us-east-1.amazonaws.com/detector/d1/findings/get"
             );
-            assert_eq!(body, r#"{"findingIds":["f1"]}"#);
+            assert_eq!(a.body, r#"{"findingIds":["f1"]}"#);
             assert!(
-                auth.contains("/guardduty/aws4_request") && auth.contains("content-length"),
-                "{auth}"
+                a.authorization.contains("/guardduty/aws4_request")
+                    && a.authorization.contains("content-length"),
+                "{a:?}"
             );
-            assert!(sensitive);
+            assert!(a.sensitive, "{a:?}");
         }
     }
 
