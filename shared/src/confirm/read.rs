@@ -83,14 +83,9 @@ impl SourceReader {
                 token.as_deref(),
             )
             .await?;
-            if let Some(f) = answer["Findings"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|f| {
-                    f["Id"].as_str() == Some(id) && f["ProductArn"].as_str() == Some(product_arn)
-                })
-            {
+            if let Some(f) = findings_in(API, &answer, "Findings")?.iter().find(|f| {
+                f["Id"].as_str() == Some(id) && f["ProductArn"].as_str() == Some(product_arn)
+            }) {
                 return parsed(API, parse_asff_finding(f)).map(Some);
             }
             match answer["NextToken"].as_str().filter(|t| !t.is_empty()) {
@@ -141,6 +136,10 @@ mod tests {
         for (answer, ok) in cases {
             let got = findings_in("guardduty:GetFindings", &answer, "findings");
             assert_eq!(got.is_ok(), ok, "{answer}");
+            // Security Hub's answer names its list `Findings`.
+            let asff = json!({ "Findings": answer.get("findings").cloned() });
+            let got = findings_in("securityhub:GetFindings", &asff, "Findings");
+            assert_eq!(got.is_ok(), ok, "{asff}");
             if let Err(e) = got {
                 assert!(matches!(e, RemediationError::Invalid(_)), "{e:?}");
             }
