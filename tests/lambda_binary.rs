@@ -120,15 +120,9 @@ async fn the_function_binary_serves_invocations_like_lambda() {
 async fn a_function_arn_that_names_no_account_is_not_ready_and_changes_nothing() {
     let h = Harness::new().await;
     let bucket = h.bucket(Some(ALL_OFF), &[]).await;
-    let parameter = format!("/reflex-it/{}", unique("policy"));
-    let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
-    ssm.put_parameter()
-        .name(&parameter)
-        .r#type(ParameterType::String)
-        .value("version: 1\nremediations:\n  s3-block-public-access: {mode: enforce}\n")
-        .send()
-        .await
-        .unwrap();
+    let parameter =
+        policy_parameter("version: 1\nremediations:\n  s3-block-public-access: {mode: enforce}\n")
+            .await;
     let event = || {
         sample_for(
             "s3-block-public-access/securityhub-s3.8-imported.json",

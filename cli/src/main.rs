@@ -789,12 +789,7 @@ const STACK_BYTES: usize = 64 * 1024 * 1024;
 
 fn main() -> ExitCode {
     if let Ok(asked) = std::env::var("RUST_LOG") {
-        if !asked.trim().is_empty()
-            && asked
-                .trim()
-                .parse::<tracing::level_filters::LevelFilter>()
-                .is_err()
-        {
+        if !asked.trim().is_empty() && logging::level_of(&asked).is_none() {
             eprintln!("warning: RUST_LOG={asked:?} is not one level (error, warn, info, debug, trace, off); no logs");
         }
     }

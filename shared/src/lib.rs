@@ -18,6 +18,8 @@ pub mod policy;
 pub mod principal;
 pub mod remediation;
 pub mod securityhub;
+#[cfg(test)]
+mod sent;
 pub mod serve;
 pub mod setup;
 pub mod status;

@@ -11,7 +11,8 @@ fn level_from_env() -> Option<LevelFilter> {
     level_of(&std::env::var("RUST_LOG").ok()?)
 }
 
-fn level_of(text: &str) -> Option<LevelFilter> {
+/// The one level `text` names (`RUST_LOG`'s value), if it names one.
+pub fn level_of(text: &str) -> Option<LevelFilter> {
     text.trim().parse().ok()
 }
 

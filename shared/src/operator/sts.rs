@@ -167,9 +167,9 @@ impl Intercept for ProofSignature {
 mod tests {
     use super::*;
     use crate::policy::{Policy, PolicyCache};
+    use crate::sent::Sent;
     use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, RuleMode};
-    use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
     use aws_smithy_runtime_api::http::{Response, StatusCode};
     use aws_smithy_types::body::SdkBody;
 
@@ -178,31 +178,6 @@ mod tests {
     const RECORD: &str = "s3-block-public-access#0123";
     const HOST: &str = "sts.us-east-1.amazonaws.com";
     const ORDER: Order = Order::Approve;
-
-    /// The headers STS was sent.
-    #[derive(Debug, Clone, Default)]
-    struct Sent(Arc<Mutex<Vec<(String, String)>>>);
-
-    impl Intercept for Sent {
-        fn name(&self) -> &'static str {
-            "Sent"
-        }
-        fn read_before_transmit(
-            &self,
-            context: &BeforeTransmitInterceptorContextRef<'_>,
-            _rc: &RuntimeComponents,
-            _cfg: &mut ConfigBag,
-        ) -> Result<(), BoxError> {
-            let headers = context
-                .request()
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            *self.0.lock().unwrap() = headers;
-            Ok(())
-        }
-    }
 
     /// An STS client whose answers come from aws-smithy-mocks: moto does not verify SigV4
     /// signatures (it answers for whichever access key the Authorization header names), so a
@@ -280,7 +255,7 @@ mod tests {
         .unwrap();
         assert_eq!(operator.arn, "arn:aws:iam::123456789012:user/alice");
         // STS got the proof's signature, not the function's; the function's token is gone.
-        let sent = sent.0.lock().unwrap().clone();
+        let sent = sent.attempts().pop().map(|a| a.headers).unwrap_or_default();
         let get = |n: &str| sent.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(
             get("authorization").as_deref(),
@@ -377,7 +352,7 @@ mod tests {
             e.to_string().contains("not this function's STS endpoint"),
             "{e}"
         );
-        sent.0.lock().unwrap().clear();
+        sent.clear();
         let mut other_host = proof();
         other_host
             .headers
@@ -386,6 +361,6 @@ mod tests {
             Err(OperatorError::Refused(e)) => assert!(e.contains("not the host"), "{e}"),
             other => panic!("{other:?}"),
         }
-        assert!(sent.0.lock().unwrap().is_empty(), "nothing was sent");
+        assert!(sent.attempts().is_empty(), "nothing was sent");
     }
 }
