@@ -4,6 +4,8 @@
 //! as in the template.
 
 use aws_sdk_ssm::types::ParameterType;
+use reflex_shared::ledger::Lookup;
+use reflex_shared::status::{Reason, Status};
 use reflex_tests::lambda_api::{serve_binary, serve_binary_as};
 use reflex_tests::*;
 use s3_block_public_access::BlockConfig;
@@ -160,6 +162,95 @@ async fn a_function_arn_that_names_no_account_is_not_ready_and_changes_nothing()
             "{arn}: nothing recorded"
         );
     }
+    let served = serve_binary(&binary("s3-block-public-access"), &env, vec![event()]).await;
+    assert_eq!(
+        served.posted[0].body[0]["status"], "succeeded",
+        "{:?}",
+        served.posted
+    );
+    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+}
+
+/// A policy whose parameters for this remediation it cannot read (here an unknown key: the
+/// fix takes none) leaves the function not ready: nothing is changed, the event is handed back
+/// as `Reflex.NotReady` for Lambda to retry, and the reason is on the record once per policy
+/// text (`failed / policy-invalid`, naming the key), however many events meet it. Once the
+/// parameter is fixed, a new process fixes the same finding.
+#[tokio::test]
+async fn unusable_parameters_are_recorded_once_and_change_nothing() {
+    let h = Harness::new().await;
+    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
+    let parameter = policy_parameter(
+        "version: 1\nremediations:\n  s3-block-public-access:\n    mode: enforce\n    parameters: {bogus_key: 1}\n",
+    )
+    .await;
+    let event = || {
+        sample_for(
+            "s3-block-public-access/securityhub-s3.8-imported.json",
+            &bucket,
+        )
+    };
+    let env = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "reflex-s3-block-public-access"),
+        ("REFLEX_TABLE", h.setup.ledger.table()),
+        ("REFLEX_POLICY_PARAMETER", parameter.as_str()),
+    ];
+    let served = serve_binary(
+        &binary("s3-block-public-access"),
+        &env,
+        vec![event(), event()],
+    )
+    .await;
+    assert_eq!(served.posted.len(), 2, "{:?}", served.posted);
+    for p in &served.posted {
+        assert_eq!(p.kind, "error", "{p:?}");
+        assert_eq!(p.body["errorType"], "Reflex.NotReady", "{p:?}");
+        assert!(
+            p.body["errorMessage"]
+                .as_str()
+                .is_some_and(|m| m.contains("bogus_key")),
+            "the message names the key: {p:?}"
+        );
+    }
+    assert_eq!(h.pab(&bucket).await, Some(ALL_OFF), "nothing changed");
+    assert!(
+        h.records_of(&bucket).await.is_empty(),
+        "no record of the finding"
+    );
+    let records = h
+        .setup
+        .ledger
+        .query(Lookup::Remediation("s3-block-public-access"), None)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "once per policy text: {records:?}");
+    let record = &records[0];
+    assert!(
+        record
+            .record_id
+            .starts_with("s3-block-public-access#parameters#"),
+        "{}",
+        record.record_id
+    );
+    assert_eq!(
+        (record.status, record.reason),
+        (Status::Failed, Reason::PolicyInvalid),
+        "{record:?}"
+    );
+    assert!(
+        record.detail.contains("bogus_key"),
+        "the record names the key: {record:?}"
+    );
+
+    aws_sdk_ssm::Client::new(&sdk_config().await)
+        .put_parameter()
+        .name(&parameter)
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .value("version: 1\nremediations:\n  s3-block-public-access: {mode: enforce}\n")
+        .send()
+        .await
+        .unwrap();
     let served = serve_binary(&binary("s3-block-public-access"), &env, vec![event()]).await;
     assert_eq!(
         served.posted[0].body[0]["status"], "succeeded",
