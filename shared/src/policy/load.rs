@@ -115,8 +115,8 @@ pub struct PolicyCache {
 #[derive(Debug)]
 struct Cached {
     value: Arc<Result<Policy, PolicyError>>,
-    /// When the source was last read, successfully or not (never yet: `None`): the next read
-    /// is due `max_age` later.
+    /// When the last read that finished was started, successfully or not (never yet: `None`):
+    /// the next read is due `max_age` later.
     read_at: Option<Instant>,
     /// When a policy was last read successfully (valid or not); never yet: `None`, and no
     /// earlier policy may stand in for a failed read.
@@ -228,8 +228,12 @@ impl PolicyCache {
             .read_at
             .is_none_or(|read| now.duration_since(read) >= self.max_age);
         if let (Some(ssm), true) = (&self.ssm, failing_closed || due) {
+            // Marked read only once the read has finished: a read cancelled half-way (its
+            // caller dropped) leaves the cache due, so the next call reads at once instead of
+            // failing until the bound has passed.
+            let read = load_policy(&self.source, ssm).await;
             cached.read_at = Some(now);
-            match load_policy(&self.source, ssm).await {
+            match read {
                 Err(e @ PolicyError::Unavailable { .. }) => cached.failure = Some(e),
                 other => {
                     cached.value = Arc::new(other);
@@ -239,7 +243,8 @@ impl PolicyCache {
             }
         }
         match &cached.failure {
-            // No good read yet and no failure kept: a read that never finished (cancelled).
+            // No good read and no failure: no cache is built so (each read that finishes sets
+            // one of them), but the placeholder is never handed out.
             None if cached.good_at.is_none() => Err(PolicyError::Unavailable {
                 name: "policy".into(),
                 message: "not read yet (the first read did not finish)".into(),
@@ -260,6 +265,10 @@ mod tests {
     use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
     use aws_sdk_ssm::types::Parameter;
     use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponseInterceptor};
+    use aws_smithy_runtime_api::client::http::{
+        http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
     use aws_smithy_runtime_api::http::{Response, StatusCode};
     use aws_smithy_types::body::SdkBody;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -322,6 +331,52 @@ mod tests {
             );
         }
         throttled.store(false, Ordering::SeqCst);
+        assert!(is_good(&cache.current().await), "read again at once");
+    }
+
+    /// SSM behind a connection that never answers the first `GetParameter` and answers every
+    /// later one with the policy: a stand-in for a read cut off half-way (moto cannot hold a
+    /// request open).
+    #[derive(Debug, Default)]
+    struct FirstReadHangs(AtomicBool);
+
+    impl HttpConnector for FirstReadHangs {
+        fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+            if !self.0.swap(true, Ordering::SeqCst) {
+                return HttpConnectorFuture::new(std::future::pending());
+            }
+            let body = serde_json::json!({
+                "Parameter": {"Name": NAME, "Type": "String", "Value": DRY_RUN, "Version": 1}
+            });
+            HttpConnectorFuture::ready(Ok(Response::new(
+                StatusCode::try_from(200).unwrap(),
+                SdkBody::from(body.to_string()),
+            )))
+        }
+    }
+
+    /// A first read whose caller gave up on it (the future dropped half-way) leaves the cache
+    /// due: the next call reads at once and gets the policy, instead of failing until the
+    /// bound has passed.
+    #[tokio::test]
+    async fn a_read_cut_off_is_read_again_at_once() {
+        let connector = SharedHttpConnector::new(FirstReadHangs::default());
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "test", "test", None, None, "mock",
+            ))
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+            .http_client(http_client_fn(move |_, _| connector.clone()))
+            .build();
+        let cache = PolicyCache::lazy(
+            PolicySource::Parameter(NAME.into()),
+            aws_sdk_ssm::Client::from_conf(config),
+            Duration::from_secs(3600),
+        );
+        let cut_off = tokio::time::timeout(Duration::from_millis(50), cache.current()).await;
+        assert!(cut_off.is_err(), "the first read never finished");
         assert!(is_good(&cache.current().await), "read again at once");
     }
 
