@@ -463,3 +463,61 @@ async fn the_adapter_reads_and_changes_one_group() {
         Err(reflex_shared::remediation::RemediationError::Gone(_))
     ));
 }
+
+/// The revoke's fallback is bounded. Where every revoke answers that a rule is gone, yet each
+/// read of the group still holds it (EC2 disagreeing with itself: aws-smithy-mocks stands in
+/// for EC2 here, as the emulator cannot be made to), the third try ends in a transient error
+/// for Lambda to retry: never success, never a loop.
+#[tokio::test]
+async fn a_revoke_whose_rules_keep_going_missing_is_transient_after_three_tries() {
+    use aws_sdk_ec2::operation::revoke_security_group_ingress::RevokeSecurityGroupIngressError;
+    use aws_sdk_ec2::types::SecurityGroupRule;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use reflex_shared::aws_error::Fault;
+    use reflex_shared::remediation::RemediationError;
+
+    let revoke = mock!(aws_sdk_ec2::Client::revoke_security_group_ingress).then_error(|| {
+        RevokeSecurityGroupIngressError::generic(
+            aws_smithy_types::error::ErrorMetadata::builder()
+                .code("InvalidPermission.NotFound")
+                .message("The specified rule does not exist in this security group.")
+                .build(),
+        )
+    });
+    let read = mock!(aws_sdk_ec2::Client::describe_security_group_rules).then_output(|| {
+        aws_sdk_ec2::operation::describe_security_group_rules::DescribeSecurityGroupRulesOutput::builder()
+            .security_group_rules(
+                SecurityGroupRule::builder()
+                    .group_id("sg-0123456789abcdef0")
+                    .security_group_rule_id("sgr-0123456789abcdef0")
+                    .is_egress(false)
+                    .ip_protocol("tcp")
+                    .from_port(22)
+                    .to_port(22)
+                    .cidr_ipv4("0.0.0.0/0")
+                    .build(),
+            )
+            .build()
+    });
+    let ec2 = sg_revoke_open_ingress::Ec2::new(mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [&revoke, &read]
+    ));
+    let got = ec2
+        .revoke("sg-0123456789abcdef0", &["sgr-0123456789abcdef0"])
+        .await;
+    match got {
+        Err(RemediationError::Aws {
+            api,
+            message,
+            fault: Fault::Transient,
+        }) => {
+            assert_eq!(api, "ec2:RevokeSecurityGroupIngress");
+            assert!(message.contains("3 tries"), "{message}");
+        }
+        other => panic!("a transient error, not {other:?}"),
+    }
+    assert_eq!(revoke.num_calls(), 3, "three tries");
+    assert_eq!(read.num_calls(), 3, "the group read after each");
+}
