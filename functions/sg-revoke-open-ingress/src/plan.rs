@@ -57,11 +57,15 @@ impl TryFrom<StepRead> for SgStep {
 
     fn try_from(read: StepRead) -> Result<SgStep, String> {
         match read {
+            // Today's shape carries `kept` and `also_closed` per rule: the old shape's fields
+            // beside `rules` would be dropped unread, so such a step is refused, as is a
+            // revoke of nothing (no plan makes one).
             StepRead::Revoke {
                 rules: Some(rules),
                 rule: None,
-                ..
-            } => Ok(SgStep::Revoke { rules }),
+                kept,
+                also_closed: None,
+            } if kept.is_empty() && !rules.is_empty() => Ok(SgStep::Revoke { rules }),
             StepRead::Revoke {
                 rules: None,
                 rule: Some(rule),
@@ -74,9 +78,11 @@ impl TryFrom<StepRead> for SgStep {
                     also_closed,
                 }],
             }),
-            StepRead::Revoke { .. } => {
-                Err("a revoke step names either `rules` or one `rule`".to_string())
-            }
+            StepRead::Revoke { .. } => Err(
+                "a revoke step names either `rules` (at least one, each with its own `kept` \
+                 and `also_closed`) or one `rule`"
+                    .to_string(),
+            ),
             StepRead::Authorize { rule } => Ok(SgStep::Authorize { rule }),
         }
     }
@@ -580,12 +586,45 @@ mod tests {
                 }],
             }
         );
-        let both = serde_json::json!({
-            "op": "revoke",
-            "rule": serde_json::to_value(&ssh4).unwrap(),
-            "rules": [],
-        });
-        assert!(serde_json::from_value::<SgStep>(both).is_err());
+        let rule = serde_json::to_value(&ssh4).unwrap();
+        let revoked = serde_json::json!([{ "rule": rule }]);
+        // Steps that would lose what they say, or say nothing: refused, never read in part.
+        for (case, step) in [
+            (
+                "both shapes",
+                serde_json::json!({"op": "revoke", "rule": rule, "rules": revoked}),
+            ),
+            (
+                "both shapes, no rules",
+                serde_json::json!({"op": "revoke", "rule": rule, "rules": []}),
+            ),
+            (
+                "old kept beside rules",
+                serde_json::json!({"op": "revoke", "rules": revoked, "kept": [rule]}),
+            ),
+            (
+                "old also_closed beside rules",
+                serde_json::json!({"op": "revoke", "rules": revoked, "also_closed": "why"}),
+            ),
+            (
+                "a revoke of nothing",
+                serde_json::json!({"op": "revoke", "rules": []}),
+            ),
+            ("neither shape", serde_json::json!({"op": "revoke"})),
+        ] {
+            assert!(
+                serde_json::from_value::<SgStep>(step.clone()).is_err(),
+                "{case}: {step}"
+            );
+        }
+        assert_eq!(
+            serde_json::from_value::<SgStep>(serde_json::json!({"op": "revoke", "rules": revoked}))
+                .unwrap(),
+            SgStep::Revoke {
+                rules: vec![Revoked::plain(ssh4.clone())]
+            },
+            "today's shape reads"
+        );
     }
 
     #[test]
