@@ -173,8 +173,8 @@ async fn a_function_arn_that_names_no_account_is_not_ready_and_changes_nothing()
 
 /// A policy whose parameters for this remediation it cannot read (here an unknown key: the
 /// fix takes none) leaves the function not ready: nothing is changed, the event is handed back
-/// as `Reflex.NotReady` for Lambda to retry, and the reason is on the record once per policy
-/// text (`failed / policy-invalid`, naming the key), however many events meet it. Once the
+/// as `Reflex.NotReady` for Lambda to retry, and the reason is on the record once per error
+/// (`failed / policy-invalid`, naming the key), however many events meet it. Once the
 /// parameter is fixed, a new process fixes the same finding.
 #[tokio::test]
 async fn unusable_parameters_are_recorded_once_and_change_nothing() {
@@ -223,7 +223,7 @@ async fn unusable_parameters_are_recorded_once_and_change_nothing() {
         .query(Lookup::Remediation("s3-block-public-access"), None)
         .await
         .unwrap();
-    assert_eq!(records.len(), 1, "once per policy text: {records:?}");
+    assert_eq!(records.len(), 1, "once per error: {records:?}");
     let record = &records[0];
     assert!(
         record

@@ -20,7 +20,7 @@ use tokio::sync::OnceCell;
 ///
 /// A policy whose parameters for this remediation are invalid (a required key missing, an
 /// unknown key) fails every invocation, after recording `failed / policy-invalid` naming the
-/// key (once per policy text), until a policy that fixes them is read: nothing is served under
+/// key (once per error), until a policy that fixes them is read: nothing is served under
 /// parameters the remediation cannot read, and Lambda keeps the events for its retries and the
 /// on-failure destination, as when a cold start fails. A policy invalid as a whole does not:
 /// every invocation records it as `policy-invalid` and changes nothing.

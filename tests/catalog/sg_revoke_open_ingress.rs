@@ -504,9 +504,12 @@ async fn a_revoke_whose_rules_keep_going_missing_is_transient_after_three_tries(
         RuleMode::MatchAny,
         [&revoke, &read]
     ));
-    let got = ec2
-        .revoke("sg-0123456789abcdef0", &["sgr-0123456789abcdef0"])
-        .await;
+    let got = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        ec2.revoke("sg-0123456789abcdef0", &["sgr-0123456789abcdef0"]),
+    )
+    .await
+    .expect("the tries end");
     match got {
         Err(RemediationError::Aws {
             api,

@@ -284,8 +284,9 @@ pub async fn handle<R: Remediation>(
 }
 
 /// The policy's parameters for this remediation cannot be read (a required key missing, an
-/// unknown key): recorded once per policy text as `failed / policy-invalid`, naming the key,
-/// before the function's first invocation fails (see `crate::serve`).
+/// unknown key): recorded once per error (the record's id is the error's digest) as
+/// `failed / policy-invalid`, naming the key, before the function's first invocation fails
+/// (see `crate::serve`).
 pub async fn record_unusable_parameters<R: Remediation>(
     setup: &Setup,
     remediation: &R,

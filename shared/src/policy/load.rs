@@ -211,9 +211,11 @@ impl PolicyCache {
 
     /// The policy in force now, read if it was never read or is older than the bound.
     /// `Err(Unavailable)` on every call, until a read succeeds, once a read has failed and no
-    /// good one is younger than the grace period (before the first good read, at once). Reads
-    /// stay one per `max_age` meanwhile, so a throttled SSM is not asked again by every
-    /// invocation.
+    /// good one is younger than the grace period (before the first good read, at once).
+    /// Within the grace, reads stay one per `max_age`, so a throttled SSM is not asked again
+    /// by every invocation while the last good policy stands in. Failing closed (no good read,
+    /// or past the grace), every call reads: each such invocation fails anyway, and Lambda's
+    /// retries space them out, so the first call after SSM answers again acts.
     pub async fn current(&self) -> Result<Arc<Result<Policy, PolicyError>>, PolicyError> {
         let mut cached = self.state.lock().await;
         // Staleness is judged as of the call, not after a read that SDK retries made slow.
@@ -247,7 +249,7 @@ impl PolicyCache {
             // one of them), but the placeholder is never handed out.
             None if cached.good_at.is_none() => Err(PolicyError::Unavailable {
                 name: "policy".into(),
-                message: "not read yet (the first read did not finish)".into(),
+                message: "not read yet".into(),
             }),
             None => Ok(cached.value.clone()),
             Some(e) if within_grace(cached.good_at) => {
@@ -377,7 +379,10 @@ mod tests {
         );
         let cut_off = tokio::time::timeout(Duration::from_millis(50), cache.current()).await;
         assert!(cut_off.is_err(), "the first read never finished");
-        assert!(is_good(&cache.current().await), "read again at once");
+        let again = tokio::time::timeout(Duration::from_secs(5), cache.current())
+            .await
+            .expect("the second read is not held up");
+        assert!(is_good(&again), "read again at once");
     }
 
     /// The CLI's cache from its own read: a passing failure refuses it; a read kept is handed
@@ -432,8 +437,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(is_good(&cache.current().await), "within the grace");
 
-        // Past the grace: the first call re-reads and fails; the calls right after it (within
-        // `max_age` of that read, so no read of their own) must fail closed as well.
+        // Past the grace: the first call re-reads and fails; the calls right after it (each
+        // reading again, failing closed) must fail closed as well.
         tokio::time::sleep(grace.saturating_sub(loaded.elapsed()) + Duration::from_millis(200))
             .await;
         for call in 0..5 {
