@@ -6,10 +6,12 @@
 use aws_sdk_ssm::types::ParameterType;
 use reflex_shared::ledger::Lookup;
 use reflex_shared::status::{Reason, Status};
-use reflex_tests::lambda_api::{serve_binary, serve_binary_as};
+use reflex_tests::lambda_api::{serve_binary, serve_binary_as, Posted};
 use reflex_tests::*;
 use s3_block_public_access::BlockConfig;
 use serde_json::Value;
+
+const ENFORCE: &str = "version: 1\nremediations:\n  s3-block-public-access: {mode: enforce}\n";
 
 #[tokio::test]
 async fn the_function_binary_serves_invocations_like_lambda() {
@@ -121,54 +123,24 @@ async fn the_function_binary_serves_invocations_like_lambda() {
 #[tokio::test]
 async fn a_function_arn_that_names_no_account_is_not_ready_and_changes_nothing() {
     let h = Harness::new().await;
-    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
-    let parameter =
-        policy_parameter("version: 1\nremediations:\n  s3-block-public-access: {mode: enforce}\n")
-            .await;
-    let event = || {
-        sample_for(
-            "s3-block-public-access/securityhub-s3.8-imported.json",
-            &bucket,
-        )
-    };
-    let env = [
-        ("AWS_LAMBDA_FUNCTION_NAME", "reflex-s3-block-public-access"),
-        ("REFLEX_TABLE", h.setup.ledger.table()),
-        ("REFLEX_POLICY_PARAMETER", parameter.as_str()),
-    ];
+    let case = PublicBucket::new(&h, ENFORCE).await;
+    let env = case.env(&h);
     for arn in [
         "arn:aws:lambda:us-east-1:not-an-account:function:reflex-test",
         "arn:aws:lambda:us-east-1:123456789012",
         "reflex-test",
     ] {
-        let served =
-            serve_binary_as(&binary("s3-block-public-access"), arn, &env, vec![event()]).await;
-        let p = &served.posted[0];
-        assert_eq!(p.kind, "error", "{arn}: {p:?}");
-        assert_eq!(p.body["errorType"], "Reflex.NotReady", "{arn}: {p:?}");
-        assert!(
-            p.body["errorMessage"]
-                .as_str()
-                .is_some_and(|m| m.contains("names no account")),
-            "{arn}: {p:?}"
-        );
-        assert_eq!(
-            h.pab(&bucket).await,
-            Some(ALL_OFF),
-            "{arn}: nothing changed"
-        );
-        assert!(
-            h.records_of(&bucket).await.is_empty(),
-            "{arn}: nothing recorded"
-        );
+        let served = serve_binary_as(
+            &binary("s3-block-public-access"),
+            arn,
+            &env,
+            vec![case.event()],
+        )
+        .await;
+        case.not_ready(&h, &served.posted, "names no account", arn)
+            .await;
     }
-    let served = serve_binary(&binary("s3-block-public-access"), &env, vec![event()]).await;
-    assert_eq!(
-        served.posted[0].body[0]["status"], "succeeded",
-        "{:?}",
-        served.posted
-    );
-    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+    case.fixed_by_a_new_process(&h).await;
 }
 
 /// A policy whose parameters for this remediation it cannot read (here an unknown key: the
@@ -179,44 +151,20 @@ async fn a_function_arn_that_names_no_account_is_not_ready_and_changes_nothing()
 #[tokio::test]
 async fn unusable_parameters_are_recorded_once_and_change_nothing() {
     let h = Harness::new().await;
-    let bucket = h.bucket(Some(ALL_OFF), &[]).await;
-    let parameter = policy_parameter(
+    let case = PublicBucket::new(
+        &h,
         "version: 1\nremediations:\n  s3-block-public-access:\n    mode: enforce\n    parameters: {bogus_key: 1}\n",
     )
     .await;
-    let event = || {
-        sample_for(
-            "s3-block-public-access/securityhub-s3.8-imported.json",
-            &bucket,
-        )
-    };
-    let env = [
-        ("AWS_LAMBDA_FUNCTION_NAME", "reflex-s3-block-public-access"),
-        ("REFLEX_TABLE", h.setup.ledger.table()),
-        ("REFLEX_POLICY_PARAMETER", parameter.as_str()),
-    ];
     let served = serve_binary(
         &binary("s3-block-public-access"),
-        &env,
-        vec![event(), event()],
+        &case.env(&h),
+        vec![case.event(), case.event()],
     )
     .await;
     assert_eq!(served.posted.len(), 2, "{:?}", served.posted);
-    for p in &served.posted {
-        assert_eq!(p.kind, "error", "{p:?}");
-        assert_eq!(p.body["errorType"], "Reflex.NotReady", "{p:?}");
-        assert!(
-            p.body["errorMessage"]
-                .as_str()
-                .is_some_and(|m| m.contains("bogus_key")),
-            "the message names the key: {p:?}"
-        );
-    }
-    assert_eq!(h.pab(&bucket).await, Some(ALL_OFF), "nothing changed");
-    assert!(
-        h.records_of(&bucket).await.is_empty(),
-        "no record of the finding"
-    );
+    case.not_ready(&h, &served.posted, "bogus_key", "an unknown parameter")
+        .await;
     let records = h
         .setup
         .ledger
@@ -244,18 +192,84 @@ async fn unusable_parameters_are_recorded_once_and_change_nothing() {
 
     aws_sdk_ssm::Client::new(&sdk_config().await)
         .put_parameter()
-        .name(&parameter)
+        .name(&case.parameter)
         .r#type(ParameterType::String)
         .overwrite(true)
-        .value("version: 1\nremediations:\n  s3-block-public-access: {mode: enforce}\n")
+        .value(ENFORCE)
         .send()
         .await
         .unwrap();
-    let served = serve_binary(&binary("s3-block-public-access"), &env, vec![event()]).await;
-    assert_eq!(
-        served.posted[0].body[0]["status"], "succeeded",
-        "{:?}",
-        served.posted
-    );
-    assert_eq!(h.pab(&bucket).await, Some(BlockConfig::ALL_ON));
+    case.fixed_by_a_new_process(&h).await;
+}
+
+/// A public bucket, its S3.8 finding, and `s3-block-public-access`'s environment with `policy`
+/// in an SSM parameter of its own.
+struct PublicBucket {
+    bucket: String,
+    parameter: String,
+}
+
+impl PublicBucket {
+    async fn new(h: &Harness, policy: &str) -> PublicBucket {
+        PublicBucket {
+            bucket: h.bucket(Some(ALL_OFF), &[]).await,
+            parameter: policy_parameter(policy).await,
+        }
+    }
+
+    fn event(&self) -> Value {
+        sample_for(
+            "s3-block-public-access/securityhub-s3.8-imported.json",
+            &self.bucket,
+        )
+    }
+
+    fn env<'a>(&'a self, h: &'a Harness) -> [(&'static str, &'a str); 3] {
+        [
+            ("AWS_LAMBDA_FUNCTION_NAME", "reflex-s3-block-public-access"),
+            ("REFLEX_TABLE", h.setup.ledger.table()),
+            ("REFLEX_POLICY_PARAMETER", self.parameter.as_str()),
+        ]
+    }
+
+    /// Every event was answered `Reflex.NotReady` with a message that says `says`; the bucket
+    /// is as it was and the finding has no record.
+    async fn not_ready(&self, h: &Harness, posted: &[Posted], says: &str, case: &str) {
+        assert!(!posted.is_empty(), "{case}: nothing posted");
+        for p in posted {
+            assert_eq!(p.kind, "error", "{case}: {p:?}");
+            assert_eq!(p.body["errorType"], "Reflex.NotReady", "{case}: {p:?}");
+            assert!(
+                p.body["errorMessage"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(says)),
+                "{case}: the message says {says:?}: {p:?}"
+            );
+        }
+        assert_eq!(
+            h.pab(&self.bucket).await,
+            Some(ALL_OFF),
+            "{case}: nothing changed"
+        );
+        assert!(
+            h.records_of(&self.bucket).await.is_empty(),
+            "{case}: no record of the finding"
+        );
+    }
+
+    /// Served again by a new process: the finding is fixed.
+    async fn fixed_by_a_new_process(&self, h: &Harness) {
+        let served = serve_binary(
+            &binary("s3-block-public-access"),
+            &self.env(h),
+            vec![self.event()],
+        )
+        .await;
+        assert_eq!(
+            served.posted[0].body[0]["status"], "succeeded",
+            "{:?}",
+            served.posted
+        );
+        assert_eq!(h.pab(&self.bucket).await, Some(BlockConfig::ALL_ON));
+    }
 }

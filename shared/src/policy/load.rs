@@ -278,15 +278,21 @@ mod tests {
     const NAME: &str = "/reflex/policy";
     const DRY_RUN: &str = "version: 1\nremediations:\n  s3-block-public-access: {mode: dry-run}\n";
 
-    /// An SSM client answered by `rule` alone, with no SDK retries (one call is one read).
-    fn mocked(rule: &aws_smithy_mocks::Rule) -> aws_sdk_ssm::Client {
-        let config = aws_sdk_ssm::Config::builder()
+    /// An SSM client's configuration with no SDK retries (one call is one read) and no
+    /// HTTP client yet.
+    fn no_retries() -> aws_sdk_ssm::config::Builder {
+        aws_sdk_ssm::Config::builder()
             .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
             .region(aws_sdk_ssm::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_ssm::config::Credentials::new(
                 "test", "test", None, None, "mock",
             ))
             .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+    }
+
+    /// An SSM client answered by `rule` alone, with no SDK retries (one call is one read).
+    fn mocked(rule: &aws_smithy_mocks::Rule) -> aws_sdk_ssm::Client {
+        let config = no_retries()
             .http_client(create_mock_http_client())
             .interceptor(MockResponseInterceptor::new().with_rule(rule))
             .build();
@@ -363,13 +369,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_cut_off_is_read_again_at_once() {
         let connector = SharedHttpConnector::new(FirstReadHangs::default());
-        let config = aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                "test", "test", None, None, "mock",
-            ))
-            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+        let config = no_retries()
             .http_client(http_client_fn(move |_, _| connector.clone()))
             .build();
         let cache = PolicyCache::lazy(
