@@ -477,6 +477,10 @@ def main():
         "load_at_start": " ".join("%.2f" % x for x in os.getloadavg()),
         "python": platform.python_version(),
         "endpoint": emu.endpoint,
+        # Where the functions' TLS reads its trust roots at init (rustls-native-certs): every
+        # file of an SSL_CERT_DIR is read, which shows in the cold start (docs/benchmarks.md).
+        "ssl_cert_file": os.environ.get("SSL_CERT_FILE"),
+        "ssl_cert_dir": os.environ.get("SSL_CERT_DIR"),
         "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
     }
     print("configuration: " + json.dumps(config), flush=True)
