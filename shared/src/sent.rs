@@ -1,5 +1,8 @@
 //! Test support: every request an SDK client put on the wire, attempt by attempt, as sent (after
 //! signing and after every interceptor that modifies the request).
+//!
+//! Tests only (`#[cfg(test)] mod sent;` in lib.rs): the lock is poisoned only by a test that
+//! already panicked, so `unwrap` on it adds no failure of its own.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;

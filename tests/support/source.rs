@@ -93,15 +93,7 @@ impl AtSource {
                 .collect();
             answer(200, json!({ "findings": findings }))
         });
-        aws_sdk_guardduty::Client::from_conf(
-            aws_sdk_guardduty::Config::builder()
-                .behavior_version(aws_sdk_guardduty::config::BehaviorVersion::latest())
-                .region(aws_sdk_guardduty::config::Region::new("us-east-1"))
-                .credentials_provider(test_credentials())
-                .retry_config(aws_sdk_guardduty::config::retry::RetryConfig::disabled())
-                .http_client(http)
-                .build(),
-        )
+        aws_sdk_guardduty::Client::new(&stand_in(http))
     }
 
     /// A Security Hub client whose `GetFindings` answers from the registry by the `Id` and
@@ -140,15 +132,7 @@ impl AtSource {
                 .collect();
             answer(200, json!({ "Findings": findings }))
         });
-        aws_sdk_securityhub::Client::from_conf(
-            aws_sdk_securityhub::Config::builder()
-                .behavior_version(aws_sdk_securityhub::config::BehaviorVersion::latest())
-                .region(aws_sdk_securityhub::config::Region::new("us-east-1"))
-                .credentials_provider(test_credentials())
-                .retry_config(aws_sdk_securityhub::config::retry::RetryConfig::disabled())
-                .http_client(http)
-                .build(),
-        )
+        aws_sdk_securityhub::Client::new(&stand_in(http))
     }
 
     pub fn reader(&self) -> reflex_shared::confirm::read::SourceReader {
@@ -159,8 +143,26 @@ impl AtSource {
     }
 }
 
-fn test_credentials() -> aws_credential_types::Credentials {
-    aws_credential_types::Credentials::new("AKIDREADBACK", "secret", None, None, "test")
+/// A client configuration answered by `http`, with test credentials and no SDK retries (one
+/// call is one request).
+fn stand_in(http: aws_smithy_runtime_api::client::http::SharedHttpClient) -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    "AKIDREADBACK",
+                    "secret",
+                    None,
+                    None,
+                    "test",
+                ),
+            ),
+        )
+        .retry_config(aws_types::sdk_config::RetryConfig::disabled())
+        .http_client(http)
+        .build()
 }
 
 /// A request's path and JSON body; `Null` where it has none, and an empty path unless a POST.

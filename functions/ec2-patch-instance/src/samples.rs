@@ -1,5 +1,8 @@
 //! The committed sample events (events/ec2-patch-instance/) parse as the findings this
 //! remediation is written for, and resolve to the instance they name.
+//!
+//! Tests only (`#[cfg(test)] mod samples;` in lib.rs): a sample that cannot be read or parsed
+//! panics with its path, which is the test failing.
 
 use crate::params::Params;
 use crate::progress::completion_handle;
